@@ -1,0 +1,37 @@
+//! # featurestore
+//!
+//! Typed, Arrow-native access to Amazon SageMaker Feature Store, and an
+//! embedded local store with the same semantics. This facade re-exports the
+//! workspace's crates so that applications depend on one crate and choose
+//! backends with features:
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | (default) | [`schema`]: feature groups, validation, event times, strict Arrow casting, records |
+//! | `aws` | [`schema::aws`]: the SageMaker control plane over `aws-sdk-sagemaker` |
+//!
+//! It also re-exports [`arrow`] and [`parquet`], so that applications use the
+//! same versions as the library.
+//!
+//! ```
+//! use featurestore::schema::{FeatureDefinition, FeatureGroup, OnlineStoreConfig, Record, records_to_batch};
+//!
+//! let group = FeatureGroup::builder("customers", "customer_id", "event_time")
+//!     .feature(FeatureDefinition::integral("customer_id"))
+//!     .feature(FeatureDefinition::string("event_time"))
+//!     .feature(FeatureDefinition::fractional("lifetime_value"))
+//!     .online_store(OnlineStoreConfig::enabled())
+//!     .build()?;
+//! let record = Record::new()
+//!     .with("customer_id", "42")
+//!     .with("event_time", "2024-05-01T08:00:00Z")
+//!     .with("lifetime_value", "1250.5");
+//! record.validate(&group)?;
+//! let batch: featurestore::arrow::record_batch::RecordBatch = records_to_batch(&group, &[record])?;
+//! assert_eq!(batch.num_rows(), 1);
+//! # Ok::<(), featurestore::schema::Error>(())
+//! ```
+
+pub use arrow;
+pub use fs_schema as schema;
+pub use parquet;

@@ -1,0 +1,88 @@
+//! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! - `cargo xtask ci`: everything CI checks, in order: formatting, clippy
+//!   (warnings denied) on every feature set, dependency boundaries, tests
+//!   (nextest when installed, plus doctests), and docs (warnings denied).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+mod ci;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("ci") => ci::run(&args[1..]),
+        Some("-h" | "--help" | "help") | None => {
+            usage();
+            Ok(())
+        }
+        Some(other) => {
+            usage();
+            bail!("unknown xtask command {other:?}")
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn usage() {
+    println!(
+        "usage: cargo xtask <command>\n\n\
+         commands:\n  \
+         ci     format check, clippy (-D warnings) on every feature set, dependency\n         \
+         boundaries, tests (nextest + doctests), docs (-D warnings)"
+    );
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Runs `cargo <args>` in the workspace root with extra environment, failing on a non-zero exit.
+#[allow(clippy::print_stderr)]
+pub(crate) fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let started = Instant::now();
+    eprintln!("==> cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("starting cargo {}", args.join(" ")))?;
+    eprintln!(
+        "<== cargo {} ({:.0?}, {})",
+        args.join(" "),
+        started.elapsed(),
+        if status.success() { "ok" } else { "FAILED" }
+    );
+    if !status.success() {
+        bail!("cargo {} failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Runs `cargo <args>` and returns its standard output.
+pub(crate) fn cargo_output(args: &[&str]) -> Result<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(&cargo)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .with_context(|| format!("starting cargo {}", args.join(" ")))?;
+    if !out.status.success() {
+        bail!(
+            "cargo {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
