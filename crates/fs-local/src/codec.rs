@@ -1,0 +1,287 @@
+//! Compact binary encodings of what the database holds.
+//!
+//! Online value: `version u8, flags u8 (1 = soft deleted, 2 = has expiry),
+//! event time i64 ms, [expires at i64 ms], record`.
+//! Outbox row: `version u8, is_deleted u8, event time i64, api invocation
+//! time i64, group name (u16 len + bytes), record`.
+//! Record: `count u32`, then per value `name (u16 len + bytes), kind u8
+//! (0 text, 1 list), text (u32 len + bytes) or list (u32 count + texts)`.
+//! All integers little-endian.
+
+use fs_schema::{FeatureValue, Record, Value};
+
+use crate::error::{Error, Result};
+
+const VERSION: u8 = 1;
+
+/// What the online table holds for one record identifier.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OnlineValue {
+    pub(crate) event_time_ms: i64,
+    pub(crate) expires_at_ms: Option<i64>,
+    pub(crate) soft_deleted: bool,
+    pub(crate) record: Record,
+}
+
+/// One row waiting to be written to the offline store.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OutboxRow {
+    pub(crate) group: String,
+    pub(crate) event_time_ms: i64,
+    pub(crate) api_invocation_time_ms: i64,
+    pub(crate) is_deleted: bool,
+    pub(crate) record: Record,
+}
+
+fn put_str16(out: &mut Vec<u8>, s: &str) {
+    let len = u16::try_from(s.len()).expect("names are at most 64 bytes");
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_str32(out: &mut Vec<u8>, s: &str) {
+    let len = u32::try_from(s.len()).expect("values are at most 350 KB");
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_record(out: &mut Vec<u8>, record: &Record) {
+    out.extend_from_slice(&(record.len() as u32).to_le_bytes());
+    for fv in record.values() {
+        put_str16(out, &fv.feature_name);
+        match &fv.value {
+            Value::String(s) => {
+                out.push(0);
+                put_str32(out, s);
+            }
+            Value::List(items) => {
+                out.push(1);
+                out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+                for item in items {
+                    put_str32(out, item);
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn encode_online(v: &OnlineValue) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + v.record.size_bytes() + 8 * v.record.len());
+    out.push(VERSION);
+    let flags = u8::from(v.soft_deleted) | (u8::from(v.expires_at_ms.is_some()) << 1);
+    out.push(flags);
+    out.extend_from_slice(&v.event_time_ms.to_le_bytes());
+    if let Some(e) = v.expires_at_ms {
+        out.extend_from_slice(&e.to_le_bytes());
+    }
+    put_record(&mut out, &v.record);
+    out
+}
+
+pub(crate) fn encode_outbox(r: &OutboxRow) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(32 + r.group.len() + r.record.size_bytes() + 8 * r.record.len());
+    out.push(VERSION);
+    out.push(u8::from(r.is_deleted));
+    out.extend_from_slice(&r.event_time_ms.to_le_bytes());
+    out.extend_from_slice(&r.api_invocation_time_ms.to_le_bytes());
+    put_str16(&mut out, &r.group);
+    put_record(&mut out, &r.record);
+    out
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn corrupt(&self) -> Error {
+        Error::Corrupt {
+            what: format!("truncated or invalid {}", self.what),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.buf.len() < n {
+            return Err(self.corrupt());
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16> {
+        Ok(u16::from_le_bytes(
+            self.take(2)?.try_into().expect("2 bytes"),
+        ))
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn i64(&mut self) -> Result<i64> {
+        Ok(i64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    fn str_of(&mut self, n: usize) -> Result<&'a str> {
+        let bytes = self.take(n)?;
+        std::str::from_utf8(bytes).map_err(|_| self.corrupt())
+    }
+
+    fn str16(&mut self) -> Result<&'a str> {
+        let n = self.u16()? as usize;
+        self.str_of(n)
+    }
+
+    fn str32(&mut self) -> Result<&'a str> {
+        let n = self.u32()? as usize;
+        self.str_of(n)
+    }
+
+    /// Decodes a record, keeping only the features `keep` accepts.
+    fn record(&mut self, keep: &dyn Fn(&str) -> bool) -> Result<Record> {
+        let count = self.u32()? as usize;
+        let mut values = Vec::with_capacity(count.min(4096));
+        for _ in 0..count {
+            let name = self.str16()?;
+            let value = match self.u8()? {
+                0 => Value::String(self.str32()?.to_owned()),
+                1 => {
+                    let n = self.u32()? as usize;
+                    let mut items = Vec::with_capacity(n.min(4096));
+                    for _ in 0..n {
+                        items.push(self.str32()?.to_owned());
+                    }
+                    Value::List(items)
+                }
+                _ => return Err(self.corrupt()),
+            };
+            if keep(name) {
+                values.push(FeatureValue {
+                    feature_name: name.to_owned(),
+                    value,
+                });
+            }
+        }
+        Ok(Record::from_values(values))
+    }
+}
+
+/// The header of an online value: (event time, expires at, soft deleted).
+pub(crate) fn online_header(buf: &[u8]) -> Result<(i64, Option<i64>, bool)> {
+    let mut r = Reader {
+        buf,
+        what: "online record",
+    };
+    if r.u8()? != VERSION {
+        return Err(r.corrupt());
+    }
+    let flags = r.u8()?;
+    let event_time = r.i64()?;
+    let expires = if flags & 2 != 0 { Some(r.i64()?) } else { None };
+    Ok((event_time, expires, flags & 1 != 0))
+}
+
+/// Decodes an online value, keeping only the features `keep` accepts.
+pub(crate) fn decode_online(buf: &[u8], keep: &dyn Fn(&str) -> bool) -> Result<OnlineValue> {
+    let (event_time_ms, expires_at_ms, soft_deleted) = online_header(buf)?;
+    let header = 10 + if expires_at_ms.is_some() { 8 } else { 0 };
+    let mut r = Reader {
+        buf: &buf[header..],
+        what: "online record",
+    };
+    Ok(OnlineValue {
+        event_time_ms,
+        expires_at_ms,
+        soft_deleted,
+        record: r.record(keep)?,
+    })
+}
+
+pub(crate) fn decode_outbox(buf: &[u8]) -> Result<OutboxRow> {
+    let mut r = Reader {
+        buf,
+        what: "offline outbox row",
+    };
+    if r.u8()? != VERSION {
+        return Err(r.corrupt());
+    }
+    let is_deleted = r.u8()? != 0;
+    let event_time_ms = r.i64()?;
+    let api_invocation_time_ms = r.i64()?;
+    let group = r.str16()?.to_owned();
+    let record = r.record(&|_| true)?;
+    Ok(OutboxRow {
+        group,
+        event_time_ms,
+        api_invocation_time_ms,
+        is_deleted,
+        record,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record::new()
+            .with("id", "a")
+            .with("ts", "2024-01-01T00:00:00Z")
+            .with("tags", vec!["x".to_owned(), "ÿ".to_owned()])
+    }
+
+    #[test]
+    fn online_values_round_trip_with_and_without_expiry() {
+        for expires_at_ms in [None, Some(42)] {
+            let v = OnlineValue {
+                event_time_ms: -5,
+                expires_at_ms,
+                soft_deleted: expires_at_ms.is_none(),
+                record: record(),
+            };
+            let bytes = encode_online(&v);
+            assert_eq!(decode_online(&bytes, &|_| true).unwrap(), v);
+            let only_id = decode_online(&bytes, &|n| n == "id").unwrap();
+            assert_eq!(only_id.record, Record::new().with("id", "a"));
+        }
+    }
+
+    #[test]
+    fn outbox_rows_round_trip() {
+        let row = OutboxRow {
+            group: "g".into(),
+            event_time_ms: 1,
+            api_invocation_time_ms: 2,
+            is_deleted: true,
+            record: record(),
+        };
+        assert_eq!(decode_outbox(&encode_outbox(&row)).unwrap(), row);
+    }
+
+    #[test]
+    fn truncated_bytes_are_reported_not_panicking() {
+        let bytes = encode_online(&OnlineValue {
+            event_time_ms: 1,
+            expires_at_ms: None,
+            soft_deleted: false,
+            record: record(),
+        });
+        for cut in 0..bytes.len() {
+            assert!(
+                decode_online(&bytes[..cut], &|_| true).is_err(),
+                "cut at {cut}"
+            );
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! # fs-local
+//!
+//! The embedded feature store: the same calls and the same semantics as
+//! Amazon SageMaker Feature Store, on a local directory (default
+//! `./.featurestore`), with no AWS account.
+//!
+//! - a **registry** of feature groups (create, describe, list, add
+//!   features, delete), persisted in the store's database;
+//! - the **online store** in [redb](https://docs.rs/redb), an embedded,
+//!   crash-safe, pure-Rust database: one record per identifier per group,
+//!   the latest event time winning, with soft and hard deletes and TTL;
+//! - the **offline store** as Parquet files in the SageMaker Glue layout
+//!   under `<store>/offline/`, with `write_time`, `api_invocation_time` and
+//!   `is_deleted` columns, fed by a durable outbox that is written in the
+//!   same transaction as the online value and flushed idempotently.
+//!
+//! ```
+//! use fs_local::Store;
+//! use fs_schema::{FeatureDefinition, FeatureGroup, OnlineStoreConfig, Record};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path())?;
+//! store.create_feature_group(
+//!     FeatureGroup::builder("customers", "id", "ts")
+//!         .features([FeatureDefinition::string("id"), FeatureDefinition::string("ts"),
+//!                    FeatureDefinition::integral("age")])
+//!         .online_store(OnlineStoreConfig::enabled())
+//!         .offline_store_s3_uri("s3://bucket/prefix")
+//!         .build()?,
+//! )?;
+//! let put = |ts: &str, age: &str| Record::new().with("id", "c1").with("ts", ts).with("age", age);
+//! store.put_record("customers", &put("2024-01-02T00:00:00Z", "31"), None, None)?;
+//! store.put_record("customers", &put("2024-01-01T00:00:00Z", "30"), None, None)?; // older: offline only
+//! let got = store.get_record("customers", "c1", None)?.expect("stored");
+//! assert_eq!(got.record.get_str("age"), Some("31"));
+//! assert_eq!(store.flush()?.rows, 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod codec;
+mod error;
+mod offline;
+mod online;
+mod store;
+
+pub use error::{Error, Result};
+pub use offline::{API_INVOCATION_TIME, FlushReport, IS_DELETED, WRITE_TIME, offline_schema};
+pub use store::{DEFAULT_DIR, GroupDescription, Store, StoreOptions};

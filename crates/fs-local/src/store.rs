@@ -1,0 +1,396 @@
+//! The store: its directory, lock, database and feature-group registry.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, TimeZone, Utc};
+use fs_schema::{DataCatalogConfig, FeatureDefinition, FeatureGroup, evolution};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, db};
+
+pub(crate) const GROUPS: TableDefinition<'_, &str, &str> = TableDefinition::new("groups");
+pub(crate) const ONLINE: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("online");
+pub(crate) const OUTBOX: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("outbox");
+pub(crate) const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+
+/// `META` key: the next outbox sequence number.
+pub(crate) const NEXT_SEQ: &str = "next_seq";
+/// `META` key: the last sequence number of a flush in progress.
+pub(crate) const PENDING_FLUSH: &str = "pending_flush_upto";
+
+/// The default store directory, relative to the working directory.
+pub const DEFAULT_DIR: &str = ".featurestore";
+
+/// Settings of a store.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// The account id used in ARNs and in the offline layout.
+    pub account_id: String,
+    /// The region used in ARNs and in the offline layout.
+    pub region: String,
+    /// Flush the offline outbox to Parquet once it holds this many rows.
+    pub flush_threshold_rows: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            account_id: "000000000000".into(),
+            region: "us-east-1".into(),
+            flush_threshold_rows: 100_000,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// These options with another account id.
+    pub fn account_id(mut self, id: impl Into<String>) -> Self {
+        self.account_id = id.into();
+        self
+    }
+
+    /// These options with another region.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = region.into();
+        self
+    }
+
+    /// These options with another outbox flush threshold.
+    pub fn flush_threshold_rows(mut self, rows: u64) -> Self {
+        self.flush_threshold_rows = rows.max(1);
+        self
+    }
+}
+
+/// A feature group as the store describes it (DescribeFeatureGroup).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct GroupDescription {
+    /// The group as created (and evolved), with the resolved offline
+    /// location and data catalog filled in as the service fills them.
+    pub spec: FeatureGroup,
+    /// `arn:aws:sagemaker:<region>:<account>:feature-group/<name>`.
+    pub arn: String,
+    /// Creation time, milliseconds since the epoch.
+    pub creation_time_ms: i64,
+    /// Last update (feature additions), milliseconds since the epoch.
+    pub last_modified_time_ms: Option<i64>,
+    /// The offline store's data directory, relative to the store directory.
+    pub offline_data_dir: Option<PathBuf>,
+}
+
+impl GroupDescription {
+    /// The creation time.
+    pub fn creation_time(&self) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(self.creation_time_ms)
+            .single()
+            .unwrap_or_default()
+    }
+
+    /// The group's status; local groups are created synchronously, so this
+    /// is always `"Created"`.
+    pub fn status(&self) -> &'static str {
+        "Created"
+    }
+}
+
+/// The embedded feature store in one directory.
+///
+/// One `Store` per directory at a time: opening takes an exclusive lock
+/// (`LOCK`), and a second open (from this or another process) fails with
+/// [`Error::Locked`]. Share one `Store` between threads with `Arc`.
+#[derive(Debug)]
+pub struct Store {
+    pub(crate) dir: PathBuf,
+    pub(crate) db: Database,
+    pub(crate) opts: StoreOptions,
+    pub(crate) groups: RwLock<HashMap<String, Arc<GroupDescription>>>,
+    pub(crate) outbox_rows: AtomicU64,
+    /// Serialises flushes (the database serialises everything else).
+    pub(crate) flush_lock: Mutex<()>,
+    _lock: File,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir` with default options.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
+        Self::open_with(dir, StoreOptions::default())
+    }
+
+    /// Opens (creating if needed) the store in `dir`.
+    ///
+    /// A store left by a crashed process opens without repair by hand: the
+    /// database recovers its last committed state, and a flush that was cut
+    /// short is finished by the next flush.
+    pub fn open_with(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+        let lock = take_lock(&dir)?;
+        let db_path = dir.join("store.redb");
+        let db = Database::create(&db_path).map_err(db("opening the database"))?;
+        let store = Store {
+            dir,
+            db,
+            opts,
+            groups: RwLock::new(HashMap::new()),
+            outbox_rows: AtomicU64::new(0),
+            flush_lock: Mutex::new(()),
+            _lock: lock,
+        };
+        store.init()?;
+        Ok(store)
+    }
+
+    fn init(&self) -> Result<()> {
+        let txn = self.db.begin_write().map_err(db("initialising"))?;
+        {
+            txn.open_table(ONLINE).map_err(db("initialising"))?;
+            txn.open_table(META).map_err(db("initialising"))?;
+            let outbox = txn.open_table(OUTBOX).map_err(db("initialising"))?;
+            self.outbox_rows
+                .store(outbox.len().map_err(db("initialising"))?, Ordering::SeqCst);
+            let groups = txn.open_table(GROUPS).map_err(db("initialising"))?;
+            let mut cache = self.groups.write().expect("group cache lock");
+            for entry in groups.iter().map_err(db("reading the registry"))? {
+                let (name, json) = entry.map_err(db("reading the registry"))?;
+                let desc: GroupDescription =
+                    serde_json::from_str(json.value()).map_err(|e| Error::Corrupt {
+                        what: format!("registry entry {:?}: {e}", name.value()),
+                    })?;
+                cache.insert(name.value().to_owned(), Arc::new(desc));
+            }
+        }
+        txn.commit().map_err(db("initialising"))?;
+        Ok(())
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The store's options.
+    pub fn options(&self) -> &StoreOptions {
+        &self.opts
+    }
+
+    /// The description of `group`, from the in-memory registry.
+    pub fn describe_feature_group(&self, group: &str) -> Result<Arc<GroupDescription>> {
+        self.groups
+            .read()
+            .expect("group cache lock")
+            .get(group)
+            .cloned()
+            .ok_or_else(|| Error::GroupNotFound {
+                group: group.to_owned(),
+            })
+    }
+
+    /// Every feature group, sorted by name.
+    pub fn list_feature_groups(&self) -> Vec<Arc<GroupDescription>> {
+        let mut all: Vec<_> = self
+            .groups
+            .read()
+            .expect("group cache lock")
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.spec.feature_group_name.cmp(&b.spec.feature_group_name));
+        all
+    }
+
+    /// Creates a feature group. The spec is validated; the offline location
+    /// and data catalog are resolved as the service resolves them (the
+    /// offline store lives under `<store>/offline/` in the SageMaker layout).
+    pub fn create_feature_group(&self, spec: FeatureGroup) -> Result<Arc<GroupDescription>> {
+        spec.validate()?;
+        let name = spec.feature_group_name.clone();
+        let now = Utc::now().timestamp_millis();
+        let mut spec = spec;
+        let offline_data_dir = spec.offline_store_config.as_mut().map(|off| {
+            let rel = PathBuf::from(fs_schema::layout::resolved_output_uri(
+                "offline",
+                &self.opts.account_id,
+                &self.opts.region,
+                &name,
+                now.div_euclid(1000),
+            ));
+            off.s3_storage_config.resolved_output_s3_uri =
+                Some(format!("file://{}", self.dir.join(&rel).display()));
+            if off.disable_glue_table_creation != Some(true) && off.data_catalog_config.is_none() {
+                off.data_catalog_config = Some(DataCatalogConfig {
+                    table_name: format!("{}_{}", name.replace('-', "_"), now.div_euclid(1000)),
+                    catalog: "AwsDataCatalog".into(),
+                    database: "sagemaker_featurestore".into(),
+                });
+            }
+            rel
+        });
+        let desc = GroupDescription {
+            arn: format!(
+                "arn:aws:sagemaker:{}:{}:feature-group/{}",
+                self.opts.region,
+                self.opts.account_id,
+                name.to_ascii_lowercase()
+            ),
+            spec,
+            creation_time_ms: now,
+            last_modified_time_ms: None,
+            offline_data_dir,
+        };
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(db("creating a feature group"))?;
+        {
+            let mut groups = txn
+                .open_table(GROUPS)
+                .map_err(db("creating a feature group"))?;
+            if groups
+                .get(name.as_str())
+                .map_err(db("creating a feature group"))?
+                .is_some()
+            {
+                return Err(Error::GroupExists { group: name });
+            }
+            let json = serde_json::to_string(&desc).expect("descriptions serialize");
+            groups
+                .insert(name.as_str(), json.as_str())
+                .map_err(db("creating a feature group"))?;
+        }
+        txn.commit().map_err(db("creating a feature group"))?;
+        let desc = Arc::new(desc);
+        self.groups
+            .write()
+            .expect("group cache lock")
+            .insert(name, desc.clone());
+        tracing::info!(group = %desc.spec.feature_group_name, "created feature group");
+        Ok(desc)
+    }
+
+    /// Adds features to a group (UpdateFeatureGroup's FeatureAdditions).
+    /// Existing records read the new features as null.
+    pub fn add_features(
+        &self,
+        group: &str,
+        additions: &[FeatureDefinition],
+    ) -> Result<Arc<GroupDescription>> {
+        let current = self.describe_feature_group(group)?;
+        let spec = evolution::apply_additions(&current.spec, additions)?;
+        let desc = GroupDescription {
+            spec,
+            last_modified_time_ms: Some(Utc::now().timestamp_millis()),
+            ..(*current).clone()
+        };
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(db("updating a feature group"))?;
+        {
+            let mut groups = txn
+                .open_table(GROUPS)
+                .map_err(db("updating a feature group"))?;
+            let json = serde_json::to_string(&desc).expect("descriptions serialize");
+            groups
+                .insert(group, json.as_str())
+                .map_err(db("updating a feature group"))?;
+        }
+        txn.commit().map_err(db("updating a feature group"))?;
+        let desc = Arc::new(desc);
+        self.groups
+            .write()
+            .expect("group cache lock")
+            .insert(group.to_owned(), desc.clone());
+        tracing::info!(group, added = additions.len(), "added features");
+        Ok(desc)
+    }
+
+    /// Deletes a group: its registry entry and online records. Rows waiting
+    /// for the offline store are flushed first; offline files stay on disk,
+    /// as the service leaves them in S3.
+    pub fn delete_feature_group(&self, group: &str) -> Result<()> {
+        self.describe_feature_group(group)?;
+        self.flush()?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(db("deleting a feature group"))?;
+        {
+            let mut groups = txn
+                .open_table(GROUPS)
+                .map_err(db("deleting a feature group"))?;
+            groups
+                .remove(group)
+                .map_err(db("deleting a feature group"))?;
+            let mut online = txn
+                .open_table(ONLINE)
+                .map_err(db("deleting a feature group"))?;
+            online
+                .retain_in((group, "")..=(group, "\u{10FFFF}"), |k, _| k.0 != group)
+                .map_err(db("deleting a feature group"))?;
+        }
+        txn.commit().map_err(db("deleting a feature group"))?;
+        self.groups.write().expect("group cache lock").remove(group);
+        tracing::info!(group, "deleted feature group");
+        Ok(())
+    }
+
+    /// Flushes the offline outbox and closes the store, releasing its lock.
+    /// Dropping a store also releases the lock, but leaves unflushed rows in
+    /// the outbox for the next open (nothing is lost either way).
+    pub fn close(self) -> Result<()> {
+        self.flush()?;
+        Ok(())
+    }
+
+    /// The absolute offline data directory of `group`, if it has an offline store.
+    pub fn offline_data_dir(&self, group: &str) -> Result<Option<PathBuf>> {
+        let desc = self.describe_feature_group(group)?;
+        Ok(desc.offline_data_dir.as_ref().map(|rel| self.dir.join(rel)))
+    }
+
+    /// Rows waiting in the offline outbox.
+    pub fn outbox_len(&self) -> u64 {
+        self.outbox_rows.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn read_txn(&self) -> Result<redb::ReadTransaction> {
+        self.db.begin_read().map_err(db("starting a read"))
+    }
+}
+
+/// Takes the store's exclusive lock, writing our process id into it.
+fn take_lock(dir: &Path) -> Result<File> {
+    let path = dir.join("LOCK");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(Error::io(&path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(Error::Locked {
+                dir: dir.to_path_buf(),
+                holder: (!holder.is_empty()).then(|| holder.to_owned()),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path)(e)),
+    }
+    file.set_len(0).map_err(Error::io(&path))?;
+    file.rewind().map_err(Error::io(&path))?;
+    write!(file, "pid {}", std::process::id()).map_err(Error::io(&path))?;
+    Ok(file)
+}

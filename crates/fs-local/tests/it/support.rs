@@ -1,0 +1,76 @@
+//! Shared helpers: groups, records and reading back offline files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
+use fs_schema::{FeatureDefinition, FeatureGroup, OnlineStoreConfig, Record};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// A group with both stores: id (String), ts (String), n (Integral), x (Fractional).
+pub fn group(name: &str) -> FeatureGroup {
+    FeatureGroup::builder(name, "id", "ts")
+        .features([
+            FeatureDefinition::string("id"),
+            FeatureDefinition::string("ts"),
+            FeatureDefinition::integral("n"),
+            FeatureDefinition::fractional("x"),
+        ])
+        .online_store(OnlineStoreConfig::enabled())
+        .offline_store_s3_uri("s3://bucket/prefix")
+        .build()
+        .unwrap()
+}
+
+pub fn record(id: &str, ts: &str, n: i64) -> Record {
+    Record::new()
+        .with("id", id)
+        .with("ts", ts)
+        .with("n", n.to_string())
+        .with("x", format!("{}.5", n))
+}
+
+/// Every `.parquet` file under `dir`, sorted.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+/// How many offline rows each record id has (delete markers included).
+pub fn offline_id_counts(dir: &Path) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for f in parquet_files(dir) {
+        for b in read_parquet(&f) {
+            let ids = arrow_array::cast::AsArray::as_string::<i32>(b.column_by_name("id").unwrap());
+            for id in ids.iter().flatten() {
+                *counts.entry(id.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    counts
+}
