@@ -8,7 +8,7 @@ use fs_schema::{FeatureDefinition, FeatureGroup, OnlineStoreConfig, Record};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// A group with both stores: id (String), ts (String), n (Integral), x (Fractional).
-pub fn group(name: &str) -> FeatureGroup {
+pub(crate) fn group(name: &str) -> FeatureGroup {
     FeatureGroup::builder(name, "id", "ts")
         .features([
             FeatureDefinition::string("id"),
@@ -22,7 +22,7 @@ pub fn group(name: &str) -> FeatureGroup {
         .unwrap()
 }
 
-pub fn record(id: &str, ts: &str, n: i64) -> Record {
+pub(crate) fn record(id: &str, ts: &str, n: i64) -> Record {
     Record::new()
         .with("id", id)
         .with("ts", ts)
@@ -31,7 +31,7 @@ pub fn record(id: &str, ts: &str, n: i64) -> Record {
 }
 
 /// Every `.parquet` file under `dir`, sorted.
-pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -51,7 +51,7 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+pub(crate) fn read_parquet(path: &Path) -> Vec<RecordBatch> {
     let file = std::fs::File::open(path).unwrap();
     ParquetRecordBatchReaderBuilder::try_new(file)
         .unwrap()
@@ -62,7 +62,7 @@ pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
 }
 
 /// How many offline rows each record id has (delete markers included).
-pub fn offline_id_counts(dir: &Path) -> BTreeMap<String, usize> {
+pub(crate) fn offline_id_counts(dir: &Path) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for f in parquet_files(dir) {
         for b in read_parquet(&f) {
