@@ -1,0 +1,5 @@
+//! Integration tests of fs-online: the `OnlineStore` contract suite, run
+//! against every implementation.
+
+mod contract;
+mod local;
