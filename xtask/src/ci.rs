@@ -50,7 +50,7 @@ fn workspace_packages() -> Result<Vec<Package>> {
 
 /// Crates whose default build must not compile an AWS SDK (inference code
 /// that only reads online, and everything local, stays light).
-const NO_AWS_BY_DEFAULT: &[&str] = &["fs-schema", "featurestore"];
+const NO_AWS_BY_DEFAULT: &[&str] = &["fs-schema", "fs-local", "fs-online", "featurestore"];
 
 fn check_dependency_boundaries() -> Result<()> {
     for krate in NO_AWS_BY_DEFAULT {

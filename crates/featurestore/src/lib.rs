@@ -7,8 +7,9 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | (default) | [`schema`]: feature groups, validation, event times, strict Arrow casting, records |
-//! | `aws` | [`schema::aws`]: the SageMaker control plane over `aws-sdk-sagemaker` |
+//! | (always) | [`schema`]: feature groups, validation, event times, strict Arrow casting, records; [`online`]: the `OnlineStore` trait and its typed Arrow calls |
+//! | `local` (default) | [`local`]: the embedded store; [`online::LocalOnlineStore`] |
+//! | `aws` | `schema::aws`: the SageMaker control plane over `aws-sdk-sagemaker` |
 //!
 //! It also re-exports [`arrow`] and [`parquet`], so that applications use the
 //! same versions as the library.
@@ -33,5 +34,8 @@
 //! ```
 
 pub use arrow;
+#[cfg(feature = "local")]
+pub use fs_local as local;
+pub use fs_online as online;
 pub use fs_schema as schema;
 pub use parquet;

@@ -112,7 +112,7 @@ pub struct CastOutcome {
     pub failures: Vec<CastFailure>,
 }
 
-/// Casts `batch` to `group`'s schema ([`arrow_schema`]), failing with
+/// Casts `batch` to `group`'s schema ([`arrow_schema()`]), failing with
 /// [`Error::Cast`] (listing every bad row) if any value does not fit.
 ///
 /// Columns are matched by name; features missing from the batch become

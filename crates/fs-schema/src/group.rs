@@ -722,7 +722,7 @@ impl FeatureGroupBuilder {
 
 impl FeatureGroup {
     /// This group narrowed to `features`, in the order given, for typing
-    /// batches of selected features ([`crate::arrow_schema`] and
+    /// batches of selected features ([`crate::arrow_schema()`] and
     /// [`crate::records_to_batch`] of the result). The result is a view for
     /// typing data, not a valid group definition: it may lack the record
     /// identifier or event-time feature.

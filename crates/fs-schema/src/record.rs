@@ -329,7 +329,7 @@ fn check_collection(items: &[String], c: Collection) -> std::result::Result<(), 
     }
 }
 
-/// Converts records to one batch typed as `group` ([`crate::arrow_schema`]).
+/// Converts records to one batch typed as `group` ([`crate::arrow_schema()`]).
 /// Features a record lacks are null. Failures name the record (as the row),
 /// the feature and the value.
 ///

@@ -171,9 +171,11 @@ fn a_flush_cut_short_before_the_outbox_trim_writes_nothing_twice() {
     assert_eq!(counts.len(), 51);
     assert!(counts.values().all(|&c| c == 1), "{counts:?}");
     assert!(
-        parquet_files(&data)
-            .iter()
-            .all(|p| !p.file_name().unwrap().to_string_lossy().contains(".tmp"))
+        parquet_files(&data).iter().all(|p| !p
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .contains(".tmp"))
     );
 }
 

@@ -12,7 +12,10 @@ fn a_batch_with_one_bad_record_writes_nothing_and_names_the_record() {
     store.create_feature_group(group("g")).unwrap();
     let records = vec![
         record("1", "2024-01-01T00:00:00Z", 1),
-        Record::new().with("id", "2").with("ts", "2024-01-01T00:00:00Z").with("n", "seven"),
+        Record::new()
+            .with("id", "2")
+            .with("ts", "2024-01-01T00:00:00Z")
+            .with("n", "seven"),
         record("3", "2024-01-01T00:00:00Z", 3),
     ];
     let err = store.put_records("g", &records, None, None).unwrap_err();

@@ -1,0 +1,189 @@
+//! Online store benchmarks on the embedded store, in process.
+//!
+//! Measures latency percentiles (which criterion does not report), so it
+//! has its own small harness: each measurement runs a warm-up, then times
+//! every call and reports p50 and p99.
+//!
+//! - `get`: one 100-feature record by id (record form, and typed Arrow).
+//! - `batch_get_1000`: 1,000 ids of the same group in one call.
+//! - `put_batch`: rows/s of 10-feature records written with
+//!   `Store::put_records` in batches of 10,000 (one durable transaction each).
+//! - `put_single`: latency of one durable PutRecord.
+//!
+//! Run with `cargo bench -p fs-online --bench online [-- --quick]`; prints
+//! one `RESULT name value unit` line per number for `cargo xtask bench`.
+
+#![allow(missing_docs, clippy::print_stdout)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fs_online::{LocalOnlineStore, OnlineStore, OnlineStoreExt};
+use fs_schema::runtime::BatchGetRequest;
+use fs_schema::{FeatureDefinition, FeatureGroup, OnlineStoreConfig, Record};
+
+fn group(name: &str, features: usize) -> FeatureGroup {
+    let mut defs = vec![
+        FeatureDefinition::string("id"),
+        FeatureDefinition::string("ts"),
+    ];
+    for i in 0..features - 2 {
+        defs.push(match i % 3 {
+            0 => FeatureDefinition::integral(format!("i{i}")),
+            1 => FeatureDefinition::fractional(format!("f{i}")),
+            _ => FeatureDefinition::string(format!("s{i}")),
+        });
+    }
+    FeatureGroup::builder(name, "id", "ts")
+        .features(defs)
+        .online_store(OnlineStoreConfig::enabled())
+        .offline_store_s3_uri("s3://bench/offline")
+        .build()
+        .unwrap()
+}
+
+fn record(g: &FeatureGroup, id: usize) -> Record {
+    let mut r = Record::new()
+        .with("id", format!("id-{id:08}"))
+        .with("ts", "2024-06-01T12:00:00.000Z");
+    for d in &g.feature_definitions[2..] {
+        let v = match d.feature_type {
+            fs_schema::FeatureType::Integral => (id as i64 * 31).to_string(),
+            fs_schema::FeatureType::Fractional => format!("{}", id as f64 * 0.5),
+            fs_schema::FeatureType::String => format!("value-{id}"),
+        };
+        r.push(d.name.clone(), v);
+    }
+    r
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let (p50, p99) = (percentile(&samples, 0.50), percentile(&samples, 0.99));
+    println!("RESULT {name}_p50 {:.2} us", p50.as_secs_f64() * 1e6);
+    println!("RESULT {name}_p99 {:.2} us", p99.as_secs_f64() * 1e6);
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (records, get_samples, batch_samples, put_rows) = if quick {
+        (5_000, 20_000, 50, 100_000)
+    } else {
+        (100_000, 200_000, 300, 1_000_000)
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(fs_local::Store::open(dir.path()).unwrap());
+
+    // Reads: a 100-feature group with `records` records.
+    let wide = group("wide", 100);
+    store.create_feature_group(wide.clone()).unwrap();
+    let all: Vec<Record> = (0..records).map(|i| record(&wide, i)).collect();
+    for chunk in all.chunks(10_000) {
+        store
+            .put_records(
+                "wide",
+                chunk,
+                Some(&[fs_schema::TargetStore::OnlineStore]),
+                None,
+            )
+            .unwrap();
+    }
+    let online = LocalOnlineStore::new(store.clone());
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next_id = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        format!("id-{:08}", state as usize % records)
+    };
+    rt.block_on(async {
+        for _ in 0..1_000 {
+            online
+                .get_record("wide", &next_id(), None)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let mut samples = Vec::with_capacity(get_samples);
+        for _ in 0..get_samples {
+            let id = next_id();
+            let t = Instant::now();
+            let r = online.get_record("wide", &id, None).await.unwrap();
+            samples.push(t.elapsed());
+            assert!(r.is_some());
+        }
+        report("get_100_features_record", samples);
+
+        let mut samples = Vec::with_capacity(get_samples / 4);
+        for _ in 0..get_samples / 4 {
+            let id = next_id();
+            let t = Instant::now();
+            let b = online.get("wide", &id, None).await.unwrap();
+            samples.push(t.elapsed());
+            assert!(b.is_some());
+        }
+        report("get_100_features_arrow", samples);
+
+        let mut samples = Vec::with_capacity(batch_samples);
+        for _ in 0..batch_samples {
+            let ids: Vec<String> = (0..1_000).map(|_| next_id()).collect();
+            let req = [BatchGetRequest {
+                group: "wide".into(),
+                record_ids: ids,
+                features: None,
+            }];
+            let t = Instant::now();
+            let r = online.batch_get_records(&req).await.unwrap();
+            samples.push(t.elapsed());
+            assert_eq!(r.records.len(), 1_000);
+        }
+        report("batch_get_1000_record", samples);
+
+        let mut samples = Vec::with_capacity(batch_samples);
+        for _ in 0..batch_samples {
+            let ids: Vec<String> = (0..1_000).map(|_| next_id()).collect();
+            let t = Instant::now();
+            let r = online.batch_get("wide", &ids, None).await.unwrap();
+            samples.push(t.elapsed());
+            assert_eq!(r.batch.num_rows(), 1_000);
+        }
+        report("batch_get_1000_arrow", samples);
+    });
+
+    // Writes: 10-feature records, both stores, 10,000 per transaction.
+    let narrow = group("narrow", 10);
+    store.create_feature_group(narrow.clone()).unwrap();
+    let rows: Vec<Record> = (0..put_rows).map(|i| record(&narrow, i)).collect();
+    let t = Instant::now();
+    for chunk in rows.chunks(10_000) {
+        store.put_records("narrow", chunk, None, None).unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "RESULT put_batch_10_features {:.0} rows/s",
+        put_rows as f64 / secs
+    );
+    let t = Instant::now();
+    store.flush().unwrap();
+    println!(
+        "RESULT flush_10_features {:.0} rows/s",
+        put_rows as f64 / t.elapsed().as_secs_f64()
+    );
+
+    let mut samples = Vec::with_capacity(200);
+    for i in 0..200 {
+        let r = record(&narrow, put_rows + i);
+        let t = Instant::now();
+        store.put_record("narrow", &r, None, None).unwrap();
+        samples.push(t.elapsed());
+    }
+    report("put_single_durable", samples);
+}
