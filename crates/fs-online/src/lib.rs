@@ -8,6 +8,8 @@
 //! | feature | implementation |
 //! |---|---|
 //! | `local` (default) | [`LocalOnlineStore`] over the embedded store (`fs-local`) |
+//! | `aws` | `AwsOnlineStore` over SageMaker Feature Store's runtime API (`aws-sdk-sagemakerfeaturestoreruntime`); group definitions registered by the caller |
+//! | `aws-describe` | `aws`, plus fetching unknown group definitions with DescribeFeatureGroup (`aws-sdk-sagemaker`) |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -34,11 +36,15 @@
 //! # }
 //! ```
 
+#[cfg(feature = "aws")]
+mod aws;
 mod error;
 #[cfg(feature = "local")]
 mod local;
 mod store;
 
+#[cfg(feature = "aws")]
+pub use aws::{AwsOnlineStore, AwsOptions};
 pub use error::{Error, Result};
 #[cfg(feature = "local")]
 pub use local::LocalOnlineStore;

@@ -173,9 +173,9 @@ pub enum Error {
     #[error(transparent)]
     Arrow(#[from] arrow_schema::ArrowError),
     /// A control-plane call to SageMaker failed.
-    #[cfg(feature = "aws")]
+    #[cfg(feature = "aws-errors")]
     #[error(transparent)]
-    Aws(#[from] crate::aws::AwsError),
+    Aws(#[from] crate::aws_error::AwsError),
 }
 
 impl Error {
@@ -183,7 +183,7 @@ impl Error {
     /// service or network errors). Only control-plane errors can be.
     pub fn is_retryable(&self) -> bool {
         match self {
-            #[cfg(feature = "aws")]
+            #[cfg(feature = "aws-errors")]
             Error::Aws(e) => e.is_retryable(),
             _ => false,
         }

@@ -28,6 +28,9 @@
 //! Features:
 //! - `aws`: [`aws::ControlPlane`], the SageMaker control plane over
 //!   `aws-sdk-sagemaker`, and conversions to and from its shapes.
+//! - `aws-errors`: [`aws_error::AwsError`], the classification of any AWS
+//!   SDK error (not found, validation, throttled, transient...), without
+//!   any service SDK; `aws` includes it.
 
 pub mod cast;
 mod error;
@@ -45,6 +48,8 @@ mod types;
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "aws-errors")]
+pub mod aws_error;
 
 pub use cast::{CastFailure, CastOptions, CastOutcome, cast_batch, cast_batch_lenient};
 pub use error::{Error, Result};

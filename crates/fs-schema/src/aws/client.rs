@@ -14,10 +14,10 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::convert::{FromSdk, ToSdk, apply_create_feature_group, missing};
-use super::error::{AwsError, AwsErrorKind};
 use super::status::{
     FeatureGroupDescription, FeatureGroupStatus, FeatureGroupSummary, LastUpdateStatus,
 };
+use crate::aws_error::{AwsError, AwsErrorKind};
 use crate::error::{Error, Result};
 use crate::group::{FeatureGroup, Tag};
 use crate::types::FeatureDefinition;

@@ -13,7 +13,7 @@
 
 mod client;
 mod convert;
-mod error;
+
 mod status;
 #[cfg(test)]
 mod tests;
@@ -25,9 +25,9 @@ pub use aws_sdk_sagemaker as sdk;
 /// `aws-config` in the application).
 pub use aws_types::SdkConfig;
 
+pub use crate::aws_error::{AwsError, AwsErrorKind, from_sdk_error};
 pub use client::ControlPlane;
 pub use convert::{FromSdk, ToSdk, apply_create_feature_group};
-pub use error::{AwsError, AwsErrorKind, from_sdk_error};
 pub use status::{
     FeatureGroupDescription, FeatureGroupStatus, FeatureGroupSummary, LastUpdateStatus,
     OfflineStoreStatus,

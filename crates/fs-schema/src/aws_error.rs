@@ -1,13 +1,14 @@
-//! Control-plane errors: every failed SageMaker call becomes an [`AwsError`]
+//! Errors of AWS SDK calls: every failed call becomes an [`AwsError`]
 //! that keeps the operation, a classified [`AwsErrorKind`], the service's
 //! error code and message, and the original error as its source.
 
 use std::error::Error as StdError;
 use std::fmt;
 
-use aws_sdk_sagemaker::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::ErrorKind as RetryErrorKind;
 use aws_types::request_id::RequestId;
 

@@ -1,0 +1,221 @@
+//! The contract suite, unchanged, against [`AwsOnlineStore`]: the real
+//! `aws-sdk-sagemakerfeaturestoreruntime` client over HTTP to fs-server on
+//! loopback; plus retry behaviour under injected throttling and 5xx.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+use fs_online::{AwsOnlineStore, OnlineStore, PutOptions};
+use fs_schema::FeatureGroup;
+use fs_schema::aws::ControlPlane;
+use fs_server::{Faults, Server, ServerOptions};
+
+use crate::contract::{self, Fixture};
+
+/// An `SdkConfig` for a local endpoint: plain HTTP, dummy credentials, and
+/// quick retries (`max_attempts` in all).
+pub(crate) fn sdk_config(endpoint: &str, max_attempts: u32) -> SdkConfig {
+    use aws_sdk_sagemakerfeaturestoreruntime::config::BehaviorVersion;
+    use aws_sdk_sagemakerfeaturestoreruntime::config::retry::RetryConfig;
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::from_keys(
+            "AKIDLOCALTEST",
+            "local-test-secret",
+            None,
+        )))
+        .endpoint_url(endpoint)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(max_attempts)
+                .with_initial_backoff(Duration::from_millis(2))
+                .with_max_backoff(Duration::from_millis(20)),
+        )
+        .build()
+}
+
+pub(crate) struct Aws {
+    _dir: tempfile::TempDir,
+    pub(crate) server: Server,
+    pub(crate) store: Arc<fs_local::Store>,
+    online: Arc<AwsOnlineStore>,
+    control: ControlPlane,
+}
+
+impl Aws {
+    pub(crate) async fn new(max_attempts: u32) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(fs_local::Store::open(dir.path()).unwrap());
+        let server = Server::start(store.clone(), ServerOptions::default())
+            .await
+            .unwrap();
+        let config = sdk_config(&server.endpoint_url(), max_attempts);
+        Self {
+            _dir: dir,
+            online: Arc::new(AwsOnlineStore::new(&config)),
+            control: ControlPlane::new(&config),
+            server,
+            store,
+        }
+    }
+}
+
+#[async_trait]
+impl Fixture for Aws {
+    fn store(&self) -> Arc<dyn OnlineStore> {
+        self.online.clone()
+    }
+
+    async fn create_group(&self, spec: FeatureGroup) {
+        self.control.create_feature_group(&spec).await.unwrap();
+    }
+}
+
+macro_rules! contract_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                contract::$name(&Aws::new(3).await).await;
+            }
+        )*
+    };
+}
+
+contract_tests!(
+    put_then_get_returns_the_record,
+    get_returns_typed_arrow_batches,
+    missing_records_are_none,
+    feature_selection_returns_only_those_features,
+    unknown_features_are_validation_errors,
+    invalid_records_are_refused_and_not_written,
+    unknown_groups_are_not_found,
+    the_latest_event_time_wins_online,
+    an_equal_event_time_overwrites,
+    soft_delete_hides_the_record_and_blocks_older_puts,
+    a_soft_delete_older_than_the_record_leaves_it,
+    hard_delete_removes_the_record_entirely,
+    a_hard_delete_not_newer_than_the_record_is_refused,
+    expired_records_are_not_returned,
+    offline_only_writes_leave_the_online_store_alone,
+    writing_to_a_store_the_group_lacks_is_refused,
+    batch_get_spans_groups_keeps_request_order_and_reports_per_identifier,
+    typed_batch_get_returns_rows_in_request_order,
+    put_batch_writes_every_row,
+    list_records_pages_through_every_identifier,
+);
+
+fn rec(id: &str) -> fs_schema::Record {
+    fs_schema::Record::new()
+        .with("id", id)
+        .with("ts", "2024-01-01T00:00:00Z")
+        .with("n", "1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_injected_throttling_and_5xx_every_put_lands_once() {
+    let f = Aws::new(10).await;
+    f.create_group(contract::spec("retry")).await;
+    f.server.set_faults(
+        Faults::none()
+            .throttle_rate(0.1)
+            .error_rate(0.1)
+            .seed(7)
+            .only(["PutRecord", "BatchGetRecord"]),
+    );
+    let s = f.store();
+    for i in 0..200 {
+        s.put_record("retry", &rec(&format!("r{i}")), &PutOptions::default())
+            .await
+            .unwrap();
+    }
+    let puts = f.server.request_count("PutRecord");
+    assert!(
+        puts > 200,
+        "expected retries, saw {puts} requests for 200 puts"
+    );
+    // Every record is there, once (one online record per id; offline exactly once each).
+    let ids: Vec<String> = (0..200).map(|i| format!("r{i}")).collect();
+    let got = s
+        .batch_get_records(&[fs_schema::runtime::BatchGetRequest {
+            group: "retry".into(),
+            record_ids: ids,
+            features: None,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(got.records.len(), 200);
+    assert!(got.errors.is_empty(), "{:?}", got.errors);
+    f.store.flush().unwrap();
+    assert_eq!(f.store.flush().unwrap().rows, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_errors_are_not_retried() {
+    let f = Aws::new(10).await;
+    f.create_group(contract::spec("no-retry")).await;
+    let bad = rec("a").with("nope", "1");
+    let err = f
+        .store()
+        .put_record("no-retry", &bad, &PutOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.is_validation() && !err.is_retryable(), "{err}");
+    assert_eq!(f.server.request_count("PutRecord"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_retries_surface_retryable_errors_of_the_right_kind() {
+    let f = Aws::new(2).await;
+    f.create_group(contract::spec("exhaust")).await;
+    f.server
+        .set_faults(Faults::none().throttle_rate(1.0).only(["GetRecord"]));
+    let err = f
+        .store()
+        .get_record("exhaust", "a", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, fs_online::Error::Throttled { .. }), "{err}");
+    assert!(err.is_retryable());
+    assert_eq!(f.server.request_count("GetRecord"), 2);
+    f.server
+        .set_faults(Faults::none().error_rate(1.0).only(["GetRecord"]));
+    let err = f
+        .store()
+        .get_record("exhaust", "a", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, fs_online::Error::Transient { .. }), "{err}");
+    assert!(err.is_retryable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_definitions_need_no_control_plane() {
+    let f = Aws::new(3).await;
+    let spec = contract::spec("registered");
+    f.create_group(spec.clone()).await;
+    let endpoint = f.server.endpoint_url();
+    let runtime_only = AwsOnlineStore::from_client(
+        aws_sdk_sagemakerfeaturestoreruntime::Client::new(&sdk_config(&endpoint, 3)),
+    );
+    let err = runtime_only.feature_group("registered").await.unwrap_err();
+    assert!(err.to_string().contains("with_group"), "{err}");
+    let s = runtime_only.with_group(spec);
+    s.put_record("registered", &rec("a"), &PutOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        s.get_record("registered", "a", None)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(f.server.request_count("DescribeFeatureGroup"), 0);
+}

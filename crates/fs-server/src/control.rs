@@ -1,0 +1,226 @@
+//! The control-plane subset of the SageMaker API (JSON 1.1, `POST /` with
+//! `X-Amz-Target: SageMaker.<Operation>`): CreateFeatureGroup,
+//! DescribeFeatureGroup, ListFeatureGroups, UpdateFeatureGroup,
+//! DeleteFeatureGroup and ListTags.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use fs_local::GroupDescription;
+use fs_schema::{FeatureDefinition, FeatureGroup};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::runtime::{group_name, parse_body};
+
+pub(crate) async fn dispatch(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(op) = target.strip_prefix("SageMaker.") else {
+        return Err(ApiError::validation(format!(
+            "unknown or missing X-Amz-Target {target:?}; expected SageMaker.<Operation>"
+        )));
+    };
+    let op: &'static str = match op {
+        "CreateFeatureGroup" => "CreateFeatureGroup",
+        "DescribeFeatureGroup" => "DescribeFeatureGroup",
+        "ListFeatureGroups" => "ListFeatureGroups",
+        "UpdateFeatureGroup" => "UpdateFeatureGroup",
+        "DeleteFeatureGroup" => "DeleteFeatureGroup",
+        "ListTags" => "ListTags",
+        other => {
+            return Err(ApiError {
+                status: axum::http::StatusCode::BAD_REQUEST,
+                code: "UnknownOperationException",
+                message: format!("operation {other} is not supported by fs-server"),
+            });
+        }
+    };
+    state.enter(op).await.map_err(ApiError::for_control_plane)?;
+    let result = match op {
+        "CreateFeatureGroup" => create(&state, &body).await,
+        "DescribeFeatureGroup" => describe(&state, &body),
+        "ListFeatureGroups" => list(&state, &body),
+        "UpdateFeatureGroup" => update(&state, &body).await,
+        "DeleteFeatureGroup" => delete(&state, &body).await,
+        _ => list_tags(&state, &body),
+    };
+    result
+        .map(|v| axum::Json(v).into_response())
+        .map_err(ApiError::for_control_plane)
+}
+
+async fn create(state: &Arc<AppState>, body: &[u8]) -> Result<Value, ApiError> {
+    let spec: FeatureGroup = parse_body(body)?;
+    let store = state.store.clone();
+    let desc = tokio::task::spawn_blocking(move || store.create_feature_group(spec))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(ApiError::from_store)?;
+    Ok(json!({ "FeatureGroupArn": desc.arn }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NameBody {
+    feature_group_name: String,
+}
+
+fn secs(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// The DescribeFeatureGroup answer of a group.
+fn description(desc: &GroupDescription) -> Value {
+    let mut v = serde_json::to_value(&desc.spec).expect("groups serialize");
+    let obj = v.as_object_mut().expect("a group is a JSON object");
+    obj.remove("Tags");
+    obj.insert("FeatureGroupArn".into(), json!(desc.arn));
+    obj.insert("CreationTime".into(), json!(secs(desc.creation_time_ms)));
+    obj.insert("FeatureGroupStatus".into(), json!(desc.status()));
+    if let Some(ms) = desc.last_modified_time_ms {
+        obj.insert("LastModifiedTime".into(), json!(secs(ms)));
+        obj.insert("LastUpdateStatus".into(), json!({ "Status": "Successful" }));
+    }
+    if desc.spec.offline_enabled() {
+        obj.insert("OfflineStoreStatus".into(), json!({ "Status": "Active" }));
+    }
+    v
+}
+
+fn describe(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+    let b: NameBody = parse_body(body)?;
+    let desc = state
+        .store
+        .describe_feature_group(&group_name(&b.feature_group_name)?)
+        .map_err(ApiError::from_store)?;
+    Ok(description(&desc))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListBody {
+    name_contains: Option<String>,
+    max_results: Option<usize>,
+    next_token: Option<String>,
+}
+
+fn list(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+    let b: ListBody = parse_body(body)?;
+    let max = b.max_results.unwrap_or(10);
+    if !(1..=100).contains(&max) {
+        return Err(ApiError::validation(format!(
+            "MaxResults must be from 1 to 100, not {max}"
+        )));
+    }
+    let start = match b.next_token.as_deref() {
+        None => 0,
+        Some(t) => t
+            .strip_prefix("page:")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| {
+                ApiError::validation(format!(
+                    "NextToken {t:?} was not issued by ListFeatureGroups"
+                ))
+            })?,
+    };
+    let all: Vec<_> = state
+        .store
+        .list_feature_groups()
+        .into_iter()
+        .filter(|d| {
+            b.name_contains
+                .as_deref()
+                .is_none_or(|n| d.spec.feature_group_name.contains(n))
+        })
+        .collect();
+    let page: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(max)
+        .map(|d| {
+            let mut s = json!({
+                "FeatureGroupName": d.spec.feature_group_name,
+                "FeatureGroupArn": d.arn,
+                "CreationTime": secs(d.creation_time_ms),
+                "FeatureGroupStatus": d.status(),
+            });
+            if d.spec.offline_enabled() {
+                s["OfflineStoreStatus"] = json!({ "Status": "Active" });
+            }
+            s
+        })
+        .collect();
+    let mut v = json!({ "FeatureGroupSummaries": page });
+    if start + max < all.len() {
+        v["NextToken"] = json!(format!("page:{}", start + max));
+    }
+    Ok(v)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateBody {
+    feature_group_name: String,
+    feature_additions: Option<Vec<FeatureDefinition>>,
+    online_store_config: Option<Value>,
+    throughput_config: Option<Value>,
+}
+
+async fn update(state: &Arc<AppState>, body: &[u8]) -> Result<Value, ApiError> {
+    let b: UpdateBody = parse_body(body)?;
+    let group = group_name(&b.feature_group_name)?;
+    if b.online_store_config.is_some() || b.throughput_config.is_some() {
+        return Err(ApiError::validation(
+            "fs-server supports UpdateFeatureGroup with FeatureAdditions only",
+        ));
+    }
+    let additions = b
+        .feature_additions
+        .ok_or_else(|| ApiError::validation("UpdateFeatureGroup needs FeatureAdditions"))?;
+    let store = state.store.clone();
+    let desc = tokio::task::spawn_blocking(move || store.add_features(&group, &additions))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(ApiError::from_store)?;
+    Ok(json!({ "FeatureGroupArn": desc.arn }))
+}
+
+async fn delete(state: &Arc<AppState>, body: &[u8]) -> Result<Value, ApiError> {
+    let b: NameBody = parse_body(body)?;
+    let group = group_name(&b.feature_group_name)?;
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.delete_feature_group(&group))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(ApiError::from_store)?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagsBody {
+    resource_arn: String,
+}
+
+fn list_tags(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+    let b: TagsBody = parse_body(body)?;
+    let desc = state
+        .store
+        .list_feature_groups()
+        .into_iter()
+        .find(|d| d.arn == b.resource_arn)
+        .ok_or_else(|| ApiError::not_found(format!("no resource {:?}", b.resource_arn)))?;
+    Ok(json!({ "Tags": desc.spec.tags.clone().unwrap_or_default() }))
+}

@@ -1,0 +1,9 @@
+//! Integration tests of fs-server: the control plane through the real
+//! `aws-sdk-sagemaker` client (fs-schema's `ControlPlane`), the runtime
+//! API's wire details through `aws-sdk-sagemakerfeaturestoreruntime`, raw
+//! HTTP limits, fault injection, and the binary.
+
+mod binary;
+mod control_plane;
+mod runtime_wire;
+mod support;
