@@ -64,7 +64,7 @@ fn check_dependency_boundaries() -> Result<()> {
     Ok(())
 }
 
-fn nextest_available() -> bool {
+pub(crate) fn nextest_available() -> bool {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["nextest", "--version"])
         .output()
@@ -148,5 +148,5 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         &["doc", "--workspace", "--all-features", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
-    Ok(())
+    crate::it::run(&[])
 }

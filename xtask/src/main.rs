@@ -2,7 +2,10 @@
 //!
 //! - `cargo xtask ci`: everything CI checks, in order: formatting, clippy
 //!   (warnings denied) on every feature set, dependency boundaries, tests
-//!   (nextest when installed, plus doctests), and docs (warnings denied).
+//!   (nextest when installed, plus doctests), docs (warnings denied), and
+//!   finally `it`.
+//! - `cargo xtask it`: the integration tests that need emulators running as
+//!   their own processes (fs-server, moto's S3), which it starts and stops.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +14,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 mod ci;
+mod it;
 
 #[allow(clippy::print_stderr)]
 fn main() -> std::process::ExitCode {
@@ -27,6 +31,7 @@ fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
+        Some("it") => it::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             usage();
             Ok(())
@@ -44,7 +49,8 @@ fn usage() {
         "usage: cargo xtask <command>\n\n\
          commands:\n  \
          ci     format check, clippy (-D warnings) on every feature set, dependency\n         \
-         boundaries, tests (nextest + doctests), docs (-D warnings)"
+         boundaries, tests (nextest + doctests), docs (-D warnings), then `it`\n  \
+         it     start fs-server and moto (S3), run the tests that need them, stop both"
     );
 }
 

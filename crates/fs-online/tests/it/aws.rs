@@ -219,3 +219,72 @@ async fn registered_definitions_need_no_control_plane() {
     );
     assert_eq!(f.server.request_count("DescribeFeatureGroup"), 0);
 }
+
+/// The same contract against the `fs-server` binary running as its own
+/// process, as `cargo xtask it` starts it (`FS_SERVER_ENDPOINT`).
+mod external {
+    use super::*;
+
+    struct External {
+        online: Arc<AwsOnlineStore>,
+        control: ControlPlane,
+    }
+
+    impl External {
+        fn new() -> Self {
+            let endpoint = std::env::var("FS_SERVER_ENDPOINT")
+                .expect("FS_SERVER_ENDPOINT is not set; run this through `cargo xtask it`");
+            let config = sdk_config(&endpoint, 3);
+            Self {
+                online: Arc::new(AwsOnlineStore::new(&config)),
+                control: ControlPlane::new(&config),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Fixture for External {
+        fn store(&self) -> Arc<dyn OnlineStore> {
+            self.online.clone()
+        }
+
+        async fn create_group(&self, spec: FeatureGroup) {
+            self.control.create_feature_group(&spec).await.unwrap();
+        }
+    }
+
+    macro_rules! external_contract_tests {
+        ($($name:ident),* $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs FS_SERVER_ENDPOINT (the fs-server binary); run by `cargo xtask it`"]
+                async fn $name() {
+                    contract::$name(&External::new()).await;
+                }
+            )*
+        };
+    }
+
+    external_contract_tests!(
+        put_then_get_returns_the_record,
+        get_returns_typed_arrow_batches,
+        missing_records_are_none,
+        feature_selection_returns_only_those_features,
+        unknown_features_are_validation_errors,
+        invalid_records_are_refused_and_not_written,
+        unknown_groups_are_not_found,
+        the_latest_event_time_wins_online,
+        an_equal_event_time_overwrites,
+        soft_delete_hides_the_record_and_blocks_older_puts,
+        a_soft_delete_older_than_the_record_leaves_it,
+        hard_delete_removes_the_record_entirely,
+        a_hard_delete_not_newer_than_the_record_is_refused,
+        expired_records_are_not_returned,
+        offline_only_writes_leave_the_online_store_alone,
+        writing_to_a_store_the_group_lacks_is_refused,
+        batch_get_spans_groups_keeps_request_order_and_reports_per_identifier,
+        typed_batch_get_returns_rows_in_request_order,
+        put_batch_writes_every_row,
+        list_records_pages_through_every_identifier,
+    );
+}

@@ -1,0 +1,96 @@
+//! The Rust SDK client (`aws-sdk-sagemakerfeaturestoreruntime` through
+//! [`AwsOnlineStore`]) against fs-server on loopback: GetRecord p50/p99 and
+//! a 1,000-id batch get (10 BatchGetRecord calls run concurrently).
+//!
+//! Run with `cargo bench -p fs-online --bench server --features aws [-- --quick]`;
+//! prints one `RESULT name value unit` line per number.
+
+#![allow(missing_docs, clippy::print_stdout)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+use fs_online::{AwsOnlineStore, OnlineStore};
+use fs_schema::runtime::BatchGetRequest;
+use fs_schema::{FeatureDefinition, FeatureGroup, OnlineStoreConfig, Record, TargetStore};
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let at = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize];
+    println!("RESULT {name}_p50 {:.1} us", at(0.50).as_secs_f64() * 1e6);
+    println!("RESULT {name}_p99 {:.1} us", at(0.99).as_secs_f64() * 1e6);
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (records, gets, batches) = if quick { (2_000, 2_000, 30) } else { (20_000, 20_000, 200) };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(fs_local::Store::open(dir.path()).unwrap());
+    let mut defs = vec![FeatureDefinition::string("id"), FeatureDefinition::string("ts")];
+    defs.extend((0..18).map(|i| FeatureDefinition::fractional(format!("f{i}"))));
+    let group = FeatureGroup::builder("bench", "id", "ts")
+        .features(defs)
+        .online_store(OnlineStoreConfig::enabled())
+        .build()
+        .unwrap();
+    store.create_feature_group(group.clone()).unwrap();
+    let all: Vec<Record> = (0..records)
+        .map(|i| {
+            let mut r = Record::new().with("id", format!("id-{i}")).with("ts", "2024-06-01T00:00:00Z");
+            for f in 0..18 {
+                r.push(format!("f{f}"), format!("{}", i as f64 * 0.25 + f as f64));
+            }
+            r
+        })
+        .collect();
+    for chunk in all.chunks(10_000) {
+        store.put_records("bench", chunk, Some(&[TargetStore::OnlineStore]), None).unwrap();
+    }
+    rt.block_on(async {
+        let server = fs_server::Server::start(store.clone(), fs_server::ServerOptions::default()).await.unwrap();
+        let config = SdkConfig::builder()
+            .behavior_version(aws_sdk_sagemakerfeaturestoreruntime::config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::from_keys("AKIDBENCH", "bench", None)))
+            .endpoint_url(server.endpoint_url())
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        let online = AwsOnlineStore::from_client(aws_sdk_sagemakerfeaturestoreruntime::Client::new(&config))
+            .with_group(group);
+        let mut x = 88172645463325252u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            format!("id-{}", x as usize % records)
+        };
+        for _ in 0..200 {
+            online.get_record("bench", &next(), None).await.unwrap();
+        }
+        let mut samples = Vec::with_capacity(gets);
+        for _ in 0..gets {
+            let id = next();
+            let t = Instant::now();
+            let r = online.get_record("bench", &id, None).await.unwrap();
+            samples.push(t.elapsed());
+            assert!(r.is_some());
+        }
+        report("sdk_get_record_20_features", samples);
+        let mut samples = Vec::with_capacity(batches);
+        for _ in 0..batches {
+            let ids: Vec<String> = (0..1_000).map(|_| next()).collect();
+            let req = [BatchGetRequest { group: "bench".into(), record_ids: ids, features: None }];
+            let t = Instant::now();
+            let r = online.batch_get_records(&req).await.unwrap();
+            samples.push(t.elapsed());
+            assert_eq!(r.records.len(), 1_000);
+        }
+        report("sdk_batch_get_1000", samples);
+        server.shutdown().await;
+    });
+}
