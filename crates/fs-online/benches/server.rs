@@ -27,11 +27,22 @@ fn report(name: &str, mut samples: Vec<Duration>) {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let (records, gets, batches) = if quick { (2_000, 2_000, 30) } else { (20_000, 20_000, 200) };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (records, gets, batches) = if quick {
+        (2_000, 2_000, 30)
+    } else {
+        (20_000, 20_000, 200)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(fs_local::Store::open(dir.path()).unwrap());
-    let mut defs = vec![FeatureDefinition::string("id"), FeatureDefinition::string("ts")];
+    let mut defs = vec![
+        FeatureDefinition::string("id"),
+        FeatureDefinition::string("ts"),
+    ];
     defs.extend((0..18).map(|i| FeatureDefinition::fractional(format!("f{i}"))));
     let group = FeatureGroup::builder("bench", "id", "ts")
         .features(defs)
@@ -41,7 +52,9 @@ fn main() {
     store.create_feature_group(group.clone()).unwrap();
     let all: Vec<Record> = (0..records)
         .map(|i| {
-            let mut r = Record::new().with("id", format!("id-{i}")).with("ts", "2024-06-01T00:00:00Z");
+            let mut r = Record::new()
+                .with("id", format!("id-{i}"))
+                .with("ts", "2024-06-01T00:00:00Z");
             for f in 0..18 {
                 r.push(format!("f{f}"), format!("{}", i as f64 * 0.25 + f as f64));
             }
@@ -49,19 +62,30 @@ fn main() {
         })
         .collect();
     for chunk in all.chunks(10_000) {
-        store.put_records("bench", chunk, Some(&[TargetStore::OnlineStore]), None).unwrap();
+        store
+            .put_records("bench", chunk, Some(&[TargetStore::OnlineStore]), None)
+            .unwrap();
     }
     rt.block_on(async {
-        let server = fs_server::Server::start(store.clone(), fs_server::ServerOptions::default()).await.unwrap();
+        let server = fs_server::Server::start(store.clone(), fs_server::ServerOptions::default())
+            .await
+            .unwrap();
         let config = SdkConfig::builder()
-            .behavior_version(aws_sdk_sagemakerfeaturestoreruntime::config::BehaviorVersion::latest())
+            .behavior_version(
+                aws_sdk_sagemakerfeaturestoreruntime::config::BehaviorVersion::latest(),
+            )
             .region(Region::new("us-east-1"))
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::from_keys("AKIDBENCH", "bench", None)))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::from_keys(
+                "AKIDBENCH",
+                "bench",
+                None,
+            )))
             .endpoint_url(server.endpoint_url())
             .http_client(aws_smithy_http_client::Builder::new().build_http())
             .build();
-        let online = AwsOnlineStore::from_client(aws_sdk_sagemakerfeaturestoreruntime::Client::new(&config))
-            .with_group(group);
+        let online =
+            AwsOnlineStore::from_client(aws_sdk_sagemakerfeaturestoreruntime::Client::new(&config))
+                .with_group(group);
         let mut x = 88172645463325252u64;
         let mut next = || {
             x ^= x << 13;
@@ -84,7 +108,11 @@ fn main() {
         let mut samples = Vec::with_capacity(batches);
         for _ in 0..batches {
             let ids: Vec<String> = (0..1_000).map(|_| next()).collect();
-            let req = [BatchGetRequest { group: "bench".into(), record_ids: ids, features: None }];
+            let req = [BatchGetRequest {
+                group: "bench".into(),
+                record_ids: ids,
+                features: None,
+            }];
             let t = Instant::now();
             let r = online.batch_get_records(&req).await.unwrap();
             samples.push(t.elapsed());

@@ -455,8 +455,8 @@ impl OnlineStore for AwsOnlineStore {
         }
         for r in requests {
             for id in &r.record_ids {
-                if let Some(rec) = by_key.remove(&(r.group.clone(), id.clone())) {
-                    result.records.push(rec);
+                if let Some(rec) = by_key.get(&(r.group.clone(), id.clone())) {
+                    result.records.push(rec.clone());
                 }
             }
         }

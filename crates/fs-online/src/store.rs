@@ -144,7 +144,9 @@ pub trait OnlineStoreExt: OnlineStore {
         )?))
     }
 
-    /// Reads many records of one group as one batch, in request order.
+    /// Reads many records of one group as one batch: one row per requested
+    /// identifier that has a record, in request order (an identifier asked
+    /// for twice gives two rows).
     async fn batch_get(
         &self,
         group: &str,
@@ -160,7 +162,7 @@ pub trait OnlineStoreExt: OnlineStore {
         let result = self
             .batch_get_records(std::slice::from_ref(&request))
             .await?;
-        let mut by_id: HashMap<&str, &Record> = result
+        let by_id: HashMap<&str, &Record> = result
             .records
             .iter()
             .map(|r| (r.record_id.as_str(), &r.record.record))
@@ -174,8 +176,8 @@ pub trait OnlineStoreExt: OnlineStore {
             .map(|e| (e.record_id.as_str(), e.message.as_str()))
             .collect();
         for id in record_ids {
-            match by_id.remove(id.as_str()) {
-                Some(r) => {
+            match by_id.get(id.as_str()) {
+                Some(&r) => {
                     records.push(r.clone());
                     ids.push(id.clone());
                 }

@@ -68,8 +68,8 @@ impl From<Vec<String>> for Value {
 }
 
 /// One feature's name and value: the API's `FeatureValue`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "FeatureValueWire", into = "FeatureValueWire")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(try_from = "FeatureValueWire")]
 pub struct FeatureValue {
     /// The feature's name.
     pub feature_name: String,
@@ -77,13 +77,13 @@ pub struct FeatureValue {
     pub value: Value,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct FeatureValueWire {
     feature_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     value_as_string: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     value_as_string_list: Option<Vec<String>>,
 }
 
@@ -108,17 +108,21 @@ impl TryFrom<FeatureValueWire> for FeatureValue {
     }
 }
 
-impl From<FeatureValue> for FeatureValueWire {
-    fn from(v: FeatureValue) -> Self {
-        let (value_as_string, value_as_string_list) = match v.value {
-            Value::String(s) => (Some(s), None),
-            Value::List(l) => (None, Some(l)),
-        };
-        FeatureValueWire {
-            feature_name: v.feature_name,
-            value_as_string,
-            value_as_string_list,
+/// Serialized without copying: `{"FeatureName": ..., "ValueAsString": ...}`
+/// or `{"FeatureName": ..., "ValueAsStringList": [...]}`.
+impl Serialize for FeatureValue {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = serializer.serialize_struct("FeatureValue", 2)?;
+        st.serialize_field("FeatureName", &self.feature_name)?;
+        match &self.value {
+            Value::String(v) => st.serialize_field("ValueAsString", v)?,
+            Value::List(v) => st.serialize_field("ValueAsStringList", v)?,
         }
+        st.end()
     }
 }
 

@@ -1,6 +1,47 @@
 //! The `OnlineStore` contract: one plain async function per behaviour,
 //! taking any implementation through a [`Fixture`]. Every backend runs the
-//! same list (see `local.rs`), unchanged.
+//! same list, unchanged, with [`contract_suite!`](crate::contract_suite).
+
+/// Expands to one `#[tokio::test]` per contract function, each calling it
+/// with the fixture `$make` builds (an expression, awaited if async), with
+/// any extra attributes (such as `#[ignore = ...]`) on every test.
+#[macro_export]
+macro_rules! contract_suite {
+    ($(#[$attr:meta])* fixture = $make:expr) => {
+        $crate::contract_suite!(@each [$(#[$attr])*] ($make);
+            put_then_get_returns_the_record,
+            get_returns_typed_arrow_batches,
+            missing_records_are_none,
+            feature_selection_returns_only_those_features,
+            unknown_features_are_validation_errors,
+            invalid_records_are_refused_and_not_written,
+            unknown_groups_are_not_found,
+            the_latest_event_time_wins_online,
+            an_equal_event_time_overwrites,
+            soft_delete_hides_the_record_and_blocks_older_puts,
+            a_soft_delete_older_than_the_record_leaves_it,
+            hard_delete_removes_the_record_entirely,
+            a_hard_delete_not_newer_than_the_record_is_refused,
+            expired_records_are_not_returned,
+            offline_only_writes_leave_the_online_store_alone,
+            writing_to_a_store_the_group_lacks_is_refused,
+            batch_get_spans_groups_keeps_request_order_and_reports_per_identifier,
+            typed_batch_get_returns_rows_in_request_order,
+            put_batch_writes_every_row,
+            list_records_pages_through_every_identifier,
+        );
+    };
+    (@each $attrs:tt ($make:expr); $($name:ident),* $(,)?) => {
+        $( $crate::contract_suite!(@one $attrs ($make) $name); )*
+    };
+    (@one [$($attr:tt)*] ($make:expr) $name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $($attr)*
+        async fn $name() {
+            $crate::contract::$name(&$make).await;
+        }
+    };
+}
 
 use std::sync::Arc;
 
