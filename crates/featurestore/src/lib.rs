@@ -8,7 +8,7 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | (always) | [`schema`]: feature groups, validation, event times, strict Arrow casting, records; [`online`]: the `OnlineStore` trait and its typed Arrow calls |
-//! | `local` (default) | [`local`]: the embedded store; [`online::LocalOnlineStore`] |
+//! | `local` (default) | [`local`]: the embedded store; [`online::LocalOnlineStore`]; [`ingest`]: CSV, Parquet and JSON Lines files into a store, with a failure report and resume |
 //! | `aws` | `schema::aws`: the SageMaker control plane over `aws-sdk-sagemaker` |
 //!
 //! It also re-exports [`arrow`] and [`parquet`], so that applications use the
@@ -34,6 +34,8 @@
 //! ```
 
 pub use arrow;
+#[cfg(feature = "local")]
+pub use fs_ingest as ingest;
 #[cfg(feature = "local")]
 pub use fs_local as local;
 pub use fs_online as online;

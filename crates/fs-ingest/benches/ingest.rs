@@ -1,0 +1,179 @@
+//! Ingest benchmarks: a Parquet file of 10 features into the embedded store.
+//!
+//! - `read_cast_10_features`: rows/s of reading and casting only (a sink
+//!   that acknowledges without writing), the ceiling of the pipeline.
+//! - `local_sink_10_features`: rows/s of a whole ingest through
+//!   `LocalSink` (one durable `put_records` transaction per 8,192-row
+//!   batch, the offline outbox flushed to Parquet every 100,000 rows and at
+//!   the end). DESIGN.md's target: at least 500,000 rows/s.
+//! - The parts of the local sink's work, each on its own, to show where
+//!   the time goes: `batch_to_records_10_features` (typed batch to the
+//!   API's record form), `put_records_10_features` (fs-local's durable
+//!   batch put, 8,192 records at a time) and `flush_10_features` (fs-local's
+//!   outbox to Parquet).
+//!
+//! Run with `cargo bench -p fs-ingest --bench ingest [-- --quick]`; prints
+//! one `RESULT name value unit` line per number for `cargo xtask bench`.
+
+#![allow(missing_docs, clippy::print_stdout)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use async_trait::async_trait;
+use fs_ingest::{Ingest, IngestOptions, LocalSink, Provenance, RowOutcome, Sink, WriteOptions};
+use fs_schema::{FeatureDefinition, FeatureGroup, OnlineStoreConfig};
+use parquet::arrow::ArrowWriter;
+
+fn group(name: &str) -> FeatureGroup {
+    let mut defs = vec![
+        FeatureDefinition::integral("id"),
+        FeatureDefinition::string("ts"),
+    ];
+    for i in 0..4 {
+        defs.push(FeatureDefinition::fractional(format!("f{i}")));
+    }
+    for i in 0..2 {
+        defs.push(FeatureDefinition::integral(format!("i{i}")));
+    }
+    for i in 0..2 {
+        defs.push(FeatureDefinition::string(format!("s{i}")));
+    }
+    FeatureGroup::builder(name, "id", "ts")
+        .features(defs)
+        .online_store(OnlineStoreConfig::enabled())
+        .offline_store_s3_uri("s3://bench/offline")
+        .build()
+        .unwrap()
+}
+
+/// Writes `rows` rows of 10 features as Parquet, 64k rows per batch.
+fn write_input(path: &Path, rows: usize) {
+    let g = group("schema");
+    let schema = fs_schema::arrow_schema(&g);
+    let mut w =
+        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema.clone(), None).unwrap();
+    let chunk = 65_536;
+    for start in (0..rows).step_by(chunk) {
+        let ids: Vec<i64> = (start as i64..(start + chunk).min(rows) as i64).collect();
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(ids.clone())),
+            Arc::new(StringArray::from_iter_values(ids.iter().map(|i| {
+                format!("2024-06-{:02}T{:02}:00:00.000Z", 1 + i % 28, i % 24)
+            }))),
+        ];
+        for k in 0..4 {
+            cols.push(Arc::new(Float64Array::from_iter_values(
+                ids.iter().map(|i| *i as f64 * 0.25 + k as f64),
+            )));
+        }
+        for k in 0..2 {
+            cols.push(Arc::new(Int64Array::from_iter_values(
+                ids.iter().map(|i| i * 31 + k),
+            )));
+        }
+        for k in 0..2 {
+            cols.push(Arc::new(StringArray::from_iter_values(
+                ids.iter().map(|i| format!("value-{k}-{}", i % 1000)),
+            )));
+        }
+        w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
+            .unwrap();
+    }
+    w.close().unwrap();
+}
+
+/// Acknowledges every row without writing it.
+#[derive(Debug)]
+struct Discard;
+
+#[async_trait]
+impl Sink for Discard {
+    async fn write(
+        &self,
+        _group: &FeatureGroup,
+        batch: RecordBatch,
+        _provenance: &Provenance,
+        _options: &WriteOptions,
+    ) -> fs_ingest::Result<Vec<RowOutcome>> {
+        Ok(vec![RowOutcome::written(); batch.num_rows()])
+    }
+    async fn flush(&self) -> fs_ingest::Result<()> {
+        Ok(())
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let rows = if quick { 200_000 } else { 1_000_000 };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input.parquet");
+    write_input(&input, rows);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    let g = group("bench");
+    let report = rt
+        .block_on(
+            Ingest::new(g.clone(), Arc::new(Discard), IngestOptions::default())
+                .run(std::slice::from_ref(&input)),
+        )
+        .unwrap();
+    assert_eq!(report.rows_written, rows as u64);
+    println!(
+        "RESULT read_cast_10_features {:.0} rows/s",
+        report.rows_per_sec()
+    );
+
+    // The parts of the local sink on their own: records from a typed batch,
+    // and put_records of those records.
+    let typed = {
+        let file = std::fs::File::open(&input).unwrap();
+        let mut reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                .unwrap()
+                .with_batch_size(8192)
+                .build()
+                .unwrap();
+        reader.next().unwrap().unwrap()
+    };
+    let t = std::time::Instant::now();
+    let mut records = Vec::new();
+    for _ in 0..10 {
+        records = fs_schema::batch_to_records(&typed).unwrap();
+    }
+    println!(
+        "RESULT batch_to_records_10_features {:.0} rows/s",
+        10.0 * typed.num_rows() as f64 / t.elapsed().as_secs_f64()
+    );
+    let probe = fs_local::Store::open(dir.path().join("probe")).unwrap();
+    probe.create_feature_group(g.clone()).unwrap();
+    let t = std::time::Instant::now();
+    for _ in 0..10 {
+        probe.put_records("bench", &records, None, None).unwrap();
+    }
+    println!(
+        "RESULT put_records_10_features {:.0} rows/s",
+        10.0 * records.len() as f64 / t.elapsed().as_secs_f64()
+    );
+    let t = std::time::Instant::now();
+    let flushed = probe.flush().unwrap().rows;
+    println!(
+        "RESULT flush_10_features {:.0} rows/s",
+        flushed as f64 / t.elapsed().as_secs_f64()
+    );
+    drop(probe);
+
+    let store = Arc::new(fs_local::Store::open(dir.path().join("store")).unwrap());
+    store.create_feature_group(g.clone()).unwrap();
+    let sink = Arc::new(LocalSink::new(store.clone()));
+    let report = rt
+        .block_on(Ingest::new(g, sink, IngestOptions::default()).run(std::slice::from_ref(&input)))
+        .unwrap();
+    assert_eq!(report.rows_written, rows as u64);
+    assert_eq!(store.outbox_len(), 0, "flushed to Parquet");
+    println!(
+        "RESULT local_sink_10_features {:.0} rows/s",
+        report.rows_per_sec()
+    );
+}

@@ -1,0 +1,233 @@
+//! The reading side of an ingest, on a blocking thread: read each file,
+//! skip what a previous run acknowledged and what belongs to other shards,
+//! cast, and hand prepared batches to the writing side through a bounded
+//! channel (so reading and casting overlap with writing, and memory stays
+//! bounded by a few batches).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow_array::{RecordBatch, new_empty_array};
+use fs_schema::{CastOptions, FeatureGroup, Record, batch_to_records, cast_batch_lenient};
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::options::IngestOptions;
+use crate::report::{Failure, Stage};
+use crate::shard::retain_rows_of_shard;
+use crate::source::{Format, Provenance, SourceBatch, SourceFile, read_file};
+
+/// How many prepared batches may wait for the writer.
+pub(crate) const CHANNEL_BATCHES: usize = 2;
+
+/// What the reader sends the writer.
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// A file is being opened.
+    FileStart(usize),
+    /// A batch of a file, cast.
+    Batch(Prepared),
+    /// A file could not be read (further); nothing more comes from it.
+    FileError(usize, Error),
+    /// A file was read to its end.
+    FileEnd(usize),
+}
+
+/// A batch ready to write.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// The file's index in the plan.
+    pub(crate) file: usize,
+    /// The rows that cast cleanly, typed as the group.
+    pub(crate) typed: RecordBatch,
+    /// The rows of `typed`.
+    pub(crate) provenance: Provenance,
+    /// Read and cast failures, by row.
+    pub(crate) failures: Vec<Failure>,
+    /// Rows this batch counts as read.
+    pub(crate) rows_read: u64,
+    /// The last row the batch covers (everything up to it is handled once
+    /// this batch is).
+    pub(crate) last_row: u64,
+    /// Bytes consumed.
+    pub(crate) bytes: u64,
+    /// Rows skipped as acknowledged by a previous run.
+    pub(crate) rows_resumed: u64,
+    /// Rows left to other shards.
+    pub(crate) rows_other_shards: u64,
+}
+
+/// What to read.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) files: Vec<SourceFile>,
+    /// Per file: rows already done (skip them), and whether it is complete (skip it).
+    pub(crate) done: Vec<(u64, bool)>,
+    /// Shard rows by record identifier: `(index, count)`.
+    pub(crate) record_shard: Option<(u32, u32)>,
+}
+
+/// The cast options for a file: text formats read empty text as null.
+pub(crate) fn cast_options(options: &IngestOptions, format: Format) -> CastOptions {
+    match format {
+        Format::Csv | Format::JsonLines => options.cast.clone().empty_string_as_null(true),
+        Format::Parquet => options.cast.clone(),
+    }
+}
+
+/// Reads every file of `plan`, sending items to `tx` until done or the
+/// writer hangs up.
+pub(crate) fn read_all(
+    plan: Plan,
+    group: Arc<FeatureGroup>,
+    options: IngestOptions,
+    tx: mpsc::Sender<Item>,
+) {
+    for (index, file) in plan.files.iter().enumerate() {
+        let (rows_done, complete) = plan.done[index];
+        if complete {
+            continue;
+        }
+        if tx.blocking_send(Item::FileStart(index)).is_err() {
+            return;
+        }
+        let _span = tracing::info_span!("ingest_file", file = %file.path.display()).entered();
+        let ctx = FileCtx {
+            index,
+            file,
+            group: &group,
+            cast: cast_options(&options, file.format),
+            rows_done,
+            record_shard: plan.record_shard,
+        };
+        let end = match read_one(&ctx, &options, &tx) {
+            Ok(true) => Item::FileEnd(index),
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "file not read to its end");
+                Item::FileError(index, e)
+            }
+        };
+        if tx.blocking_send(end).is_err() {
+            return;
+        }
+    }
+}
+
+struct FileCtx<'a> {
+    index: usize,
+    file: &'a SourceFile,
+    group: &'a FeatureGroup,
+    cast: CastOptions,
+    rows_done: u64,
+    record_shard: Option<(u32, u32)>,
+}
+
+/// Reads one file; `Ok(false)` when the writer hung up.
+fn read_one(ctx: &FileCtx<'_>, options: &IngestOptions, tx: &mpsc::Sender<Item>) -> Result<bool> {
+    let batches = read_file(ctx.file, ctx.group, options)?;
+    // Whole-file problems (a missing identifier column, an unknown column,
+    // a column of a type no feature can hold) show on an empty batch.
+    let schema = batches.schema();
+    let empty = RecordBatch::try_new(
+        schema.clone(),
+        schema
+            .fields()
+            .iter()
+            .map(|f| new_empty_array(f.data_type()))
+            .collect(),
+    )
+    .map_err(|e| Error::Schema {
+        file: ctx.file.path.clone(),
+        column: None,
+        source: Box::new(e),
+    })?;
+    cast_batch_lenient(&empty, ctx.group, &ctx.cast)
+        .map_err(|e| Error::schema(&ctx.file.path, e))?;
+    for batch in batches {
+        let prepared = prepare(ctx, batch?)?;
+        if tx.blocking_send(Item::Batch(prepared)).is_err() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Skips resumed rows and other shards' rows, then casts.
+fn prepare(ctx: &FileCtx<'_>, mut sb: SourceBatch) -> Result<Prepared> {
+    let covered = sb.rows_covered();
+    let mut rows_resumed = 0;
+    if ctx.rows_done >= sb.first_row {
+        let done = ctx.rows_done;
+        let keep: Vec<bool> = sb.provenance.rows.iter().map(|&r| r > done).collect();
+        sb.retain(&keep, |f| f.row > done)?;
+        rows_resumed = covered - sb.rows_covered();
+    }
+    let rows_other_shards = match ctx.record_shard {
+        Some((index, count)) => retain_rows_of_shard(
+            &mut sb,
+            &ctx.file.relative,
+            &ctx.group.record_identifier_feature_name,
+            index,
+            count,
+        )?,
+        None => 0,
+    };
+    let rows_read = sb.rows_covered();
+    let outcome = cast_batch_lenient(&sb.batch, ctx.group, &ctx.cast)
+        .map_err(|e| Error::schema(&ctx.file.path, e))?;
+    let mut failures = sb.failures;
+    let bad: HashSet<usize> = outcome.failures.iter().map(|f| f.row).collect();
+    for f in outcome.failures {
+        failures.push(Failure {
+            file: ctx.file.path.clone(),
+            row: sb.provenance.rows[f.row],
+            column: Some(f.column),
+            stage: Stage::Cast,
+            reason: f.reason,
+            value: f.value,
+            values: row_values(&sb.batch, f.row),
+        });
+    }
+    failures.sort_by_key(|f| f.row);
+    let provenance = if bad.is_empty() {
+        sb.provenance
+    } else {
+        Provenance {
+            file: sb.provenance.file.clone(),
+            rows: sb
+                .provenance
+                .rows
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !bad.contains(i))
+                .map(|(_, r)| *r)
+                .collect(),
+        }
+    };
+    tracing::trace!(
+        file = ctx.index,
+        rows = rows_read,
+        failed = failures.len(),
+        "prepared a batch"
+    );
+    Ok(Prepared {
+        file: ctx.index,
+        typed: outcome.batch,
+        provenance,
+        failures,
+        rows_read,
+        last_row: sb.last_row,
+        bytes: sb.bytes,
+        rows_resumed,
+        rows_other_shards,
+    })
+}
+
+/// The values of row `i` of `batch` as a record (nulls left out).
+pub(crate) fn row_values(batch: &RecordBatch, i: usize) -> Record {
+    batch_to_records(&batch.slice(i, 1))
+        .ok()
+        .and_then(|mut r| r.pop())
+        .unwrap_or_default()
+}

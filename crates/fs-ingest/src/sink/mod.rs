@@ -1,0 +1,133 @@
+//! Sinks: where typed batches are written.
+//!
+//! A [`Sink`] takes a batch typed by the group (`fs_schema::arrow_schema`)
+//! with the provenance of its rows and answers with one [`RowOutcome`] per
+//! row: written, or failed with a reason, and how many retries it took.
+//! An `Err` is for failures of the batch as a whole (the store is gone, the
+//! group does not exist); it stops the ingest.
+//!
+//! | sink | writes through |
+//! |---|---|
+//! | [`LocalSink`] (feature `local`) | `fs_local::Store::put_records`: one durable transaction per batch, on tokio's blocking pool |
+//! | [`OnlineStoreSink`] | any `Arc<dyn fs_online::OnlineStore>`: one put per record, a bounded number in flight, retryable errors retried ([`RetryConfig`](crate::RetryConfig)) |
+//!
+//! An AWS sink (PutRecord or BatchWriteRecord against SageMaker or
+//! fs-server) is an `OnlineStoreSink` over the AWS online store, or its own
+//! `Sink` batching 25 records per BatchWriteRecord; both report per-record
+//! outcomes the same way, and the contract suite in `tests/it/contract.rs`
+//! is the bar each sink passes.
+
+#[cfg(feature = "local")]
+mod local;
+mod online;
+
+use arrow_array::RecordBatch;
+use async_trait::async_trait;
+use fs_schema::{FeatureGroup, TargetStore, TtlDuration};
+
+use crate::error::Result;
+use crate::source::Provenance;
+
+#[cfg(feature = "local")]
+pub use local::LocalSink;
+pub use online::{DEFAULT_CONCURRENCY, OnlineStoreSink};
+
+/// Per-write settings, passed through to the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriteOptions {
+    /// The stores to write (`TargetStores`); every store the group has when `None`.
+    pub target_stores: Option<Vec<TargetStore>>,
+    /// A time to live for the records, overriding the group's default.
+    pub ttl: Option<TtlDuration>,
+}
+
+impl WriteOptions {
+    /// Writes only to `stores`.
+    pub fn target_stores(mut self, stores: impl IntoIterator<Item = TargetStore>) -> Self {
+        self.target_stores = Some(stores.into_iter().collect());
+        self
+    }
+
+    /// Gives the records a time to live.
+    pub fn ttl(mut self, ttl: TtlDuration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+}
+
+/// What happened to one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RowStatus {
+    /// The store acknowledged it.
+    Written,
+    /// The store refused it (or retries gave up), and why.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The outcome of one row of a written batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowOutcome {
+    /// Written or failed.
+    pub status: RowStatus,
+    /// Retries it took (0 when the first attempt decided).
+    pub retries: u32,
+}
+
+impl RowOutcome {
+    /// A row written at the first attempt.
+    pub fn written() -> Self {
+        Self {
+            status: RowStatus::Written,
+            retries: 0,
+        }
+    }
+
+    /// A row refused at the first attempt.
+    pub fn failed(reason: impl Into<String>) -> Self {
+        Self {
+            status: RowStatus::Failed {
+                reason: reason.into(),
+            },
+            retries: 0,
+        }
+    }
+
+    /// The same outcome after `retries` retries.
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// True when written.
+    pub fn is_written(&self) -> bool {
+        self.status == RowStatus::Written
+    }
+}
+
+/// Where ingested batches go.
+///
+/// Object-safe and `Send + Sync`: an ingest holds an `Arc<dyn Sink>`.
+/// Implementations must return exactly one outcome per row of the batch,
+/// in row order, and return only once every `Written` row is durable in
+/// the store (the ingest's checkpoint counts on it).
+#[async_trait]
+pub trait Sink: Send + Sync + std::fmt::Debug {
+    /// Writes `batch` (typed as `group`) and reports each row's outcome.
+    async fn write(
+        &self,
+        group: &FeatureGroup,
+        batch: RecordBatch,
+        provenance: &Provenance,
+        options: &WriteOptions,
+    ) -> Result<Vec<RowOutcome>>;
+
+    /// Makes everything written visible in every store (for the embedded
+    /// store: the offline outbox to Parquet). Called once at the end of an
+    /// ingest.
+    async fn flush(&self) -> Result<()>;
+}

@@ -1,0 +1,120 @@
+//! [`OnlineStoreSink`]: any [`OnlineStore`], one put per record.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use async_trait::async_trait;
+use fs_online::{OnlineStore, PutOptions};
+use fs_schema::{FeatureGroup, batch_to_records};
+use futures::StreamExt;
+
+use super::{RowOutcome, Sink, WriteOptions};
+use crate::error::{Error, Result};
+use crate::retry::RetryConfig;
+use crate::source::Provenance;
+
+/// The default number of puts in flight.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// A [`Sink`] over any [`OnlineStore`] (PutRecord semantics): each record
+/// is its own put, at most `concurrency` in flight
+/// (`futures::stream::iter(..).buffer_unordered(n)`); puts failing with a
+/// retryable error (throttling, transient) are retried per [`RetryConfig`],
+/// others fail their row. A group that does not exist fails the batch.
+///
+/// This is the path for stores reached over the network, where
+/// throughput is in-flight requests divided by latency. Offline rows are
+/// the store's business (SageMaker writes its offline store itself), so
+/// [`Sink::flush`] does nothing.
+#[derive(Debug, Clone)]
+pub struct OnlineStoreSink {
+    store: Arc<dyn OnlineStore>,
+    concurrency: usize,
+    retry: RetryConfig,
+}
+
+impl OnlineStoreSink {
+    /// A sink over `store` with [`DEFAULT_CONCURRENCY`] puts in flight and
+    /// the default [`RetryConfig`].
+    pub fn new(store: Arc<dyn OnlineStore>) -> Self {
+        Self {
+            store,
+            concurrency: DEFAULT_CONCURRENCY,
+            retry: RetryConfig::default(),
+        }
+    }
+
+    /// At most `n` puts in flight (at least 1).
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Retries per `retry`.
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn OnlineStore> {
+        &self.store
+    }
+}
+
+#[async_trait]
+impl Sink for OnlineStoreSink {
+    async fn write(
+        &self,
+        group: &FeatureGroup,
+        batch: RecordBatch,
+        provenance: &Provenance,
+        options: &WriteOptions,
+    ) -> Result<Vec<RowOutcome>> {
+        let to_error = |source| Error::Sink {
+            file: provenance.file.to_path_buf(),
+            first_row: provenance.first_row(),
+            source,
+        };
+        let records = batch_to_records(&batch).map_err(|e| to_error(Box::new(e)))?;
+        let mut put = PutOptions::default();
+        if let Some(t) = &options.target_stores {
+            put = put.target_stores(t.iter().copied());
+        }
+        if let Some(ttl) = options.ttl {
+            put = put.ttl(ttl);
+        }
+        let (name, put, store, retry) = (group.name(), &put, &self.store, &self.retry);
+        let mut results: Vec<(usize, std::result::Result<(), fs_online::Error>, u32)> =
+            futures::stream::iter(records.into_iter().enumerate())
+                .map(|(i, record)| async move {
+                    let (r, retries) = retry
+                        .run(fs_online::Error::is_retryable, || {
+                            store.put_record(name, &record, put)
+                        })
+                        .await;
+                    (i, r, retries)
+                })
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await;
+        results.sort_unstable_by_key(|(i, _, _)| *i);
+        let mut outcomes = Vec::with_capacity(results.len());
+        for (_, r, retries) in results {
+            let outcome = match r {
+                Ok(()) => RowOutcome::written(),
+                Err(e) if e.is_not_found() => return Err(to_error(Box::new(e))),
+                Err(e) if e.is_retryable() => {
+                    RowOutcome::failed(format!("gave up after {retries} retries: {e}"))
+                }
+                Err(e) => RowOutcome::failed(e.to_string()),
+            };
+            outcomes.push(outcome.with_retries(retries));
+        }
+        Ok(outcomes)
+    }
+
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests of fs-ingest (one test binary). Every ingest run by
+//! these tests checks the report's invariant: rows read == written + failed
+//! (`support::run`).
+
+mod bad_inputs;
+mod contract;
+mod formats;
+mod options;
+mod resume;
+mod sharding;
+mod sinks;
+mod support;
