@@ -50,7 +50,14 @@ fn workspace_packages() -> Result<Vec<Package>> {
 
 /// Crates whose default build must not compile an AWS SDK (inference code
 /// that only reads online, and everything local, stays light).
-const NO_AWS_BY_DEFAULT: &[&str] = &["fs-schema", "fs-local", "fs-online", "featurestore"];
+const NO_AWS_BY_DEFAULT: &[&str] = &[
+    "fs-schema",
+    "fs-local",
+    "fs-online",
+    "fs-ingest",
+    "featurestore",
+    "featurestore-cli",
+];
 
 fn check_dependency_boundaries() -> Result<()> {
     for krate in NO_AWS_BY_DEFAULT {

@@ -1,0 +1,398 @@
+//! The command line: global flags, commands and their arguments (clap derive).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use featurestore::schema::{FeatureDefinition, FeatureType};
+
+const TOP_EXAMPLES: &str = "\
+Examples:
+  featurestore demo                                   # the whole workflow on a temporary store
+  featurestore create-dataset --rows 10000 --out customers.csv
+  featurestore create-feature-group customers --from-data customers.csv \\
+      --record-id customer_id --event-time event_time
+  featurestore ingest customers customers.csv
+  featurestore get customers 1 2 3
+  featurestore flush
+  featurestore serve --addr 127.0.0.1:8600
+
+Exit codes: 0 success; 1 error (one line on stderr: what, and the file, row and
+column where they apply); 2 invalid command line; 3 an ingest finished but some
+rows failed (they are in the --failures file).";
+
+/// The `featurestore` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "featurestore",
+    version,
+    about = "Feature groups, ingestion and online reads on an embedded feature store \
+             (SageMaker Feature Store semantics), or on SageMaker itself with --aws.",
+    after_help = TOP_EXAMPLES,
+    propagate_version = true
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Global {
+    /// The embedded store's directory (one writer at a time).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR",
+        default_value = featurestore::local::DEFAULT_DIR
+    )]
+    pub(crate) store: PathBuf,
+    /// Use SageMaker Feature Store through the AWS SDK (credentials and region
+    /// from the environment or profile) instead of the embedded store. Needs a
+    /// build with the `aws` feature.
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub(crate) aws: bool,
+    /// With --aws: the endpoint to call instead of AWS's (e.g. a `featurestore
+    /// serve` or fs-server address).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "URL"
+    )]
+    pub(crate) endpoint_url: Option<String>,
+    /// With --aws: the AWS region (else AWS_REGION or the profile's).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "REGION"
+    )]
+    pub(crate) region: Option<String>,
+    /// Machine-readable output: one JSON document on stdout, no progress bars.
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub(crate) json: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Write a realistic synthetic customer dataset (deterministic for a seed).
+    #[command(after_help = "\
+Columns: customer_id (the record identifier; about 30% of rows are newer versions of
+an earlier customer), event_time (ISO-8601 UTC, increasing), age, city, lifetime_value,
+is_premium, sessions_30d, signup_channel (age, lifetime_value and signup_channel have
+some nulls).
+
+Examples:
+  featurestore create-dataset --rows 10000 --out customers.csv
+  featurestore create-dataset --rows 1000000 --out customers.parquet --seed 7
+  featurestore create-dataset --rows 500 --out customers.jsonl --format jsonl")]
+    CreateDataset(CreateDatasetArgs),
+
+    /// Create a feature group from a CreateFeatureGroup JSON file or inferred from a data file.
+    #[command(after_help = "\
+The group gets an online store (unless --no-online) and an offline store. A definition
+file is the CreateFeatureGroup request's JSON (what `aws sagemaker create-feature-group
+--cli-input-json` takes); NAME replaces its FeatureGroupName.
+
+Examples:
+  featurestore create-feature-group customers --definition customers.json
+  featurestore create-feature-group customers --from-data customers.csv \\
+      --record-id customer_id --event-time event_time
+  featurestore create-feature-group customers --from-data customers.parquet \\
+      --record-id customer_id --event-time event_time --dry-run   # print the JSON only")]
+    CreateFeatureGroup(CreateGroupArgs),
+
+    /// Show a feature group: its features, stores and offline location.
+    #[command(after_help = "\
+Examples:
+  featurestore describe-feature-group customers
+  featurestore --json describe-feature-group customers   # DescribeFeatureGroup-shaped JSON")]
+    DescribeFeatureGroup(GroupNameArgs),
+
+    /// List the feature groups.
+    #[command(after_help = "\
+Examples:
+  featurestore list-feature-groups
+  featurestore --store /data/fs --json list-feature-groups")]
+    ListFeatureGroups,
+
+    /// Add features to a feature group (features cannot be removed or changed).
+    #[command(after_help = "\
+Types: Integral, Fractional, String. Existing records read new features as null.
+
+Examples:
+  featurestore add-features customers --feature churn_score:Fractional
+  featurestore add-features customers --feature segment:String --feature orders_90d:Integral")]
+    AddFeatures(AddFeaturesArgs),
+
+    /// Delete a feature group: its definition and online records (offline files are kept).
+    #[command(after_help = "\
+Examples:
+  featurestore delete-feature-group customers")]
+    DeleteFeatureGroup(GroupNameArgs),
+
+    /// Ingest CSV, Parquet or JSON Lines files (files, directories, globs) into a feature group.
+    #[command(after_help = "\
+Without --failures, every row is checked first and nothing is written unless all rows
+are good: the first problem is reported with its file, row and column. With --failures
+FILE, good rows are written and bad ones go to FILE (.csv or .jsonl, with the reason and
+the original values: fix it and ingest it again); the exit code is 3 if any row failed.
+A checkpoint (default under the store directory) lets --resume skip what a stopped
+run already wrote.
+
+Examples:
+  featurestore ingest customers customers.csv
+  featurestore ingest customers 'data/*.parquet' --failures failed.csv
+  featurestore ingest customers data/ --resume
+  featurestore ingest customers data/ --shard 0/4     # worker 0 of 4 (0-based)
+  featurestore --aws --region eu-west-1 ingest customers data/ --concurrency 64")]
+    Ingest(IngestArgs),
+
+    /// Read records from the online store (several ids: one batch get).
+    #[command(after_help = "\
+Exits with 1 when a requested record is not found (the others are still printed).
+
+Examples:
+  featurestore get customers 42
+  featurestore get customers 1 2 3 --features age,lifetime_value
+  featurestore get customers --ids-file ids.txt --format csv > rows.csv
+  featurestore --json get customers 42")]
+    Get(GetArgs),
+
+    /// Serve the store over the SageMaker Feature Store API (runtime and control plane).
+    #[command(after_help = "\
+Any AWS SDK can use it: point its endpoint_url at the printed address (with any
+credentials). The address is the first line printed. Stops on Ctrl-C or SIGTERM and
+flushes the offline store.
+
+Examples:
+  featurestore serve                        # a free port on 127.0.0.1
+  featurestore serve --addr 127.0.0.1:8600
+  featurestore --aws --endpoint-url http://127.0.0.1:8600 --region us-east-1 list-feature-groups")]
+    Serve(ServeArgs),
+
+    /// Move the offline outbox to Parquet files; print the files and rows.
+    #[command(after_help = "\
+Examples:
+  featurestore flush
+  featurestore --json flush")]
+    Flush,
+
+    /// Run the whole workflow on a temporary store: dataset, feature group, ingest, online and offline reads.
+    #[command(after_help = "\
+Steps: 1 create a dataset, 2 create a feature group inferred from it, 3 ingest it,
+4 read a few known records online (with timings), 5 flush and read the offline
+Parquet files back. The store is temporary unless --dir is given.
+
+Examples:
+  featurestore demo
+  featurestore demo --rows 100000 --dir ./demo")]
+    Demo(DemoArgs),
+}
+
+/// A data file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DataFormat {
+    /// CSV with a header row.
+    Csv,
+    /// Parquet (Snappy).
+    Parquet,
+    /// JSON Lines: one object per line.
+    Jsonl,
+}
+
+/// `create-dataset`.
+#[derive(Debug, Args)]
+pub(crate) struct CreateDatasetArgs {
+    /// Rows to write.
+    #[arg(long, value_name = "N", value_parser = parse_rows)]
+    pub(crate) rows: u64,
+    /// The file to write.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: PathBuf,
+    /// The format (default: from the file's extension).
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<DataFormat>,
+    /// The random seed: the same seed gives the same file.
+    #[arg(long, value_name = "S", default_value_t = 42)]
+    pub(crate) seed: u64,
+}
+
+/// `create-feature-group`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["definition", "from_data"]))]
+pub(crate) struct CreateGroupArgs {
+    /// The feature group's name.
+    pub(crate) name: String,
+    /// A CreateFeatureGroup JSON file.
+    #[arg(long, value_name = "FILE.json")]
+    pub(crate) definition: Option<PathBuf>,
+    /// A CSV, Parquet or JSON Lines file to infer the features from.
+    #[arg(long, value_name = "FILE", requires_all = ["record_id", "event_time"])]
+    pub(crate) from_data: Option<PathBuf>,
+    /// With --from-data: the record identifier column.
+    #[arg(long, value_name = "COL", requires = "from_data")]
+    pub(crate) record_id: Option<String>,
+    /// With --from-data: the event time column.
+    #[arg(long, value_name = "COL", requires = "from_data")]
+    pub(crate) event_time: Option<String>,
+    /// The offline store's S3 URI (the embedded store records it and writes
+    /// under its own directory; with --aws, no offline store unless given).
+    #[arg(long, value_name = "URI")]
+    pub(crate) offline_s3_uri: Option<String>,
+    /// With --aws: the IAM role the offline store writes with.
+    #[arg(long, value_name = "ARN")]
+    pub(crate) role_arn: Option<String>,
+    /// No online store (offline only).
+    #[arg(long)]
+    pub(crate) no_online: bool,
+    /// Print the CreateFeatureGroup JSON and create nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+/// Commands that take a group name only.
+#[derive(Debug, Args)]
+pub(crate) struct GroupNameArgs {
+    /// The feature group's name.
+    pub(crate) name: String,
+}
+
+/// `add-features`.
+#[derive(Debug, Args)]
+pub(crate) struct AddFeaturesArgs {
+    /// The feature group's name.
+    pub(crate) name: String,
+    /// A feature to add, as NAME:TYPE (Integral, Fractional or String); repeat for more.
+    #[arg(long = "feature", value_name = "NAME:TYPE", required = true, value_parser = parse_feature)]
+    pub(crate) features: Vec<FeatureDefinition>,
+}
+
+/// `ingest`.
+#[derive(Debug, Args)]
+pub(crate) struct IngestArgs {
+    /// The feature group.
+    pub(crate) group: String,
+    /// Files, directories or glob patterns (.csv, .parquet, .pq, .jsonl, .ndjson).
+    #[arg(required = true, value_name = "FILE")]
+    pub(crate) inputs: Vec<PathBuf>,
+    /// With --aws: puts in flight (the embedded store writes one transaction per batch instead).
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) concurrency: u32,
+    /// Write good rows and list failed ones in FILE (.csv or .jsonl) instead of
+    /// checking everything first and writing nothing when a row is bad.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) failures: Option<PathBuf>,
+    /// Skip the rows the checkpoint says an earlier run wrote.
+    #[arg(long)]
+    pub(crate) resume: bool,
+    /// The checkpoint file (default: one per group, shard and set of inputs
+    /// in the store's checkpoints/ directory, or ./.featurestore-checkpoints/ with --aws).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) checkpoint: Option<PathBuf>,
+    /// Ingest only share I of N (I from 0 to N-1): whole files, or rows by
+    /// record identifier when there are fewer files than shards.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub(crate) shard: Option<(u32, u32)>,
+    /// Rows per batch.
+    #[arg(long, value_name = "ROWS", default_value_t = featurestore::ingest::DEFAULT_BATCH_SIZE, value_parser = parse_batch_size)]
+    pub(crate) batch_size: usize,
+}
+
+/// How `get` prints records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum GetFormat {
+    /// An aligned table.
+    Table,
+    /// JSON: {"records": [...], "missing": [...]}.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// `get`.
+#[derive(Debug, Args)]
+pub(crate) struct GetArgs {
+    /// The feature group.
+    pub(crate) group: String,
+    /// Record identifiers.
+    #[arg(value_name = "ID")]
+    pub(crate) ids: Vec<String>,
+    /// A file of record identifiers, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ids_file: Option<PathBuf>,
+    /// Only these features (comma-separated), in this order.
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub(crate) features: Option<Vec<String>>,
+    /// The output format (default: table; json with --json).
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<GetFormat>,
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Where to listen; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub(crate) addr: SocketAddr,
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Keep the demo's files (dataset and store) in DIR instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Rows of the dataset.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..=10_000_000))]
+    pub(crate) rows: u64,
+}
+
+/// Parses `NAME:TYPE`.
+fn parse_feature(s: &str) -> Result<FeatureDefinition, String> {
+    let (name, ty) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?} is not NAME:TYPE (e.g. churn_score:Fractional)"))?;
+    let feature_type = match ty.trim().to_ascii_lowercase().as_str() {
+        "integral" => FeatureType::Integral,
+        "fractional" => FeatureType::Fractional,
+        "string" => FeatureType::String,
+        _ => {
+            return Err(format!(
+                "unknown feature type {ty:?} in {s:?} (expected Integral, Fractional or String)"
+            ));
+        }
+    };
+    Ok(FeatureDefinition::new(name.trim(), feature_type))
+}
+
+/// Parses `I/N` with `0 <= I < N`.
+fn parse_shard(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{s:?} is not I/N with 0 <= I < N (e.g. 0/4)");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let i: u32 = i.trim().parse().map_err(|_| bad())?;
+    let n: u32 = n.trim().parse().map_err(|_| bad())?;
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+fn parse_rows(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a number of rows (1 or more)")),
+    }
+}
+
+fn parse_batch_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a batch size from 1 to 1000000")),
+    }
+}

@@ -1,0 +1,565 @@
+//! A corpus of bad inputs: each gives exactly one `error: ...` line on
+//! stderr naming what is wrong and where (file, row, column), a non-zero
+//! exit code, and leaves the store as it was.
+//!
+//! The files are in `tests/data/cli-bad/` (see its README) and
+//! `tests/data/create-feature-group-invalid/`; a few are made here
+//! (oversize values, a truncated Parquet file).
+
+use std::path::Path;
+
+use crate::support::{Env, Served, bad};
+
+/// Runs each case, checking the error and that the store is unchanged after it.
+fn check_all(env: &Env, cases: &[(Vec<String>, i32, Vec<String>)]) {
+    let before = env.snapshot();
+    for (args, code, parts) in cases {
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        env.run(args).fails(*code, &parts);
+        assert_eq!(
+            env.snapshot(),
+            before,
+            "featurestore {args:?} changed the store"
+        );
+    }
+}
+
+fn case(args: &[&str], code: i32, parts: &[&str]) -> (Vec<String>, i32, Vec<String>) {
+    (
+        args.iter().map(|s| (*s).to_owned()).collect(),
+        code,
+        parts.iter().map(|s| (*s).to_owned()).collect(),
+    )
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn bad_data_files_are_refused_and_nothing_is_written() {
+    let env = Env::new();
+    env.customers(200);
+    let header =
+        "customer_id,event_time,age,city,lifetime_value,is_premium,sessions_30d,signup_channel";
+    let big = "x".repeat(360 * 1024);
+    let oversize = env.write(
+        "oversize.csv",
+        format!(
+            "{header}\n9001,2024-06-01T08:00:00Z,30,Berlin,1.0,0,1,web\n\
+             9002,2024-06-01T08:00:01Z,31,{big},1.0,0,1,web\n"
+        ),
+    );
+    env.run(&[
+        "create-dataset",
+        "--rows",
+        "500",
+        "--out",
+        "good.parquet",
+        "--seed",
+        "9",
+    ])
+    .ok();
+    let parquet = std::fs::read(env.path("good.parquet")).expect("read");
+    let truncated = env.write("truncated.parquet", &parquet[..parquet.len() / 2]);
+    let good = env.write(
+        "good.csv",
+        format!("{header}\n9001,2024-06-01T08:00:00Z,30,Berlin,1.0,0,1,web\n"),
+    );
+    let txt = env.write(
+        "data.txt",
+        "customer_id,event_time\n1,2024-06-01T08:00:00Z\n",
+    );
+    std::fs::create_dir_all(env.path("no-data")).expect("mkdir");
+    env.write("no-data/notes.md", "nothing to ingest here");
+
+    let ingest = |file: &str, parts: &[&str]| {
+        let p = bad(file);
+        let mut all = vec![file];
+        all.extend_from_slice(parts);
+        case(&["ingest", "customers", &path(&p)], 1, &all)
+    };
+    let cases = vec![
+        ingest("ragged.csv", &["row 2", "7 fields", "header has 8"]),
+        ingest("bad-quoting.csv", &["row 2", "quote"]),
+        ingest("latin1.csv", &["row 2", "column \"city\"", "UTF-8"]),
+        ingest(
+            "wrong-types.csv",
+            &["row 2", "column \"age\"", "\"thirty\"", "integer"],
+        ),
+        ingest(
+            "wrong-type-fractional.csv",
+            &["row 1", "column \"lifetime_value\"", "\"n/a\""],
+        ),
+        ingest(
+            "non-integer-id.csv",
+            &["row 1", "column \"customer_id\"", "\"x9001\""],
+        ),
+        ingest(
+            "bad-event-time-month.csv",
+            &["row 1", "column \"event_time\"", "2024-13-01"],
+        ),
+        ingest(
+            "bad-event-time-text.csv",
+            &["row 1", "column \"event_time\"", "\"yesterday\""],
+        ),
+        ingest(
+            "bad-event-time-space.csv",
+            &["row 1", "column \"event_time\"", "2024-06-01 08:00:00"],
+        ),
+        ingest(
+            "missing-event-time.csv",
+            &["row 1", "column \"event_time\""],
+        ),
+        ingest(
+            "unknown-column.csv",
+            &["column \"favourite_colour\"", "not defined"],
+        ),
+        ingest("missing-id-column.csv", &["column \"customer_id\""]),
+        ingest("duplicate-header.csv", &["column \"age\"", "twice"]),
+        ingest("empty.csv", &["empty"]),
+        ingest("empty.jsonl", &["no rows"]),
+        ingest("truncated-line.jsonl", &["row 1", "JSON"]),
+        ingest("wrong-types.jsonl", &["row 1", "column \"age\"", "\"old\""]),
+        ingest("nested.jsonl", &["row 1", "column \"city\""]),
+        ingest("not-parquet.parquet", &["Parquet"]),
+        case(
+            &["ingest", "customers", &path(&oversize)],
+            1,
+            &[
+                "oversize.csv",
+                "row 2",
+                "column \"city\"",
+                "at most 358400 bytes",
+            ],
+        ),
+        case(
+            &["ingest", "customers", &path(&truncated)],
+            1,
+            &["truncated.parquet", "Parquet"],
+        ),
+        // A good file with a bad one: nothing of either is written.
+        case(
+            &[
+                "ingest",
+                "customers",
+                &path(&good),
+                &path(&bad("wrong-types.csv")),
+            ],
+            1,
+            &["wrong-types.csv", "row 2", "nothing was written"],
+        ),
+        case(
+            &["ingest", "customers", "no-such-file.csv"],
+            1,
+            &["no-such-file.csv", "no such file"],
+        ),
+        case(
+            &["ingest", "customers", &path(&txt)],
+            1,
+            &["data.txt", "unsupported"],
+        ),
+        case(
+            &["ingest", "customers", "no-data"],
+            1,
+            &["no-data", "names no"],
+        ),
+        case(&["ingest", "customers", "data/*.csv"], 1, &["data/*.csv"]),
+        case(
+            &[
+                "ingest",
+                "customers",
+                &path(&good),
+                "--failures",
+                "failed.txt",
+            ],
+            1,
+            &["--failures", "failed.txt", ".csv"],
+        ),
+    ];
+    assert!(cases.len() >= 25);
+    check_all(&env, &cases);
+    assert!(!env.path("failed.txt").exists());
+}
+
+#[test]
+fn bad_definitions_and_names_are_refused() {
+    let env = Env::new();
+    let data = env.customers(100);
+    let d = path(&data);
+    let create = |file: &str, parts: &[&str]| {
+        let mut all = vec![file];
+        all.extend_from_slice(parts);
+        case(
+            &[
+                "create-feature-group",
+                "orders",
+                "--definition",
+                &path(&bad(file)),
+            ],
+            1,
+            &all,
+        )
+    };
+    let from_data = |file: &str, parts: &[&str]| {
+        let mut all = vec![file];
+        all.extend_from_slice(parts);
+        case(
+            &[
+                "create-feature-group",
+                "orders",
+                "--from-data",
+                &path(&bad(file)),
+                "--record-id",
+                "customer_id",
+                "--event-time",
+                "event_time",
+            ],
+            1,
+            &all,
+        )
+    };
+    let mut cases = vec![
+        create(
+            "not-json.json",
+            &["invalid feature group JSON", "line 1 column 1"],
+        ),
+        create("truncated.json", &["invalid feature group JSON", "line 7"]),
+        create("reserved-name.json", &["\"is_deleted\"", "reserved"]),
+        create("bad-feature-name.json", &["\"_private\""]),
+        create("unknown-type.json", &["Double", "line 8"]),
+        create("missing-record-id.json", &["record identifier", "\"id\""]),
+        create("no-store.json", &["online store"]),
+        create("empty.json", &["empty"]),
+        case(
+            &[
+                "create-feature-group",
+                "orders",
+                "--definition",
+                "nothing.json",
+            ],
+            1,
+            &["nothing.json", "No such file"],
+        ),
+        from_data("reserved-column.csv", &["\"write_time\"", "reserved"]),
+        from_data("bad-column-name.csv", &["\"lifetime value\""]),
+        from_data("empty.csv", &["empty"]),
+        from_data("empty.jsonl", &["empty"]),
+        from_data("not-parquet.parquet", &["Parquet"]),
+        case(
+            &[
+                "create-feature-group",
+                "orders",
+                "--from-data",
+                &d,
+                "--record-id",
+                "cid",
+                "--event-time",
+                "event_time",
+            ],
+            1,
+            &["customers.csv", "no column \"cid\"", "--record-id"],
+        ),
+        case(
+            &[
+                "create-feature-group",
+                "orders",
+                "--from-data",
+                &d,
+                "--record-id",
+                "customer_id",
+                "--event-time",
+                "customer_id",
+            ],
+            1,
+            &["customers.csv", "\"customer_id\""],
+        ),
+        case(
+            &[
+                "create-feature-group",
+                "bad name",
+                "--from-data",
+                &d,
+                "--record-id",
+                "customer_id",
+                "--event-time",
+                "event_time",
+            ],
+            1,
+            &["\"bad name\""],
+        ),
+        case(
+            &[
+                "create-feature-group",
+                "customers",
+                "--from-data",
+                &d,
+                "--record-id",
+                "customer_id",
+                "--event-time",
+                "event_time",
+            ],
+            1,
+            &["\"customers\"", "already exists"],
+        ),
+        case(
+            &[
+                "add-features",
+                "customers",
+                "--feature",
+                "write_time:String",
+            ],
+            1,
+            &["\"write_time\"", "reserved"],
+        ),
+        case(
+            &["add-features", "customers", "--feature", "AGE:String"],
+            1,
+            &["\"AGE\"", "duplicate"],
+        ),
+        case(
+            &["add-features", "customers", "--feature", "bad name:String"],
+            1,
+            &["\"bad name\""],
+        ),
+        case(
+            &["add-features", "customers", "--feature", "score:Bool"],
+            2,
+            &["\"Bool\"", "Integral, Fractional or String"],
+        ),
+        case(
+            &["add-features", "customers", "--feature", "score"],
+            2,
+            &["NAME:TYPE"],
+        ),
+    ];
+    // The shared corpus of invalid CreateFeatureGroup files.
+    let shared =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/create-feature-group-invalid");
+    let mut files: Vec<_> = std::fs::read_dir(&shared)
+        .expect("the shared corpus")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5);
+    for f in &files {
+        let name = f
+            .file_name()
+            .expect("a name")
+            .to_string_lossy()
+            .into_owned();
+        cases.push(case(
+            &["create-feature-group", "orders", "--definition", &path(f)],
+            1,
+            &[&name],
+        ));
+    }
+    check_all(&env, &cases);
+}
+
+#[test]
+fn unknown_groups_records_and_features() {
+    let env = Env::new();
+    env.customers(100);
+    let data = path(&env.path("customers.csv"));
+    let blank = path(&bad("ids-blank.txt"));
+    let not_found = ["\"nope\"", "not found"];
+    let cases = vec![
+        case(&["describe-feature-group", "nope"], 1, &not_found),
+        case(&["delete-feature-group", "nope"], 1, &not_found),
+        case(
+            &["add-features", "nope", "--feature", "x:String"],
+            1,
+            &not_found,
+        ),
+        case(&["ingest", "nope", &data], 1, &not_found),
+        case(&["get", "nope", "1"], 1, &not_found),
+        case(&["get", "nope", "1", "2"], 1, &not_found),
+        case(
+            &["get", "customers", "1", "--features", "age,shoe_size"],
+            1,
+            &["\"shoe_size\"", "not defined", "\"customers\""],
+        ),
+        case(
+            &["get", "customers", "1", "2", "--features", "shoe_size"],
+            1,
+            &["\"shoe_size\""],
+        ),
+        case(
+            &["get", "customers", "424242"],
+            1,
+            &["\"424242\"", "not found"],
+        ),
+        case(&["get", "customers"], 1, &["no record identifiers"]),
+        case(
+            &["get", "customers", "--ids-file", "ids.txt"],
+            1,
+            &["ids.txt", "No such file"],
+        ),
+        case(
+            &["get", "customers", "--ids-file", &blank],
+            1,
+            &["ids-blank.txt", "no record identifiers"],
+        ),
+    ];
+    check_all(&env, &cases);
+
+    // A store that does not exist is not created by a read.
+    for args in [
+        &["list-feature-groups"][..],
+        &["describe-feature-group", "customers"],
+        &["get", "customers", "1"],
+        &["flush"],
+    ] {
+        let mut all = vec!["--store", "elsewhere"];
+        all.extend_from_slice(args);
+        env.run_raw(&all)
+            .fails(1, &["no feature store at elsewhere"]);
+        assert!(!env.path("elsewhere").exists());
+    }
+}
+
+#[test]
+fn invalid_command_lines() {
+    let env = Env::new();
+    env.customers(50);
+    let cases = vec![
+        case(&["bogus"], 2, &["bogus", "featurestore --help"]),
+        case(
+            &["ingest", "customers", "x.csv", "--bogus"],
+            2,
+            &["--bogus", "featurestore ingest --help"],
+        ),
+        case(&["ingest", "customers"], 2, &["FILE"]),
+        case(
+            &["ingest", "customers", "x.csv", "--shard", "3/2"],
+            2,
+            &["3/2", "0 <= I < N"],
+        ),
+        case(
+            &["ingest", "customers", "x.csv", "--shard", "one/two"],
+            2,
+            &["one/two"],
+        ),
+        case(
+            &["ingest", "customers", "x.csv", "--concurrency", "0"],
+            2,
+            &["--concurrency"],
+        ),
+        case(
+            &["create-dataset", "--rows", "0", "--out", "x.csv"],
+            2,
+            &["\"0\"", "rows"],
+        ),
+        case(&["create-dataset", "--rows", "5"], 2, &["--out"]),
+        case(
+            &[
+                "create-dataset",
+                "--rows",
+                "5",
+                "--out",
+                "x.csv",
+                "--format",
+                "xml",
+            ],
+            2,
+            &["xml"],
+        ),
+        case(
+            &["create-dataset", "--rows", "5", "--out", "x.xml"],
+            1,
+            &["x.xml", "--format"],
+        ),
+        case(
+            &[
+                "create-dataset",
+                "--rows",
+                "5",
+                "--out",
+                "no/such/dir/x.csv",
+            ],
+            1,
+            &["no/such/dir/x.csv"],
+        ),
+        case(&["create-feature-group", "g"], 2, &["--definition"]),
+        case(
+            &[
+                "create-feature-group",
+                "g",
+                "--definition",
+                "a.json",
+                "--from-data",
+                "a.csv",
+                "--record-id",
+                "a",
+                "--event-time",
+                "b",
+            ],
+            2,
+            &["--definition"],
+        ),
+        case(
+            &["create-feature-group", "g", "--from-data", "a.csv"],
+            2,
+            &["--record-id"],
+        ),
+        case(&["get", "customers", "1", "--format", "xml"], 2, &["xml"]),
+        case(&["serve", "--addr", "localhost"], 2, &["localhost"]),
+        case(
+            &["--region", "eu-west-1", "list-feature-groups"],
+            1,
+            &["--region", "--aws"],
+        ),
+        case(&["demo", "--rows", "1"], 2, &["--rows"]),
+    ];
+    check_all(&env, &cases);
+    assert!(!env.path("x.csv").exists() && !env.path("x.xml").exists());
+}
+
+#[cfg(not(feature = "aws"))]
+#[test]
+fn aws_needs_the_aws_feature() {
+    let env = Env::new();
+    env.run_raw(&["--aws", "list-feature-groups"])
+        .fails(1, &["--aws", "--features aws"]);
+    env.run_raw(&["--aws", "--region", "us-east-1", "get", "g", "1"])
+        .fails(1, &["--features aws"]);
+}
+
+#[test]
+fn a_store_held_by_another_process_is_refused() {
+    let env = Env::new();
+    let data = path(&env.customers(100));
+    let before = env.snapshot();
+    let served = Served::start(&env);
+    let pid = format!("(pid {})", served.child.id());
+    let store = path(&env.store());
+    let held = ["is in use by another writer", &store, &pid];
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["list-feature-groups"],
+        vec!["describe-feature-group", "customers"],
+        vec!["get", "customers", "1"],
+        vec!["get", "customers", "1", "2"],
+        vec!["ingest", "customers", &data],
+        vec![
+            "create-feature-group",
+            "orders",
+            "--from-data",
+            &data,
+            "--record-id",
+            "customer_id",
+            "--event-time",
+            "event_time",
+        ],
+        vec!["add-features", "customers", "--feature", "x:String"],
+        vec!["delete-feature-group", "customers"],
+        vec!["flush"],
+        vec!["serve"],
+    ];
+    for args in &commands {
+        env.run(args).fails(1, &held);
+    }
+    let status = served.terminate();
+    assert!(status.success(), "serve stops cleanly on SIGTERM: {status}");
+    assert_eq!(env.snapshot(), before);
+}

@@ -1,0 +1,21 @@
+//! Integration tests of the `featurestore` binary: each test runs the
+//! built binary (`CARGO_BIN_EXE_featurestore`) on temporary directories.
+//!
+//! - `demo`: the demo runs to its end;
+//! - `workflow`: the five steps one command at a time, outputs checked;
+//! - `commands`: the other commands and options (formats, definitions,
+//!   evolution, deletion, failures files, resume, shards);
+//! - `bad_inputs`: a corpus of bad inputs, each refused with one line on
+//!   stderr, a non-zero exit code, and the store left as it was;
+//! - `help`: every command's help has examples;
+//! - `aws` (feature `aws`): `--aws` against `featurestore serve`.
+
+mod bad_inputs;
+mod commands;
+mod demo;
+mod help;
+mod support;
+mod workflow;
+
+#[cfg(feature = "aws")]
+mod aws;
