@@ -7,7 +7,8 @@
 //! - `get`: one 100-feature record by id (record form, and typed Arrow).
 //! - `batch_get_1000`: 1,000 ids of the same group in one call.
 //! - `put_batch`: rows/s of 10-feature records written with
-//!   `Store::put_records` in batches of 10,000 (one durable transaction each).
+//!   `Store::put_records` in batches of 10,000 (one durable transaction each),
+//!   to both stores; `flush`: rows/s of the outbox turned into Parquet.
 //! - `put_single`: latency of one durable PutRecord.
 //!
 //! Run with `cargo bench -p fs-online --bench online [-- --quick]`; prints
@@ -80,7 +81,14 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(fs_local::Store::open(dir.path()).unwrap());
+    // A threshold above the rows written, so that the flush is measured on its own.
+    let store = Arc::new(
+        fs_local::Store::open_with(
+            dir.path(),
+            fs_local::StoreOptions::default().flush_threshold_rows(u64::MAX),
+        )
+        .unwrap(),
+    );
 
     // Reads: a 100-feature group with `records` records.
     let wide = group("wide", 100);
