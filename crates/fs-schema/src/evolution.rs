@@ -5,8 +5,9 @@
 //! else: features cannot be removed, renamed or retyped, and the name,
 //! record identifier, event-time feature and stores are fixed at creation.
 
+use crate::FeatureGroup;
 use crate::error::{Error, Result};
-use crate::group::{FeatureGroup, validate_definitions};
+use crate::group::validate_definitions;
 use crate::limits::{MAX_FEATURE_ADDITIONS, MAX_FEATURES};
 use crate::types::FeatureDefinition;
 

@@ -25,8 +25,8 @@
 use arrow_schema::{DataType, Field, Schema};
 
 use crate::error::{Error, Result};
-use crate::group::{FeatureGroup, FeatureGroupBuilder};
 use crate::types::{Collection, FeatureDefinition, FeatureType};
+use crate::{FeatureGroup, FeatureGroupBuilder};
 
 /// The feature type of a scalar Arrow type, or `None` when it has none.
 pub(crate) fn scalar_feature_type(dt: &DataType) -> Option<FeatureType> {

@@ -44,6 +44,7 @@ mod name;
 mod record;
 pub mod runtime;
 mod schema;
+mod stores;
 mod types;
 
 #[cfg(feature = "aws")]
@@ -54,14 +55,15 @@ pub mod aws_error;
 pub use cast::{CastFailure, CastOptions, CastOutcome, cast_batch, cast_batch_lenient};
 pub use error::{Error, Result};
 pub use event_time::EventTime;
-pub use group::{
-    DataCatalogConfig, FeatureGroup, FeatureGroupBuilder, OfflineStoreConfig, OnlineStoreConfig,
-    OnlineStoreSecurityConfig, S3StorageConfig, StorageType, TableFormat, Tag, ThroughputConfig,
-    ThroughputMode, TtlDuration, TtlUnit,
-};
+pub use group::{FeatureGroup, FeatureGroupBuilder};
 pub use infer::{infer_definition, infer_definitions, infer_group};
 pub use name::{NameKind, is_reserved, validate_name};
 pub use record::{FeatureValue, Record, Value, batch_to_records, records_to_batch};
 pub use runtime::{DeletionMode, TargetStore};
 pub use schema::{arrow_field, arrow_schema};
+pub use stores::{
+    DataCatalogConfig, OfflineStoreConfig, OnlineStoreConfig, OnlineStoreSecurityConfig,
+    S3StorageConfig, StorageType, TableFormat, Tag, ThroughputConfig, ThroughputMode, TtlDuration,
+    TtlUnit,
+};
 pub use types::{Collection, FeatureDefinition, FeatureType};

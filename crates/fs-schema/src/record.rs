@@ -15,10 +15,10 @@ use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
+use crate::FeatureGroup;
 use crate::cast::{CastOptions, cast_batch};
 use crate::error::{Error, Result};
 use crate::event_time::EventTime;
-use crate::group::FeatureGroup;
 use crate::limits::{MAX_RECORD_BYTES, MAX_RECORD_IDENTIFIER_BYTES, MAX_VALUE_BYTES};
 use crate::types::{Collection, FeatureType};
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use crate::group::FeatureGroup;
+use crate::FeatureGroup;
 use crate::types::{Collection, FeatureDefinition, FeatureType};
 
 /// The Arrow type of one element of a feature's values.

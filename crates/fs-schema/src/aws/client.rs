@@ -19,8 +19,8 @@ use super::status::{
 };
 use crate::aws_error::{AwsError, AwsErrorKind};
 use crate::error::{Error, Result};
-use crate::group::{FeatureGroup, Tag};
 use crate::types::FeatureDefinition;
+use crate::{FeatureGroup, Tag};
 
 /// The SageMaker Feature Store control plane over `aws-sdk-sagemaker`.
 ///

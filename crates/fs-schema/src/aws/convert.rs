@@ -11,12 +11,12 @@ use aws_sdk_sagemaker::operation::describe_feature_group::DescribeFeatureGroupOu
 use aws_sdk_sagemaker::types as sdk;
 
 use crate::error::{Error, Result};
-use crate::group::{
+use crate::types::{Collection, FeatureDefinition, FeatureType};
+use crate::{
     DataCatalogConfig, FeatureGroup, OfflineStoreConfig, OnlineStoreConfig,
     OnlineStoreSecurityConfig, S3StorageConfig, StorageType, TableFormat, Tag, ThroughputConfig,
     ThroughputMode, TtlDuration, TtlUnit,
 };
-use crate::types::{Collection, FeatureDefinition, FeatureType};
 
 /// Converts a value of this crate to its aws-sdk-sagemaker counterpart.
 pub trait ToSdk {

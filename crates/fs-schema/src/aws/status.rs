@@ -8,8 +8,8 @@ use aws_sdk_sagemaker::types as sdk;
 use chrono::{DateTime, Utc};
 
 use super::convert::{FromSdk, ToSdk, missing};
+use crate::FeatureGroup;
 use crate::error::{Error, Result};
-use crate::group::FeatureGroup;
 
 /// The status of a feature group (`FeatureGroupStatus`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -8,12 +8,12 @@ use aws_smithy_types::DateTime as SdkDateTime;
 
 use super::*;
 use crate::Error;
-use crate::group::{
+use crate::types::{Collection, FeatureDefinition, FeatureType};
+use crate::{
     DataCatalogConfig, FeatureGroup, OfflineStoreConfig, OnlineStoreConfig,
     OnlineStoreSecurityConfig, S3StorageConfig, StorageType, TableFormat, Tag, ThroughputConfig,
     ThroughputMode, TtlDuration, TtlUnit,
 };
-use crate::types::{Collection, FeatureDefinition, FeatureType};
 
 mod errors;
 mod fake;
