@@ -68,7 +68,7 @@ pub enum AwsErrorKind {
     /// `InternalFailure`, a request timeout, an I/O failure while sending, or
     /// an unreadable response; retrying may succeed.
     Transient,
-    /// A wait ([`ControlPlane::wait_for_status`](super::ControlPlane::wait_for_status)
+    /// A wait (`ControlPlane::wait_for_status`
     /// and friends) ran out of time before the awaited status was reached.
     /// Request-level timeouts are [`Transient`](Self::Transient).
     WaitTimeout,
