@@ -10,10 +10,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_types::SdkConfig;
-use aws_types::region::Region;
 use fs_online::{AwsOnlineStore, OnlineStore};
 use fs_schema::runtime::BatchGetRequest;
 use fs_schema::{FeatureDefinition, FeatureGroup, OnlineStoreConfig, Record, TargetStore};
@@ -70,19 +66,8 @@ fn main() {
         let server = fs_server::Server::start(store.clone(), fs_server::ServerOptions::default())
             .await
             .unwrap();
-        let config = SdkConfig::builder()
-            .behavior_version(
-                aws_sdk_sagemakerfeaturestoreruntime::config::BehaviorVersion::latest(),
-            )
-            .region(Region::new("us-east-1"))
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::from_keys(
-                "AKIDBENCH",
-                "bench",
-                None,
-            )))
-            .endpoint_url(server.endpoint_url())
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build();
+        // Retries off: every sample is one request.
+        let config = fs_server::client_config(&server.endpoint_url(), 1);
         let online =
             AwsOnlineStore::from_client(aws_sdk_sagemakerfeaturestoreruntime::Client::new(&config))
                 .with_group(group);

@@ -190,6 +190,40 @@ impl Server {
     }
 }
 
+/// An `SdkConfig` for talking to a local server at `endpoint_url` with any
+/// AWS SDK client: plain HTTP, region `us-east-1`, fixed dummy credentials
+/// (the server does not check signatures), and the standard retry policy
+/// with `max_attempts` attempts and short backoffs (2 to 20 ms), so that
+/// tests under injected faults run fast.
+///
+/// ```
+/// let config = fs_server::client_config("http://127.0.0.1:8600", 3);
+/// assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:8600"));
+/// ```
+pub fn client_config(endpoint_url: &str, max_attempts: u32) -> aws_types::SdkConfig {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+    use aws_smithy_types::retry::RetryConfig;
+    aws_types::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_types::region::Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::from_keys(
+            "AKIDLOCALFSSERVER",
+            "fs-server-does-not-check-signatures",
+            None,
+        )))
+        .endpoint_url(endpoint_url)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(max_attempts)
+                .with_initial_backoff(std::time::Duration::from_millis(2))
+                .with_max_backoff(std::time::Duration::from_millis(20)),
+        )
+        .build()
+}
+
 #[derive(Deserialize)]
 struct FaultsBody {
     #[serde(default)]

@@ -2,6 +2,7 @@
 //! these tests checks the report's invariant: rows read == written + failed
 //! (`support::run`).
 
+mod aws;
 mod bad_inputs;
 mod contract;
 mod formats;

@@ -2,43 +2,19 @@
 //! `aws-sdk-sagemakerfeaturestoreruntime` client over HTTP to fs-server on
 //! loopback; plus retry behaviour under injected throttling and 5xx.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use async_trait::async_trait;
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::SdkConfig;
-use aws_types::region::Region;
 use fs_online::{AwsOnlineStore, OnlineStore, PutOptions};
 use fs_schema::FeatureGroup;
 use fs_schema::aws::ControlPlane;
 use fs_server::{Faults, Server, ServerOptions};
+use std::sync::Arc;
 
 use crate::contract::{self, Fixture};
 
-/// An `SdkConfig` for a local endpoint: plain HTTP, dummy credentials, and
-/// quick retries (`max_attempts` in all).
+/// The SDK configuration for a local server (see `fs_server::client_config`).
 pub(crate) fn sdk_config(endpoint: &str, max_attempts: u32) -> SdkConfig {
-    use aws_sdk_sagemakerfeaturestoreruntime::config::BehaviorVersion;
-    use aws_sdk_sagemakerfeaturestoreruntime::config::retry::RetryConfig;
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::from_keys(
-            "AKIDLOCALTEST",
-            "local-test-secret",
-            None,
-        )))
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(max_attempts)
-                .with_initial_backoff(Duration::from_millis(2))
-                .with_max_backoff(Duration::from_millis(20)),
-        )
-        .build()
+    fs_server::client_config(endpoint, max_attempts)
 }
 
 pub(crate) struct Aws {

@@ -1,14 +1,9 @@
 //! A server on a temporary store, and SDK configurations pointing at it.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::SdkConfig;
-use aws_types::region::Region;
 use fs_schema::{FeatureDefinition, FeatureGroup, OnlineStoreConfig};
 use fs_server::{Server, ServerOptions};
+use std::sync::Arc;
 
 pub(crate) struct Env {
     _dir: tempfile::TempDir,
@@ -23,35 +18,13 @@ pub(crate) async fn env(max_attempts: u32) -> Env {
     let server = Server::start(store.clone(), ServerOptions::default())
         .await
         .unwrap();
-    let config = sdk_config(&server.endpoint_url(), max_attempts);
+    let config = fs_server::client_config(&server.endpoint_url(), max_attempts);
     Env {
         _dir: dir,
         store,
         server,
         config,
     }
-}
-
-pub(crate) fn sdk_config(endpoint: &str, max_attempts: u32) -> SdkConfig {
-    use aws_sdk_sagemakerfeaturestoreruntime::config::BehaviorVersion;
-    use aws_sdk_sagemakerfeaturestoreruntime::config::retry::RetryConfig;
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::from_keys(
-            "AKIDLOCALTEST",
-            "local-test-secret",
-            None,
-        )))
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(max_attempts)
-                .with_initial_backoff(Duration::from_millis(2))
-                .with_max_backoff(Duration::from_millis(20)),
-        )
-        .build()
 }
 
 pub(crate) fn group(name: &str) -> FeatureGroup {
