@@ -66,27 +66,54 @@ fn put_record(out: &mut Vec<u8>, record: &Record) {
 }
 
 pub(crate) fn encode_online(v: &OnlineValue) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 + v.record.size_bytes() + 8 * v.record.len());
+    encode_online_parts(v.event_time_ms, v.expires_at_ms, v.soft_deleted, &v.record)
+}
+
+/// [`encode_online`] from borrowed parts, so that puts need not clone records.
+pub(crate) fn encode_online_parts(
+    event_time_ms: i64,
+    expires_at_ms: Option<i64>,
+    soft_deleted: bool,
+    record: &Record,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + record.size_bytes() + 8 * record.len());
     out.push(VERSION);
-    let flags = u8::from(v.soft_deleted) | (u8::from(v.expires_at_ms.is_some()) << 1);
+    let flags = u8::from(soft_deleted) | (u8::from(expires_at_ms.is_some()) << 1);
     out.push(flags);
-    out.extend_from_slice(&v.event_time_ms.to_le_bytes());
-    if let Some(e) = v.expires_at_ms {
+    out.extend_from_slice(&event_time_ms.to_le_bytes());
+    if let Some(e) = expires_at_ms {
         out.extend_from_slice(&e.to_le_bytes());
     }
-    put_record(&mut out, &v.record);
+    put_record(&mut out, record);
     out
 }
 
+#[cfg(test)]
 pub(crate) fn encode_outbox(r: &OutboxRow) -> Vec<u8> {
-    let mut out =
-        Vec::with_capacity(32 + r.group.len() + r.record.size_bytes() + 8 * r.record.len());
+    encode_outbox_parts(
+        &r.group,
+        r.event_time_ms,
+        r.api_invocation_time_ms,
+        r.is_deleted,
+        &r.record,
+    )
+}
+
+/// An outbox row from borrowed parts, so that puts need not clone records.
+pub(crate) fn encode_outbox_parts(
+    group: &str,
+    event_time_ms: i64,
+    api_invocation_time_ms: i64,
+    is_deleted: bool,
+    record: &Record,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + group.len() + record.size_bytes() + 8 * record.len());
     out.push(VERSION);
-    out.push(u8::from(r.is_deleted));
-    out.extend_from_slice(&r.event_time_ms.to_le_bytes());
-    out.extend_from_slice(&r.api_invocation_time_ms.to_le_bytes());
-    put_str16(&mut out, &r.group);
-    put_record(&mut out, &r.record);
+    out.push(u8::from(is_deleted));
+    out.extend_from_slice(&event_time_ms.to_le_bytes());
+    out.extend_from_slice(&api_invocation_time_ms.to_le_bytes());
+    put_str16(&mut out, group);
+    put_record(&mut out, record);
     out
 }
 

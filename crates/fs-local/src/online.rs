@@ -13,7 +13,8 @@ use fs_schema::{DeletionMode, EventTime, FeatureGroup, Record, TargetStore, TtlD
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::codec::{
-    OnlineValue, OutboxRow, decode_online, encode_online, encode_outbox, online_header,
+    OnlineValue, decode_online, encode_online, encode_online_parts, encode_outbox_parts,
+    online_header,
 };
 use crate::error::{Error, Result, db};
 use crate::store::{GroupDescription, META, NEXT_SEQ, ONLINE, OUTBOX, Store};
@@ -123,12 +124,12 @@ impl Store {
                         Some((stored_time, _, _)) => event_time.as_millis() >= stored_time,
                     };
                     if newer {
-                        let value = encode_online(&OnlineValue {
-                            event_time_ms: event_time.as_millis(),
-                            expires_at_ms: expires_at(event_time, ttl),
-                            soft_deleted: false,
-                            record: record.clone(),
-                        });
+                        let value = encode_online_parts(
+                            event_time.as_millis(),
+                            expires_at(event_time, ttl),
+                            false,
+                            record,
+                        );
                         table
                             .insert((group, id), value.as_slice())
                             .map_err(db("writing records"))?;
@@ -136,16 +137,9 @@ impl Store {
                 }
             }
             if offline {
-                let rows = records
-                    .iter()
-                    .zip(&event_times)
-                    .map(|(record, t)| OutboxRow {
-                        group: group.to_owned(),
-                        event_time_ms: t.as_millis(),
-                        api_invocation_time_ms: now,
-                        is_deleted: false,
-                        record: record.clone(),
-                    });
+                let rows = records.iter().zip(&event_times).map(|(record, t)| {
+                    encode_outbox_parts(group, t.as_millis(), now, false, record)
+                });
                 self.append_outbox(&txn, rows)?;
             }
         }
@@ -159,7 +153,7 @@ impl Store {
     fn append_outbox(
         &self,
         txn: &WriteTransaction,
-        rows: impl Iterator<Item = OutboxRow>,
+        rows: impl Iterator<Item = Vec<u8>>,
     ) -> Result<()> {
         let mut meta = txn.open_table(META).map_err(db("writing the outbox"))?;
         let mut seq = meta
@@ -170,7 +164,7 @@ impl Store {
         let mut outbox = txn.open_table(OUTBOX).map_err(db("writing the outbox"))?;
         for row in rows {
             outbox
-                .insert(seq, encode_outbox(&row).as_slice())
+                .insert(seq, row.as_slice())
                 .map_err(db("writing the outbox"))?;
             seq += 1;
         }
@@ -320,13 +314,13 @@ impl Store {
                 }
             }
             if offline {
-                let row = OutboxRow {
-                    group: group.to_owned(),
-                    event_time_ms: t.as_millis(),
-                    api_invocation_time_ms: now,
-                    is_deleted: true,
-                    record: marker(spec, record_id, event_time),
-                };
+                let row = encode_outbox_parts(
+                    group,
+                    t.as_millis(),
+                    now,
+                    true,
+                    &marker(spec, record_id, event_time),
+                );
                 self.append_outbox(&txn, std::iter::once(row))?;
             }
         }
