@@ -109,10 +109,7 @@ impl Ingest {
             files_done: 0,
             checkpoint,
             failures,
-            write: WriteOptions {
-                target_stores: opts.target_stores.clone(),
-                ttl: opts.ttl,
-            },
+            write: write_options(opts),
             files: files.clone(),
         };
         for (i, (rows_done, complete)) in done.iter().enumerate() {
@@ -510,4 +507,16 @@ impl Run<'_> {
             finished,
         });
     }
+}
+
+/// The options every write of this ingest carries.
+fn write_options(opts: &IngestOptions) -> WriteOptions {
+    let mut write = WriteOptions::default();
+    if let Some(stores) = &opts.target_stores {
+        write = write.target_stores(stores.iter().copied());
+    }
+    if let Some(ttl) = opts.ttl {
+        write = write.ttl(ttl);
+    }
+    write
 }

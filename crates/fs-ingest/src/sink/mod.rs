@@ -23,7 +23,7 @@ mod online;
 
 use arrow_array::RecordBatch;
 use async_trait::async_trait;
-use fs_schema::{FeatureGroup, TargetStore, TtlDuration};
+use fs_schema::FeatureGroup;
 
 use crate::error::Result;
 use crate::source::Provenance;
@@ -32,29 +32,9 @@ use crate::source::Provenance;
 pub use local::LocalSink;
 pub use online::{DEFAULT_CONCURRENCY, OnlineStoreSink};
 
-/// Per-write settings, passed through to the store.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct WriteOptions {
-    /// The stores to write (`TargetStores`); every store the group has when `None`.
-    pub target_stores: Option<Vec<TargetStore>>,
-    /// A time to live for the records, overriding the group's default.
-    pub ttl: Option<TtlDuration>,
-}
-
-impl WriteOptions {
-    /// Writes only to `stores`.
-    pub fn target_stores(mut self, stores: impl IntoIterator<Item = TargetStore>) -> Self {
-        self.target_stores = Some(stores.into_iter().collect());
-        self
-    }
-
-    /// Gives the records a time to live.
-    pub fn ttl(mut self, ttl: TtlDuration) -> Self {
-        self.ttl = Some(ttl);
-        self
-    }
-}
+/// Per-write settings, passed through to the store: the target stores and
+/// a time to live. The same type as a put's options in fs-online.
+pub use fs_online::PutOptions as WriteOptions;
 
 /// What happened to one row.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use async_trait::async_trait;
-use fs_online::{OnlineStore, PutOptions};
+use fs_online::OnlineStore;
 use fs_schema::{FeatureGroup, batch_to_records};
 use futures::StreamExt;
 
@@ -77,14 +77,7 @@ impl Sink for OnlineStoreSink {
             source,
         };
         let records = batch_to_records(&batch).map_err(|e| to_error(Box::new(e)))?;
-        let mut put = PutOptions::default();
-        if let Some(t) = &options.target_stores {
-            put = put.target_stores(t.iter().copied());
-        }
-        if let Some(ttl) = options.ttl {
-            put = put.ttl(ttl);
-        }
-        let (name, put, store, retry) = (group.name(), &put, &self.store, &self.retry);
+        let (name, put, store, retry) = (group.name(), options, &self.store, &self.retry);
         let mut results: Vec<(usize, std::result::Result<(), fs_online::Error>, u32)> =
             futures::stream::iter(records.into_iter().enumerate())
                 .map(|(i, record)| async move {
