@@ -12,6 +12,12 @@
 //!   batch put, 8,192 records at a time) and `flush_10_features` (fs-local's
 //!   outbox to Parquet).
 //!
+//! - `aws_sink_c{8,32,128}`: rows/s of an ingest through `OnlineStoreSink`
+//!   over `AwsOnlineStore` (the real runtime SDK client, PutRecord per row)
+//!   into fs-server with 10 ms of injected latency, at 8, 32 and 128 puts
+//!   in flight, and as a share of the bound (concurrency / latency).
+//!   DESIGN.md's target: at least 90% of the bound.
+//!
 //! Run with `cargo bench -p fs-ingest --bench ingest [-- --quick]`; prints
 //! one `RESULT name value unit` line per number for `cargo xtask bench`.
 
@@ -176,4 +182,50 @@ fn main() {
         "RESULT local_sink_10_features {:.0} rows/s",
         report.rows_per_sec()
     );
+    drop(store);
+
+    // The AWS sink against fs-server with 10 ms of latency per request.
+    let latency = std::time::Duration::from_millis(10);
+    for concurrency in [8usize, 32, 128] {
+        let aws_rows = (concurrency * if quick { 15 } else { 60 }).max(200);
+        let input = dir.path().join(format!("aws-{concurrency}.parquet"));
+        write_input(&input, aws_rows);
+        let store = Arc::new(
+            fs_local::Store::open(dir.path().join(format!("server-{concurrency}"))).unwrap(),
+        );
+        store.create_feature_group(group("bench")).unwrap();
+        let report = rt.block_on(async {
+            let server = fs_server::Server::start(
+                store.clone(),
+                fs_server::ServerOptions::default().faults(
+                    fs_server::Faults::none()
+                        .latency(latency)
+                        .only(["PutRecord"]),
+                ),
+            )
+            .await
+            .unwrap();
+            let config = fs_server::client_config(&server.endpoint_url(), 3);
+            let online = fs_online::AwsOnlineStore::from_client(
+                aws_sdk_sagemakerfeaturestoreruntime::Client::new(&config),
+            )
+            .with_group(group("bench"));
+            let sink = Arc::new(
+                fs_ingest::OnlineStoreSink::new(Arc::new(online)).with_concurrency(concurrency),
+            );
+            let report = Ingest::new(group("bench"), sink, IngestOptions::default())
+                .run(std::slice::from_ref(&input))
+                .await
+                .unwrap();
+            server.shutdown().await;
+            report
+        });
+        assert_eq!(report.rows_written, aws_rows as u64);
+        let bound = concurrency as f64 / latency.as_secs_f64();
+        println!(
+            "RESULT aws_sink_c{concurrency} {:.0} rows/s ({:.0}% of the bound {bound:.0})",
+            report.rows_per_sec(),
+            100.0 * report.rows_per_sec() / bound
+        );
+    }
 }
