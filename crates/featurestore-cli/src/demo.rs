@@ -168,7 +168,7 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
         },
         false,
     )?;
-    let backend = Backend::Local(open_local(&store_dir, Open::OrCreate)?);
+    let backend = Backend::from_local(open_local(&store_dir, Open::OrCreate)?);
     let info = backend.create(spec).await?;
     let features: Vec<String> = info
         .spec

@@ -7,7 +7,7 @@ use featurestore::ingest::{InferOptions, infer_schema};
 use featurestore::schema::{FeatureGroup, OfflineStoreConfig, OnlineStoreConfig, infer_group};
 use serde_json::json;
 
-use crate::backend::{Backend, GroupInfo, Open, read_text};
+use crate::backend::{Backend, GroupInfo, Open, group_json, read_text};
 use crate::cli::{AddFeaturesArgs, CreateGroupArgs, Global, GroupNameArgs};
 use crate::output::{key_values, print_json, table};
 
@@ -25,7 +25,7 @@ pub(crate) async fn create(global: &Global, args: &CreateGroupArgs) -> Result<()
     let backend = Backend::connect(global, Open::OrCreate).await?;
     let info = backend.create(spec).await?;
     if global.json {
-        print_json(&info.to_json()?)?;
+        print_json(&group_json(&info)?)?;
     } else {
         println!("created feature group {:?}", info.spec.feature_group_name);
         print_description(&info);
@@ -175,7 +175,7 @@ pub(crate) async fn describe(global: &Global, args: &GroupNameArgs) -> Result<()
     let backend = Backend::connect(global, Open::Existing).await?;
     let info = backend.describe(&args.name).await?;
     if global.json {
-        print_json(&info.to_json()?)?;
+        print_json(&group_json(&info)?)?;
     } else {
         print_description(&info);
     }
@@ -234,7 +234,7 @@ pub(crate) async fn add_features(global: &Global, args: &AddFeaturesArgs) -> Res
     let backend = Backend::connect(global, Open::Existing).await?;
     let info = backend.add_features(&args.name, &args.features).await?;
     if global.json {
-        print_json(&info.to_json()?)?;
+        print_json(&group_json(&info)?)?;
     } else {
         let added: Vec<String> = args
             .features

@@ -9,7 +9,7 @@
 //! |---|---|
 //! | (always) | [`schema`]: feature groups, validation, event times, strict Arrow casting, records; [`online`]: the `OnlineStore` trait and its typed Arrow calls |
 //! | `local` (default) | [`local`]: the embedded store; [`online::LocalOnlineStore`]; [`ingest`]: CSV, Parquet and JSON Lines files into a store, with a failure report and resume |
-//! | `aws` | `schema::aws`: the SageMaker control plane over `aws-sdk-sagemaker` |
+//! | `aws` | [`FeatureStore::aws`]; `schema::aws`: the SageMaker control plane over `aws-sdk-sagemaker`; `online::AwsOnlineStore` over the runtime SDK |
 //!
 //! It also re-exports [`arrow`] and [`parquet`], so that applications use the
 //! same versions as the library.
@@ -32,6 +32,16 @@
 //! assert_eq!(batch.num_rows(), 1);
 //! # Ok::<(), featurestore::schema::Error>(())
 //! ```
+
+#[cfg(feature = "aws")]
+mod aws;
+#[cfg(any(feature = "local", feature = "aws"))]
+mod store;
+
+#[cfg(feature = "aws")]
+pub use aws::AwsOptions;
+#[cfg(any(feature = "local", feature = "aws"))]
+pub use store::{Error, FeatureStore, GroupInfo, GroupSummary, Result};
 
 pub use arrow;
 #[cfg(feature = "local")]
