@@ -11,9 +11,13 @@
 //! and whole files it marks complete, cuts the failures file back to the
 //! recorded length, and adds its counts to the recorded totals. A batch the
 //! sink acknowledged just before a crash, but whose checkpoint was not yet
-//! written, is sent again: the online store keeps the latest event time, so
-//! that is harmless online; offline it appends those rows a second time
-//! (at most one batch; latest-per-record reads collapse them).
+//! written, is sent again, with the same key (the checkpoint's
+//! `ingest_id`, the file and the batch's last row): a sink that records
+//! keys with the rows (the embedded store does) acknowledges it without
+//! writing it twice. A sink that cannot (SageMaker) writes it again: the
+//! online store keeps the latest event time, so that is harmless online;
+//! offline those rows appear twice (at most one batch; latest-per-record
+//! reads collapse them).
 //! The checkpoint remembers each file's size and modification time, and
 //! refuses to resume over a file that changed.
 
@@ -65,6 +69,10 @@ fn modified_ms(file: &SourceFile) -> Option<i64> {
 pub struct Checkpoint {
     /// The format version.
     pub version: u32,
+    /// A random id of the ingest, the same in every resumed run: the
+    /// prefix of the keys its batches are written with.
+    #[serde(default)]
+    pub ingest_id: Option<String>,
     /// The feature group ingested into.
     pub group: String,
     /// The shard `(index, count)`, if sharded.
@@ -82,6 +90,7 @@ impl Checkpoint {
     pub fn new(group: &str, shard: Option<(u32, u32)>) -> Self {
         Self {
             version: VERSION,
+            ingest_id: Some(new_ingest_id()),
             group: group.to_owned(),
             shard,
             files: BTreeMap::new(),
@@ -171,6 +180,21 @@ impl Checkpoint {
         Ok(())
     }
 
+    /// The key of a batch of `file` ending at `last_row`: the same in every
+    /// run of this ingest.
+    pub(crate) fn batch_key(&mut self, file: &SourceFile, last_row: u64) -> String {
+        let id = self.ingest_id.get_or_insert_with(new_ingest_id);
+        format!(
+            "ingest/{id}/{:016x}/{last_row}",
+            crate::shard::fnv1a(key(file).as_bytes())
+        )
+    }
+
+    /// The prefix of every batch key of this ingest.
+    pub(crate) fn key_prefix(&self) -> Option<String> {
+        self.ingest_id.as_ref().map(|id| format!("ingest/{id}/"))
+    }
+
     /// The progress of `file`.
     pub fn progress(&self, file: &SourceFile) -> Option<&FileProgress> {
         self.files.get(&key(file))
@@ -181,6 +205,11 @@ impl Checkpoint {
             .entry(key(file))
             .or_insert_with(|| FileProgress::of(file))
     }
+}
+
+/// A random ingest id (128 bits, hex).
+fn new_ingest_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 fn key(file: &SourceFile) -> String {

@@ -10,11 +10,12 @@ use tracing::Instrument;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
-use crate::options::{IngestOptions, Progress};
-use crate::pipeline::{self, CHANNEL_BATCHES, Item, Plan, Prepared};
-use crate::report::{Counts, Failure, FailureWriter, FileError, FileSummary, IngestReport, Stage};
+use crate::options::IngestOptions;
+use crate::pipeline::{self, CHANNEL_BATCHES, Plan};
+use crate::report::{FailureWriter, IngestReport};
+use crate::run::Run;
 use crate::shard::split_files;
-use crate::sink::{RowStatus, Sink, WriteOptions};
+use crate::sink::{Sink, WriteOptions};
 use crate::source::{SourceFile, expand_inputs};
 
 /// An ingest of files into one feature group through one sink.
@@ -30,9 +31,9 @@ use crate::source::{SourceFile, expand_inputs};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Ingest {
-    group: Arc<FeatureGroup>,
-    sink: Arc<dyn Sink>,
-    options: IngestOptions,
+    pub(crate) group: Arc<FeatureGroup>,
+    pub(crate) sink: Arc<dyn Sink>,
+    pub(crate) options: IngestOptions,
 }
 
 impl Ingest {
@@ -150,6 +151,12 @@ impl Ingest {
             return Err(run.stop(e));
         }
         run.save_checkpoint().map_err(|e| run.stop(e))?;
+        // Every batch is checkpointed: its key is no longer needed.
+        if let Some(prefix) = run.checkpoint.as_ref().and_then(|(_, cp)| cp.key_prefix())
+            && let Err(e) = self.sink.forget_keys(&prefix).await
+        {
+            tracing::warn!(error = %e, "could not forget the batch keys of this ingest");
+        }
         run.report.elapsed = started.elapsed();
         run.progress(true);
         let r = &run.report;
@@ -226,286 +233,6 @@ fn open_failures(
             FailureWriter::append_at(path, group, len)
         }
         _ => FailureWriter::create(path, group),
-    }
-}
-
-/// The state of a run on the writing side.
-struct Run<'a> {
-    ingest: &'a Ingest,
-    started: Instant,
-    report: IngestReport,
-    /// Index into `report.files` of each planned file, once started.
-    summary_of: Vec<Option<usize>>,
-    files_done: usize,
-    checkpoint: Option<(PathBuf, Checkpoint)>,
-    failures: Option<FailureWriter>,
-    write: WriteOptions,
-    files: Vec<SourceFile>,
-}
-
-impl Run<'_> {
-    fn summary(&mut self, file: usize) -> &mut FileSummary {
-        let i = *self.summary_of[file].get_or_insert_with(|| {
-            self.report.files.push(FileSummary {
-                file: self.files[file].path.clone(),
-                counts: Counts::default(),
-                rows_resumed: 0,
-                complete: false,
-            });
-            self.report.files.len() - 1
-        });
-        &mut self.report.files[i]
-    }
-
-    /// A snapshot of the report for an error that stops the run.
-    fn snapshot(&self) -> Box<IngestReport> {
-        let mut r = self.report.clone();
-        r.elapsed = self.started.elapsed();
-        Box::new(r)
-    }
-
-    fn stop(&self, source: Error) -> Error {
-        Error::Stopped {
-            source: Box::new(source),
-            report: self.snapshot(),
-        }
-    }
-
-    async fn consume(&mut self, rx: &mut mpsc::Receiver<Item>) -> Result<()> {
-        while let Some(item) = rx.recv().await {
-            match item {
-                Item::FileStart(i) => {
-                    self.summary(i);
-                }
-                Item::Batch(p) => self.batch(p).await?,
-                Item::FileError(i, e) => {
-                    if self.ingest.options.strict {
-                        return Err(self.stop(e));
-                    }
-                    let (row, column) = match &e {
-                        Error::Read { row, .. } => (*row, None),
-                        Error::Schema { column, .. } => (None, column.clone()),
-                        _ => (None, None),
-                    };
-                    self.report.file_errors.push(FileError {
-                        file: self.files[i].path.clone(),
-                        row,
-                        column,
-                        reason: match &e {
-                            Error::Read { source, .. } | Error::Schema { source, .. } => {
-                                source.to_string()
-                            }
-                            other => other.to_string(),
-                        },
-                    });
-                    self.files_done += 1;
-                }
-                Item::FileEnd(i) => {
-                    self.summary(i).complete = true;
-                    self.files_done += 1;
-                    if let Some((_, cp)) = &mut self.checkpoint {
-                        cp.progress_mut(&self.files[i]).complete = true;
-                    }
-                    self.save_checkpoint().map_err(|e| self.stop(e))?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn batch(&mut self, p: Prepared) -> Result<()> {
-        let opts = &self.ingest.options;
-        let Prepared {
-            file,
-            mut typed,
-            mut provenance,
-            mut failures,
-            mut rows_read,
-            mut last_row,
-            bytes,
-            rows_resumed,
-            rows_other_shards,
-        } = p;
-        // Strict: write the rows before the first failure, report it, stop.
-        let mut stop_at = None;
-        if opts.strict
-            && let Some(first) = failures.first().cloned()
-        {
-            let k = provenance.rows.partition_point(|&r| r < first.row);
-            typed = typed.slice(0, k);
-            provenance.rows = provenance.rows[..k].into();
-            failures.truncate(1);
-            rows_read = k as u64 + 1;
-            last_row = first.row;
-            stop_at = Some(first);
-        }
-        let mut counts = Counts {
-            rows_read,
-            bytes_read: bytes,
-            ..Counts::default()
-        };
-        let mut retries = 0u64;
-        if typed.num_rows() > 0 {
-            let group = &self.ingest.group;
-            let outcomes = match self
-                .ingest
-                .sink
-                .write(group, typed.clone(), &provenance, &self.write)
-                .await
-            {
-                Ok(o) => o,
-                Err(e) => return Err(self.stop(e)),
-            };
-            if outcomes.len() != typed.num_rows() {
-                return Err(self.stop(Error::Sink {
-                    file: provenance.file.to_path_buf(),
-                    first_row: provenance.first_row(),
-                    source: format!(
-                        "the sink returned {} outcomes for {} rows",
-                        outcomes.len(),
-                        typed.num_rows()
-                    )
-                    .into(),
-                }));
-            }
-            let mut refused = Vec::new();
-            for (i, o) in outcomes.into_iter().enumerate() {
-                retries += u64::from(o.retries);
-                counts.rows_retried += u64::from(o.retries > 0);
-                match o.status {
-                    RowStatus::Written => counts.rows_written += 1,
-                    RowStatus::Failed { reason } => refused.push(Failure {
-                        file: provenance.file.to_path_buf(),
-                        row: provenance.rows[i],
-                        column: None,
-                        stage: Stage::Write,
-                        reason,
-                        value: None,
-                        values: pipeline::row_values(&typed, i),
-                    }),
-                }
-            }
-            if opts.strict && stop_at.is_none() {
-                stop_at = refused.first().cloned();
-            }
-            if !refused.is_empty() {
-                failures.extend(refused);
-                failures.sort_by_key(|f| f.row);
-            }
-        }
-        counts.rows_failed = failures.len() as u64;
-        self.record(
-            file,
-            counts,
-            retries,
-            rows_resumed,
-            rows_other_shards,
-            failures,
-            last_row,
-        )?;
-        tracing::debug!(
-            file = %provenance.file.display(), first_row = provenance.first_row(),
-            written = counts.rows_written, failed = counts.rows_failed, "batch done"
-        );
-        self.progress(false);
-        if let Some(limit) = opts.max_failures
-            && self.report.rows_failed > limit
-        {
-            return Err(Error::TooManyFailures {
-                limit,
-                report: self.snapshot(),
-            });
-        }
-        if let Some(failure) = stop_at {
-            return Err(Error::Strict {
-                failure: Box::new(failure),
-                report: self.snapshot(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Adds a batch's outcome to the report, the failures file and the checkpoint.
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &mut self,
-        file: usize,
-        counts: Counts,
-        retries: u64,
-        rows_resumed: u64,
-        rows_other_shards: u64,
-        failures: Vec<Failure>,
-        last_row: u64,
-    ) -> Result<()> {
-        let summary = self.summary(file);
-        summary.counts.add(&counts);
-        summary.rows_resumed += rows_resumed;
-        let r = &mut self.report;
-        r.rows_read += counts.rows_read;
-        r.rows_written += counts.rows_written;
-        r.rows_failed += counts.rows_failed;
-        r.rows_retried += counts.rows_retried;
-        r.retries += retries;
-        r.bytes_read += counts.bytes_read;
-        r.rows_resumed += rows_resumed;
-        r.rows_other_shards += rows_other_shards;
-        if let Some(w) = &mut self.failures
-            && let Err(e) = failures.iter().try_for_each(|f| w.write(f))
-        {
-            return Err(self.stop(e));
-        }
-        self.report.failures.extend(failures);
-        if let Some((_, cp)) = &mut self.checkpoint {
-            let p = cp.progress_mut(&self.files[file]);
-            p.rows_done = p.rows_done.max(last_row);
-        }
-        self.save_checkpoint().map_err(|e| self.stop(e))
-    }
-
-    /// Flushes and syncs the failures file, if any.
-    fn sync_failures(&mut self) -> Result<()> {
-        match &mut self.failures {
-            Some(w) => w.sync().map(|_| ()),
-            None => Ok(()),
-        }
-    }
-
-    /// Syncs the failures file, then saves the checkpoint with the totals.
-    fn save_checkpoint(&mut self) -> Result<()> {
-        let Some((path, cp)) = &mut self.checkpoint else {
-            return Ok(());
-        };
-        if let Some(w) = &mut self.failures {
-            cp.failures_file_len = Some(w.sync()?);
-        }
-        let mut totals = self.report.previous.unwrap_or_default();
-        totals.add(&self.report.counts());
-        cp.totals = totals;
-        cp.save(path)
-    }
-
-    fn progress(&self, finished: bool) {
-        let Some(f) = &self.ingest.options.progress else {
-            return;
-        };
-        let elapsed = self.started.elapsed();
-        let r = &self.report;
-        let secs = elapsed.as_secs_f64();
-        f(&Progress {
-            rows_read: r.rows_read,
-            rows_written: r.rows_written,
-            rows_failed: r.rows_failed,
-            bytes_read: r.bytes_read,
-            files_done: self.files_done,
-            files_total: self.files.len(),
-            elapsed,
-            rows_per_sec: if secs > 0.0 {
-                r.rows_written as f64 / secs
-            } else {
-                0.0
-            },
-            finished,
-        });
     }
 }
 

@@ -14,7 +14,7 @@
 //! | [`source`] | inputs to files ([`expand_inputs`]), formats, reading files as [`SourceBatch`]es with row provenance |
 //! | [`infer_group_from_source`] | a feature group inferred from a file (CSV types from a sample) |
 //! | [`Ingest`], [`IngestOptions`] | the run: lenient or strict, target stores, TTL, shard, failures file, checkpoint and resume, progress |
-//! | [`sink`] | the [`Sink`] trait, [`LocalSink`] (feature `local`), [`OnlineStoreSink`] over any `OnlineStore` |
+//! | [`sink`] | the [`Sink`] trait, [`LocalSink`] (feature `local`), [`OnlineStoreSink`] over any `OnlineStore` (PutRecord), `BatchWriteSink` (feature `aws`) |
 //! | [`report`] | [`IngestReport`], [`Failure`], the failures file ([`FailureWriter`]) |
 //! | [`Checkpoint`] | per-file acknowledged rows, written atomically, for resume |
 //! | [`shard`] | the deterministic split of an input among workers |
@@ -23,6 +23,7 @@
 //! | feature | adds |
 //! |---|---|
 //! | `local` (default) | [`LocalSink`] over the embedded store (`fs-local`) |
+//! | `aws` | `BatchWriteSink`: BatchWriteRecord over `aws-sdk-sagemakerfeaturestoreruntime` |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -69,6 +70,7 @@ mod options;
 mod pipeline;
 pub mod report;
 mod retry;
+mod run;
 pub mod shard;
 pub mod sink;
 pub mod source;
@@ -79,14 +81,18 @@ pub use infer::{
     InferOptions, infer_group_from_source, infer_group_from_source_with, infer_schema,
 };
 pub use ingest::Ingest;
-pub use options::{DEFAULT_BATCH_SIZE, IngestOptions, Progress, ProgressFn};
+pub use options::{
+    DEFAULT_BATCH_SIZE, DEFAULT_WRITES_IN_FLIGHT, IngestOptions, Progress, ProgressFn,
+};
 pub use report::{
     Counts, FAILURE_COLUMNS, Failure, FailureWriter, FileError, FileSummary, IngestReport,
     ShardMode, Stage,
 };
-pub use retry::RetryConfig;
+pub use retry::{GaveUp, Retried, RetryConfig};
 #[cfg(feature = "local")]
 pub use sink::LocalSink;
+#[cfg(feature = "aws")]
+pub use sink::{BatchWriteSink, DEFAULT_BATCH_WRITE_CONCURRENCY};
 pub use sink::{OnlineStoreSink, RowOutcome, RowStatus, Sink, WriteOptions};
 pub use source::{
     CsvOptions, FileBatches, Format, Provenance, SourceBatch, SourceFile, expand_inputs, read_file,

@@ -86,7 +86,19 @@ pub struct IngestOptions {
     pub resume: bool,
     /// Called with the progress after every batch.
     pub progress: Option<ProgressFn>,
+    /// Batches being written at once ([`DEFAULT_WRITES_IN_FLIGHT`]), so
+    /// that one batch's write overlaps the next one's (for the embedded
+    /// store, concurrent batches may share a transaction). Batches are
+    /// recorded (report, failures file, checkpoint) in order whatever the
+    /// order they finish in. Strict runs write one at a time. A run stopped
+    /// by an error may have written up to this many minus one batches past
+    /// the point it reports; a resumed run sends them again (with the same
+    /// keys, so the embedded store does not write them twice).
+    pub writes_in_flight: usize,
 }
+
+/// The default number of batches written at once.
+pub const DEFAULT_WRITES_IN_FLIGHT: usize = 2;
 
 impl Default for IngestOptions {
     fn default() -> Self {
@@ -103,6 +115,7 @@ impl Default for IngestOptions {
             checkpoint: None,
             resume: false,
             progress: None,
+            writes_in_flight: DEFAULT_WRITES_IN_FLIGHT,
         }
     }
 }
@@ -122,11 +135,18 @@ impl std::fmt::Debug for IngestOptions {
             .field("checkpoint", &self.checkpoint)
             .field("resume", &self.resume)
             .field("progress", &self.progress.as_ref().map(|_| "<callback>"))
+            .field("writes_in_flight", &self.writes_in_flight)
             .finish()
     }
 }
 
 impl IngestOptions {
+    /// Batches written at once (at least 1).
+    pub fn writes_in_flight(mut self, n: usize) -> Self {
+        self.writes_in_flight = n.max(1);
+        self
+    }
+
     /// Rows per batch.
     pub fn batch_size(mut self, rows: usize) -> Self {
         self.batch_size = rows;

@@ -5,9 +5,17 @@
 //! The delay before retry `n` is a uniformly random duration between zero
 //! and `min(max_backoff, initial_backoff * 2^(n-1))` ("full jitter"), so
 //! that many writers throttled together do not come back together.
+//!
+//! Retries stop at `max_retries`, or at the total `deadline`: no retry is
+//! made whose delay would end more than `deadline` after the first
+//! attempt. An attempt already running is not cut short (the SDK's own
+//! timeouts bound it), so that a write is never reported failed while it
+//! may still be applied.
 
 use std::future::Future;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// How a sink retries a write that failed with a retryable error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,17 +27,56 @@ pub struct RetryConfig {
     pub initial_backoff: Duration,
     /// The cap of any delay.
     pub max_backoff: Duration,
+    /// The longest a row may take from its first attempt: no retry is made
+    /// whose delay would end later. `None`: only `max_retries` bounds it.
+    pub deadline: Option<Duration>,
 }
 
 impl Default for RetryConfig {
-    /// Up to 8 retries, delays capped at 50 ms doubling to 5 s.
+    /// Up to 8 retries, delays capped at 50 ms doubling to 5 s, within 2
+    /// minutes of the first attempt.
     fn default() -> Self {
         Self {
             max_retries: 8,
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(5),
+            deadline: Some(Duration::from_secs(120)),
         }
     }
+}
+
+/// Why retries of a retryable failure stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GaveUp {
+    /// `max_retries` retries were made.
+    Retries(u32),
+    /// The next retry would have ended past the deadline; the retries made.
+    Deadline(Duration, u32),
+}
+
+impl std::fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GaveUp::Retries(n) => write!(f, "gave up after {n} retries"),
+            GaveUp::Deadline(d, n) => write!(
+                f,
+                "gave up after {n} retries: the retry deadline of {d:?} would have passed"
+            ),
+        }
+    }
+}
+
+/// What [`RetryConfig::run`] ended with.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Retried<T, E> {
+    /// The last attempt's result.
+    pub result: Result<T, E>,
+    /// Retries made.
+    pub retries: u32,
+    /// Set when the last error was retryable but no retry was left.
+    pub gave_up: Option<GaveUp>,
 }
 
 impl RetryConfig {
@@ -44,6 +91,13 @@ impl RetryConfig {
     /// This config with another number of retries.
     pub fn max_retries(mut self, n: u32) -> Self {
         self.max_retries = n;
+        self
+    }
+
+    /// This config with a total deadline per row (see the module docs);
+    /// `None` for none.
+    pub fn deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.deadline = deadline;
         self
     }
 
@@ -67,28 +121,67 @@ impl RetryConfig {
         self.delay_cap(retry).mul_f64(rand::random::<f64>())
     }
 
+    /// Whether a retry may follow `retries` retries of a row first tried
+    /// at `first_attempt`, and after what delay.
+    pub fn next_retry(&self, retries: u32, first_attempt: Instant) -> Result<Duration, GaveUp> {
+        let delay = self.delay(retries + 1);
+        match self.give_up(retries, first_attempt, delay) {
+            Some(gave_up) => Err(gave_up),
+            None => Ok(delay),
+        }
+    }
+
+    /// Why no retry may follow `retries` retries of a row first tried at
+    /// `first_attempt` after `delay`; `None` when one may.
+    pub fn give_up(&self, retries: u32, first_attempt: Instant, delay: Duration) -> Option<GaveUp> {
+        if retries >= self.max_retries {
+            return Some(GaveUp::Retries(retries));
+        }
+        match self.deadline {
+            Some(deadline) if first_attempt.elapsed() + delay > deadline => {
+                Some(GaveUp::Deadline(deadline, retries))
+            }
+            _ => None,
+        }
+    }
+
     /// Runs `attempt` until it succeeds, fails with an error that is not
-    /// retryable, or the retries run out. Returns the last result and how
-    /// many retries were made.
+    /// retryable, or no retry is left (retries or deadline).
     pub async fn run<T, E, F, Fut>(
         &self,
         is_retryable: impl Fn(&E) -> bool,
         mut attempt: F,
-    ) -> (Result<T, E>, u32)
+    ) -> Retried<T, E>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        let first = Instant::now();
         let mut retries = 0;
         loop {
-            match attempt().await {
-                Err(e) if retries < self.max_retries && is_retryable(&e) => {
-                    retries += 1;
-                    let delay = self.delay(retries);
-                    tracing::debug!(retry = retries, ?delay, "retrying a retryable failure");
-                    tokio::time::sleep(delay).await;
+            let result = attempt().await;
+            match &result {
+                Err(e) if is_retryable(e) => match self.next_retry(retries, first) {
+                    Ok(delay) => {
+                        retries += 1;
+                        tracing::debug!(retry = retries, ?delay, "retrying a retryable failure");
+                        tokio::time::sleep(delay).await;
+                    }
+                    Err(gave_up) => {
+                        return Retried {
+                            result,
+                            retries,
+                            gave_up: Some(gave_up),
+                        };
+                    }
+                },
+                _ => {
+                    return Retried {
+                        result,
+                        retries,
+                        gave_up: None,
+                    };
                 }
-                other => return (other, retries),
             }
         }
     }
@@ -116,7 +209,7 @@ mod tests {
     async fn only_retryable_errors_are_retried_until_the_limit() {
         let c = RetryConfig::default().max_retries(3);
         let mut calls = 0;
-        let (r, retries) = c
+        let r = c
             .run(
                 |e: &&str| *e == "busy",
                 || {
@@ -125,10 +218,11 @@ mod tests {
                 },
             )
             .await;
-        assert_eq!((r, retries, calls), (Err("busy"), 3, 4));
+        assert_eq!((r.result, r.retries, calls), (Err("busy"), 3, 4));
+        assert_eq!(r.gave_up, Some(GaveUp::Retries(3)));
 
         let mut calls = 0;
-        let (r, retries) = c
+        let r = c
             .run(
                 |e: &&str| *e == "busy",
                 || {
@@ -137,10 +231,11 @@ mod tests {
                 },
             )
             .await;
-        assert_eq!((r, retries, calls), (Err("bad"), 0, 1));
+        assert_eq!((r.result, r.retries, calls), (Err("bad"), 0, 1));
+        assert_eq!(r.gave_up, None);
 
         let mut calls = 0;
-        let (r, retries) = c
+        let r = c
             .run(
                 |e: &&str| *e == "busy",
                 || {
@@ -150,6 +245,49 @@ mod tests {
                 },
             )
             .await;
-        assert_eq!((r, retries), (Ok(3), 2));
+        assert_eq!((r.result, r.retries), (Ok(3), 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_retry_ends_past_the_deadline() {
+        // Every attempt takes 400 ms; delays are at most 100 ms; 1 s in all.
+        let c = RetryConfig::default()
+            .max_retries(100)
+            .backoff(Duration::from_millis(100), Duration::from_millis(100))
+            .deadline(Some(Duration::from_secs(1)));
+        let start = Instant::now();
+        let mut calls = 0;
+        let r = c
+            .run(
+                |_: &&str| true,
+                || {
+                    calls += 1;
+                    async {
+                        tokio::time::sleep(Duration::from_millis(400)).await;
+                        Err::<(), _>("busy")
+                    }
+                },
+            )
+            .await;
+        let Some(GaveUp::Deadline(d, retries)) = r.gave_up else {
+            panic!("{:?}", r.gave_up)
+        };
+        assert_eq!((d, retries), (Duration::from_secs(1), calls - 1));
+        // Two or three attempts fit in the second (depending on the jitter);
+        // none starts after it.
+        assert!((2..=3).contains(&calls), "{calls} attempts");
+        assert!(
+            start.elapsed() <= Duration::from_millis(1400),
+            "{:?}",
+            start.elapsed()
+        );
+        let reason = format!("{}", r.gave_up.unwrap());
+        assert!(reason.contains("deadline of 1s"), "{reason}");
+        // Without a deadline, the retry count decides.
+        let c = c.deadline(None).max_retries(4);
+        let r = c
+            .run(|_: &&str| true, || async { Err::<(), _>("busy") })
+            .await;
+        assert_eq!(r.gave_up, Some(GaveUp::Retries(4)));
     }
 }

@@ -1,18 +1,52 @@
 //! Compact binary encodings of what the database holds.
 //!
 //! Online value: `version u8, flags u8 (1 = soft deleted, 2 = has expiry),
-//! event time i64 ms, [expires at i64 ms], record`.
-//! Outbox row: `version u8, is_deleted u8, event time i64, api invocation
-//! time i64, group name (u16 len + bytes), record`.
-//! Record: `count u32`, then per value `name (u16 len + bytes), kind u8
+//! event time i64 ms, [expires at i64 ms], record`. Version 1 (puts of
+//! records, tombstones) holds a text record; version 2 (batch puts) a
+//! typed record.
+//! Outbox row: `version u8 (1), is_deleted u8, event time i64, api
+//! invocation time i64, group name (u16 len + bytes), text record`.
+//! Text record: `count u32`, then per value `name (u16 len + bytes), kind u8
 //! (0 text, 1 list), text (u32 len + bytes) or list (u32 count + texts)`.
-//! All integers little-endian.
+//! Typed record: `count u16`, then per value `feature index u16` (its
+//! position among the group's feature definitions, which only grow) and a
+//! tag: `0` text (varint len + bytes), `1` list (varint count + texts), `2`
+//! an `Integral` (i64), `3` a `Fractional` (f64), read back as the text
+//! Arrow's cast gives (`fs_schema::batch_to_records`).
+//! Integers little-endian; varints LEB128.
 
-use fs_schema::{FeatureValue, Record, Value};
+use fs_schema::{FeatureDefinition, FeatureValue, Record, Value};
 
 use crate::error::{Error, Result};
 
-const VERSION: u8 = 1;
+pub(crate) const VERSION: u8 = 1;
+/// The version of online values holding a typed record.
+pub(crate) const TYPED_VERSION: u8 = 2;
+/// Tags of typed values.
+pub(crate) const TAG_TEXT: u8 = 0;
+pub(crate) const TAG_LIST: u8 = 1;
+pub(crate) const TAG_INTEGRAL: u8 = 2;
+pub(crate) const TAG_FRACTIONAL: u8 = 3;
+
+/// Appends `n` as a LEB128 varint.
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Appends a text as varint length + bytes.
+pub(crate) fn put_text(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The text of a `Fractional` value, as Arrow's cast to text writes it.
+pub(crate) fn fractional_text(v: f64) -> String {
+    ryu::Buffer::new().format(v).to_owned()
+}
 
 /// What the online table holds for one record identifier.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,13 +67,13 @@ pub(crate) struct OutboxRow {
     pub(crate) record: Record,
 }
 
-fn put_str16(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_str16(out: &mut Vec<u8>, s: &str) {
     let len = u16::try_from(s.len()).expect("names are at most 64 bytes");
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(s.as_bytes());
 }
 
-fn put_str32(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_str32(out: &mut Vec<u8>, s: &str) {
     let len = u32::try_from(s.len()).expect("values are at most 350 KB");
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(s.as_bytes());
@@ -77,6 +111,18 @@ pub(crate) fn encode_online_parts(
     record: &Record,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + record.size_bytes() + 8 * record.len());
+    encode_online_into(&mut out, event_time_ms, expires_at_ms, soft_deleted, record);
+    out
+}
+
+/// Appends [`encode_online_parts`]'s bytes to `out`.
+pub(crate) fn encode_online_into(
+    out: &mut Vec<u8>,
+    event_time_ms: i64,
+    expires_at_ms: Option<i64>,
+    soft_deleted: bool,
+    record: &Record,
+) {
     out.push(VERSION);
     let flags = u8::from(soft_deleted) | (u8::from(expires_at_ms.is_some()) << 1);
     out.push(flags);
@@ -84,8 +130,7 @@ pub(crate) fn encode_online_parts(
     if let Some(e) = expires_at_ms {
         out.extend_from_slice(&e.to_le_bytes());
     }
-    put_record(&mut out, record);
-    out
+    put_record(out, record);
 }
 
 #[cfg(test)]
@@ -175,6 +220,73 @@ impl<'a> Reader<'a> {
         self.str_of(n)
     }
 
+    fn varint(&mut self) -> Result<u64> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            n |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(n);
+            }
+        }
+        Err(self.corrupt())
+    }
+
+    fn text(&mut self) -> Result<&'a str> {
+        let n = usize::try_from(self.varint()?).map_err(|_| self.corrupt())?;
+        self.str_of(n)
+    }
+
+    /// Decodes a typed record of a group with `features`, keeping only the
+    /// features `keep` accepts.
+    fn typed_record(
+        &mut self,
+        features: &[FeatureDefinition],
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<Record> {
+        let count = self.u16()? as usize;
+        let mut values = Vec::with_capacity(count);
+        for _ in 0..count {
+            let index = self.u16()? as usize;
+            let name = features
+                .get(index)
+                .map(|d| d.name.as_str())
+                .ok_or_else(|| self.corrupt())?;
+            let kept = keep(name);
+            let value = match self.u8()? {
+                TAG_TEXT => Value::String(self.text()?.to_owned()),
+                TAG_LIST => {
+                    let n = usize::try_from(self.varint()?).map_err(|_| self.corrupt())?;
+                    let mut items = Vec::with_capacity(n.min(4096));
+                    for _ in 0..n {
+                        items.push(self.text()?.to_owned());
+                    }
+                    Value::List(items)
+                }
+                TAG_INTEGRAL => {
+                    let v = self.i64()?;
+                    Value::String(if kept { v.to_string() } else { String::new() })
+                }
+                TAG_FRACTIONAL => {
+                    let v = f64::from_bits(self.i64()? as u64);
+                    Value::String(if kept {
+                        fractional_text(v)
+                    } else {
+                        String::new()
+                    })
+                }
+                _ => return Err(self.corrupt()),
+            };
+            if kept {
+                values.push(FeatureValue {
+                    feature_name: name.to_owned(),
+                    value,
+                });
+            }
+        }
+        Ok(Record::from_values(values))
+    }
+
     /// Decodes a record, keeping only the features `keep` accepts.
     fn record(&mut self, keep: &dyn Fn(&str) -> bool) -> Result<Record> {
         let count = self.u32()? as usize;
@@ -210,7 +322,7 @@ pub(crate) fn online_header(buf: &[u8]) -> Result<(i64, Option<i64>, bool)> {
         buf,
         what: "online record",
     };
-    if r.u8()? != VERSION {
+    if !matches!(r.u8()?, VERSION | TYPED_VERSION) {
         return Err(r.corrupt());
     }
     let flags = r.u8()?;
@@ -219,19 +331,29 @@ pub(crate) fn online_header(buf: &[u8]) -> Result<(i64, Option<i64>, bool)> {
     Ok((event_time, expires, flags & 1 != 0))
 }
 
-/// Decodes an online value, keeping only the features `keep` accepts.
-pub(crate) fn decode_online(buf: &[u8], keep: &dyn Fn(&str) -> bool) -> Result<OnlineValue> {
+/// Decodes an online value of a group with `features`, keeping only the
+/// features `keep` accepts.
+pub(crate) fn decode_online(
+    buf: &[u8],
+    features: &[FeatureDefinition],
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<OnlineValue> {
     let (event_time_ms, expires_at_ms, soft_deleted) = online_header(buf)?;
     let header = 10 + if expires_at_ms.is_some() { 8 } else { 0 };
     let mut r = Reader {
         buf: &buf[header..],
         what: "online record",
     };
+    let record = if buf[0] == TYPED_VERSION {
+        r.typed_record(features, keep)?
+    } else {
+        r.record(keep)?
+    };
     Ok(OnlineValue {
         event_time_ms,
         expires_at_ms,
         soft_deleted,
-        record: r.record(keep)?,
+        record,
     })
 }
 
@@ -278,8 +400,8 @@ mod tests {
                 record: record(),
             };
             let bytes = encode_online(&v);
-            assert_eq!(decode_online(&bytes, &|_| true).unwrap(), v);
-            let only_id = decode_online(&bytes, &|n| n == "id").unwrap();
+            assert_eq!(decode_online(&bytes, &[], &|_| true).unwrap(), v);
+            let only_id = decode_online(&bytes, &[], &|n| n == "id").unwrap();
             assert_eq!(only_id.record, Record::new().with("id", "a"));
         }
     }
@@ -306,7 +428,7 @@ mod tests {
         });
         for cut in 0..bytes.len() {
             assert!(
-                decode_online(&bytes[..cut], &|_| true).is_err(),
+                decode_online(&bytes[..cut], &[], &|_| true).is_err(),
                 "cut at {cut}"
             );
         }

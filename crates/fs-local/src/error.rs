@@ -78,6 +78,13 @@ pub enum Error {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    /// The transaction a write was committed in, together with concurrent
+    /// writes, failed; nothing of it was written.
+    #[error("the transaction committing this write failed: {message}")]
+    CommitFailed {
+        /// What failed.
+        message: String,
+    },
     /// Stored bytes could not be decoded (the store was changed outside this library).
     #[error("corrupt store data: {what}")]
     Corrupt {

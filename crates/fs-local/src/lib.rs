@@ -14,6 +14,12 @@
 //!   `is_deleted` columns, fed by a durable outbox that is written in the
 //!   same transaction as the online value and flushed idempotently.
 //!
+//! Writes come as records (`put_record`, `put_records`, as the runtime API
+//! carries them) or as typed Arrow batches (`put_batch`, for bulk loads:
+//! no per-row text, the outbox keeps the rows as Arrow, and an optional
+//! idempotency key makes a batch sent twice land once). Concurrent writers
+//! share durable transactions (group commit), each with its own result.
+//!
 //! ```
 //! use fs_local::Store;
 //! use fs_schema::{FeatureDefinition, FeatureGroup, OnlineStoreConfig, Record};
@@ -37,12 +43,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod batch;
 mod codec;
+mod commit;
 mod error;
 mod offline;
 mod online;
+mod outbox;
 mod store;
+mod write;
 
+pub use batch::RefusedRow;
+pub use commit::CommitStats;
 pub use error::{Error, Result};
 pub use offline::{API_INVOCATION_TIME, FlushReport, IS_DELETED, WRITE_TIME, offline_schema};
 pub use store::{DEFAULT_DIR, GroupDescription, Store, StoreOptions};
+pub use write::{BatchOptions, BatchWrite, RecordPut};

@@ -11,21 +11,24 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, MutexGuard, PoisonError, TryLockError};
 
-use arrow_array::{ArrayRef, BooleanArray, RecordBatch, TimestampMillisecondArray};
+use arrow_array::{
+    ArrayRef, BooleanArray, RecordBatch, TimestampMillisecondArray, UInt32Array, new_null_array,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::Utc;
 use fs_schema::{EventTime, FeatureGroup, layout, records_to_batch};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::ReadableTable;
 
-use crate::codec::{OutboxRow, decode_outbox};
+use crate::codec::OutboxRow;
 use crate::error::{Error, Result, db};
-use crate::store::{META, OUTBOX, PENDING_FLUSH, Store};
+use crate::outbox::{BatchEntry, Entry, decode_entry};
+use crate::store::{GroupDescription, META, OUTBOX, PENDING_FLUSH, Store};
 
 /// The columns the offline store adds to every row.
 pub const WRITE_TIME: &str = "write_time";
@@ -68,71 +71,144 @@ fn stable_hash(parts: &[&[u8]]) -> u64 {
     h
 }
 
+/// Milliseconds in an hour: the offline store partitions by event-time hour.
+const HOUR_MS: i64 = 3_600_000;
+
+/// Threads encoding a flush's Parquet files.
+const ENCODE_THREADS: usize = 2;
+
+/// Threads waiting for a flush's fsyncs.
+const SYNC_THREADS: usize = 16;
+
+/// Files a flush keeps open at once.
+const OPEN_FILES: usize = 256;
+
+/// Rows of one partition from one outbox entry (or a run of row entries).
+enum Piece {
+    /// Rows entries (text records).
+    Rows(Vec<OutboxRow>),
+    /// Rows of a batch entry: the features, and the put's invocation time.
+    Batch {
+        batch: RecordBatch,
+        api_invocation_time_ms: i64,
+    },
+}
+
+/// The rows of one group and event-time hour, in outbox order.
+#[derive(Default)]
+struct Partition {
+    pieces: Vec<Piece>,
+    latest_ms: i64,
+}
+
+impl Partition {
+    fn note(&mut self, event_time_ms: i64) {
+        self.latest_ms = if self.pieces.is_empty() {
+            event_time_ms
+        } else {
+            self.latest_ms.max(event_time_ms)
+        };
+    }
+
+    fn push_row(&mut self, row: OutboxRow) {
+        self.note(row.event_time_ms);
+        match self.pieces.last_mut() {
+            Some(Piece::Rows(rows)) => rows.push(row),
+            _ => self.pieces.push(Piece::Rows(vec![row])),
+        }
+    }
+}
+
 impl Store {
     /// Moves every row of the offline outbox to Parquet files (see the
     /// module docs for why this is safe to interrupt).
     pub fn flush(&self) -> Result<FlushReport> {
-        self.flush_inner(true)
+        let guard = self
+            .flush_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.flush_locked(guard, true)
     }
 
     /// Writes the files of a flush but leaves the outbox as it is, as a
     /// crash right before the outbox trim would. For crash-safety tests.
     #[doc(hidden)]
     pub fn flush_files_only(&self) -> Result<FlushReport> {
-        self.flush_inner(false)
+        let guard = self
+            .flush_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.flush_locked(guard, false)
     }
 
-    fn flush_inner(&self, trim: bool) -> Result<FlushReport> {
-        let _guard = self.flush_lock.lock().expect("flush lock");
+    /// Flushes when the outbox has reached the threshold and no other
+    /// flush is running. A failure is logged: the rows stay in the outbox
+    /// for the next flush, and the write that triggered it stands.
+    pub(crate) fn flush_if_due(&self) {
+        if self.outbox_rows.load(Ordering::SeqCst) < self.opts.flush_threshold_rows {
+            return;
+        }
+        let guard = match self.flush_lock.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        if let Err(e) = self.flush_locked(guard, true) {
+            tracing::warn!(error = %e, "flushing the offline outbox failed; its rows wait for the next flush");
+        }
+    }
+
+    fn flush_locked(&self, _guard: MutexGuard<'_, ()>, trim: bool) -> Result<FlushReport> {
         let Some(upto) = self.pending_flush()? else {
             return Ok(FlushReport::default());
         };
-        let mut partitions: BTreeMap<(String, String), Vec<OutboxRow>> = BTreeMap::new();
+        let mut partitions: BTreeMap<(String, i64), Partition> = BTreeMap::new();
         let mut rows = 0u64;
         {
             let txn = self.read_txn()?;
             let outbox = txn.open_table(OUTBOX).map_err(db("reading the outbox"))?;
             for entry in outbox.range(..=upto).map_err(db("reading the outbox"))? {
                 let (_, bytes) = entry.map_err(db("reading the outbox"))?;
-                let row = decode_outbox(bytes.value())?;
-                let t = EventTime::from_millis(row.event_time_ms)?;
-                partitions
-                    .entry((row.group.clone(), layout::partition(t)))
-                    .or_default()
-                    .push(row);
-                rows += 1;
+                match decode_entry(bytes.value())? {
+                    Entry::Row(row) => {
+                        let hour = row.event_time_ms.div_euclid(HOUR_MS);
+                        partitions
+                            .entry((row.group.clone(), hour))
+                            .or_default()
+                            .push_row(row);
+                        rows += 1;
+                    }
+                    Entry::Batch(entry) => {
+                        rows += entry.batch.num_rows() as u64;
+                        split_by_hour(entry, &mut partitions)?;
+                    }
+                }
             }
         }
         let write_time = Utc::now().timestamp_millis();
-        let mut files = Vec::new();
-        for ((group, partition), rows) in &partitions {
-            let Ok(desc) = self.describe_feature_group(group) else {
-                tracing::warn!(
-                    group,
-                    rows = rows.len(),
-                    "dropping offline rows of a deleted feature group"
-                );
+        let mut jobs = Vec::with_capacity(partitions.len());
+        for ((group, hour), partition) in partitions {
+            let Ok(desc) = self.describe_feature_group(&group) else {
+                tracing::warn!(group, "dropping offline rows of a deleted feature group");
                 continue;
             };
             let Some(rel) = &desc.offline_data_dir else {
                 continue;
             };
-            let dir = self.dir.join(rel).join(partition);
-            let latest = rows
-                .iter()
-                .map(|r| r.event_time_ms)
-                .max()
-                .expect("partitions are not empty");
+            let partition_dir = layout::partition(EventTime::from_millis(hour * HOUR_MS)?);
+            let dir = self.dir.join(rel).join(&partition_dir);
             let suffix = format!(
                 "{:016x}",
-                stable_hash(&[group.as_bytes(), partition.as_bytes(), &upto.to_le_bytes()])
+                stable_hash(&[
+                    group.as_bytes(),
+                    partition_dir.as_bytes(),
+                    &upto.to_le_bytes()
+                ])
             );
-            let name = layout::file_name(EventTime::from_millis(latest)?, &suffix);
-            let batch = offline_batch(&desc.spec, rows, write_time)?;
-            let path = dir.join(&name);
-            write_parquet_atomically(&dir, &name, &batch)?;
-            files.push(path);
+            let name = layout::file_name(EventTime::from_millis(partition.latest_ms)?, &suffix);
+            jobs.push((desc, dir, name, partition));
         }
+        let files = write_partitions(jobs, write_time)?;
         if trim {
             let txn = self.db.begin_write().map_err(db("trimming the outbox"))?;
             {
@@ -140,13 +216,12 @@ impl Store {
                 outbox
                     .retain_in(..=upto, |_, _| false)
                     .map_err(db("trimming the outbox"))?;
-                let left = outbox.len().map_err(db("trimming the outbox"))?;
                 let mut meta = txn.open_table(META).map_err(db("trimming the outbox"))?;
                 meta.remove(PENDING_FLUSH)
                     .map_err(db("trimming the outbox"))?;
-                self.outbox_rows.store(left, Ordering::SeqCst);
             }
             txn.commit().map_err(db("trimming the outbox"))?;
+            self.outbox_rows.fetch_sub(rows, Ordering::SeqCst);
         }
         tracing::debug!(rows, files = files.len(), "flushed the offline outbox");
         Ok(FlushReport { rows, files })
@@ -183,50 +258,227 @@ impl Store {
     }
 }
 
-fn offline_batch(
+/// Adds the rows of a batch entry to their partitions, keeping their order.
+fn split_by_hour(
+    entry: BatchEntry,
+    partitions: &mut BTreeMap<(String, i64), Partition>,
+) -> Result<()> {
+    let times = entry.event_times();
+    let hours: Vec<i64> = times.iter().map(|t| t.div_euclid(HOUR_MS)).collect();
+    let features = entry.features();
+    let api = entry.api_invocation_time_ms;
+    let mut add = |hour: i64, batch: RecordBatch, latest: i64| {
+        let p = partitions.entry((entry.group.clone(), hour)).or_default();
+        p.note(latest);
+        p.pieces.push(Piece::Batch {
+            batch,
+            api_invocation_time_ms: api,
+        });
+    };
+    let Some(&first) = hours.first() else {
+        return Ok(());
+    };
+    if hours.iter().all(|&h| h == first) {
+        let latest = times.iter().copied().max().expect("not empty");
+        add(first, features, latest);
+        return Ok(());
+    }
+    // Rows grouped by hour, in their order within each hour.
+    let mut order: Vec<u32> = (0..hours.len() as u32).collect();
+    order.sort_by_key(|&i| hours[i as usize]);
+    let sorted =
+        arrow_select::take::take_record_batch(&features, &UInt32Array::from(order.clone()))
+            .map_err(|e| Error::Corrupt {
+                what: format!("splitting an outbox batch by hour: {e}"),
+            })?;
+    let mut start = 0;
+    while start < order.len() {
+        let hour = hours[order[start] as usize];
+        let mut end = start;
+        let mut latest = i64::MIN;
+        while end < order.len() && hours[order[end] as usize] == hour {
+            latest = latest.max(times[order[end] as usize]);
+            end += 1;
+        }
+        add(hour, sorted.slice(start, end - start), latest);
+        start = end;
+    }
+    Ok(())
+}
+
+/// Writes each partition's file and returns the files, in partition order.
+///
+/// Every file appears whole or not at all: it is written to a temporary
+/// name, fsynced, renamed, and its directory fsynced. The files are encoded
+/// by a few threads, and the fsyncs, which mostly wait for the disk, are
+/// issued by many at once (the file system commits them together).
+fn write_partitions(
+    jobs: Vec<(Arc<GroupDescription>, PathBuf, String, Partition)>,
+    write_time_ms: i64,
+) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::with_capacity(jobs.len());
+    // A bounded number of files open at once.
+    for chunk in jobs.chunks(OPEN_FILES) {
+        let tmps = parallel(chunk, ENCODE_THREADS, |(desc, dir, name, partition)| {
+            let batch = offline_batch(&desc.spec, &partition.pieces, write_time_ms)?;
+            write_parquet(dir, name, &batch)
+        })?;
+        parallel(&tmps, SYNC_THREADS, |(tmp, file)| {
+            file.sync_all().map_err(Error::io(tmp))
+        })?;
+        let mut dirs: Vec<&PathBuf> = Vec::with_capacity(chunk.len());
+        for ((tmp, _), (_, dir, name, _)) in tmps.iter().zip(chunk) {
+            let path = dir.join(name);
+            std::fs::rename(tmp, &path).map_err(Error::io(&path))?;
+            dirs.push(dir);
+            files.push(path);
+        }
+        dirs.sort();
+        dirs.dedup();
+        parallel(&dirs, SYNC_THREADS, |dir| {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(Error::io(dir))
+        })?;
+    }
+    Ok(files)
+}
+
+/// Runs `f` on every item, on up to `threads` threads, and returns the
+/// results in item order (or the first error).
+fn parallel<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let next = AtomicUsize::new(0);
+    let threads = threads.min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let done: Vec<Result<Vec<(usize, R)>>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(item) = items.get(i) else {
+                            return Ok(done);
+                        };
+                        done.push((i, f(item)?));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("flush threads do not panic"))
+            .collect()
+    });
+    let mut all = Vec::with_capacity(items.len());
+    for d in done {
+        all.extend(d?);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, r)| r).collect())
+}
+
+/// The offline rows of one partition: its pieces in order, as one batch in
+/// the group's offline schema (features the rows lack are null).
+fn offline_batch(spec: &FeatureGroup, pieces: &[Piece], write_time_ms: i64) -> Result<RecordBatch> {
+    let schema = offline_schema(spec);
+    let parts = pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Rows(rows) => rows_batch(spec, &schema, rows, write_time_ms),
+            Piece::Batch {
+                batch,
+                api_invocation_time_ms,
+            } => batch_piece(spec, &schema, batch, *api_invocation_time_ms, write_time_ms),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if parts.len() == 1 {
+        return Ok(parts.into_iter().next().expect("one part"));
+    }
+    arrow_select::concat::concat_batches(&schema, &parts).map_err(|e| Error::Corrupt {
+        what: format!(
+            "joining the offline rows of feature group {:?}: {e}",
+            spec.feature_group_name
+        ),
+    })
+}
+
+fn ts_column(values: Vec<i64>) -> ArrayRef {
+    Arc::new(TimestampMillisecondArray::from(values).with_timezone("UTC"))
+}
+
+fn rows_batch(
     spec: &FeatureGroup,
+    schema: &SchemaRef,
     rows: &[OutboxRow],
     write_time_ms: i64,
 ) -> Result<RecordBatch> {
     let records: Vec<_> = rows.iter().map(|r| r.record.clone()).collect();
     let features = records_to_batch(spec, &records)?;
     let n = rows.len();
-    let ts = |values: Vec<i64>| -> ArrayRef {
-        Arc::new(TimestampMillisecondArray::from(values).with_timezone("UTC"))
-    };
     let mut columns = features.columns().to_vec();
-    columns.push(ts(vec![write_time_ms; n]));
-    columns.push(ts(rows.iter().map(|r| r.api_invocation_time_ms).collect()));
+    columns.push(ts_column(vec![write_time_ms; n]));
+    columns.push(ts_column(
+        rows.iter().map(|r| r.api_invocation_time_ms).collect(),
+    ));
     columns.push(Arc::new(BooleanArray::from(
         rows.iter().map(|r| r.is_deleted).collect::<Vec<_>>(),
     )));
-    RecordBatch::try_new(offline_schema(spec), columns)
+    RecordBatch::try_new(schema.clone(), columns)
         .map_err(|e| Error::from(fs_schema::Error::from(e)))
 }
 
-/// Writes `batch` to `dir/name` so that the file appears only whole: a
-/// temporary file, fsync, rename, fsync of the directory.
-fn write_parquet_atomically(dir: &Path, name: &str, batch: &RecordBatch) -> Result<()> {
+fn batch_piece(
+    spec: &FeatureGroup,
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+    api_invocation_time_ms: i64,
+    write_time_ms: i64,
+) -> Result<RecordBatch> {
+    let n = batch.num_rows();
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for def in &spec.feature_definitions {
+        let target = fs_schema::arrow_field(def, true);
+        columns.push(match batch.column_by_name(&def.name) {
+            None => new_null_array(target.data_type(), n),
+            Some(c) if c.data_type() == target.data_type() => c.clone(),
+            Some(c) => arrow_cast::cast(c, target.data_type()).map_err(|e| Error::Corrupt {
+                what: format!(
+                    "offline outbox column {:?} of feature group {:?}: {e}",
+                    def.name, spec.feature_group_name
+                ),
+            })?,
+        });
+    }
+    columns.push(ts_column(vec![write_time_ms; n]));
+    columns.push(ts_column(vec![api_invocation_time_ms; n]));
+    columns.push(Arc::new(BooleanArray::from(vec![false; n])));
+    RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| Error::from(fs_schema::Error::from(e)))
+}
+
+/// Writes `batch` to a temporary file next to `dir/name` and returns it
+/// (written, not yet synced) with its path.
+fn write_parquet(dir: &Path, name: &str, batch: &RecordBatch) -> Result<(PathBuf, File)> {
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let tmp = dir.join(format!(".{name}.tmp"));
-    let path = dir.join(name);
     let file = File::create(&tmp).map_err(Error::io(&tmp))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
     let parquet_err = |source| Error::Parquet {
-        path: path.clone(),
+        path: dir.join(name),
         source,
     };
     let mut writer =
         ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(parquet_err)?;
     writer.write(batch).map_err(parquet_err)?;
     let file = writer.into_inner().map_err(parquet_err)?;
-    file.sync_all().map_err(Error::io(&tmp))?;
-    drop(file);
-    std::fs::rename(&tmp, &path).map_err(Error::io(&path))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(Error::io(dir))?;
-    Ok(())
+    Ok((tmp, file))
 }

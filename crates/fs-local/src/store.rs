@@ -9,15 +9,19 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, TimeZone, Utc};
 use fs_schema::{DataCatalogConfig, FeatureDefinition, FeatureGroup, evolution};
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use crate::commit::CommitQueue;
 use crate::error::{Error, Result, db};
+use crate::outbox::entry_rows;
 
 pub(crate) const GROUPS: TableDefinition<'_, &str, &str> = TableDefinition::new("groups");
 pub(crate) const ONLINE: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("online");
 pub(crate) const OUTBOX: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("outbox");
 pub(crate) const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+/// Idempotency keys of batch puts: key -> rows written (u64) and when (i64 ms).
+pub(crate) const KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("idempotency_keys");
 
 /// `META` key: the next outbox sequence number.
 pub(crate) const NEXT_SEQ: &str = "next_seq";
@@ -115,6 +119,8 @@ pub struct Store {
     pub(crate) outbox_rows: AtomicU64,
     /// Serialises flushes (the database serialises everything else).
     pub(crate) flush_lock: Mutex<()>,
+    /// Writes waiting to be committed together.
+    pub(crate) commits: CommitQueue,
     _lock: File,
 }
 
@@ -142,6 +148,7 @@ impl Store {
             groups: RwLock::new(HashMap::new()),
             outbox_rows: AtomicU64::new(0),
             flush_lock: Mutex::new(()),
+            commits: CommitQueue::default(),
             _lock: lock,
         };
         store.init()?;
@@ -153,9 +160,14 @@ impl Store {
         {
             txn.open_table(ONLINE).map_err(db("initialising"))?;
             txn.open_table(META).map_err(db("initialising"))?;
+            txn.open_table(KEYS).map_err(db("initialising"))?;
             let outbox = txn.open_table(OUTBOX).map_err(db("initialising"))?;
-            self.outbox_rows
-                .store(outbox.len().map_err(db("initialising"))?, Ordering::SeqCst);
+            let mut rows = 0;
+            for entry in outbox.iter().map_err(db("initialising"))? {
+                let (_, bytes) = entry.map_err(db("initialising"))?;
+                rows += entry_rows(bytes.value())?;
+            }
+            self.outbox_rows.store(rows, Ordering::SeqCst);
             let groups = txn.open_table(GROUPS).map_err(db("initialising"))?;
             let mut cache = self.groups.write().expect("group cache lock");
             for entry in groups.iter().map_err(db("reading the registry"))? {
@@ -222,8 +234,16 @@ impl Store {
                 &name,
                 now.div_euclid(1000),
             ));
+            // As the service reports it; the files themselves are under
+            // the store directory (`offline_data_dir`).
             off.s3_storage_config.resolved_output_s3_uri =
-                Some(format!("file://{}", self.dir.join(&rel).display()));
+                Some(fs_schema::layout::resolved_output_uri(
+                    &off.s3_storage_config.s3_uri,
+                    &self.opts.account_id,
+                    &self.opts.region,
+                    &name,
+                    now.div_euclid(1000),
+                ));
             if off.disable_glue_table_creation != Some(true) && off.data_catalog_config.is_none() {
                 off.data_catalog_config = Some(DataCatalogConfig {
                     table_name: format!("{}_{}", name.replace('-', "_"), now.div_euclid(1000)),

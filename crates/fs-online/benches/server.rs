@@ -4,6 +4,13 @@
 //!
 //! Run with `cargo bench -p fs-online --bench server --features aws [-- --quick]`;
 //! prints one `RESULT name value unit` line per number.
+//!
+//! Against a server run elsewhere (so that another client, e.g. boto3 in
+//! `cargo xtask bench`, can be measured against the same process):
+//! `server --populate DIR [--quick]` writes the group `bench` and its
+//! records (`id-0` … `id-N-1`, 20 features) into an embedded store at DIR
+//! and exits; start fs-server over DIR, then
+//! `server --endpoint URL [--quick]` measures against it.
 
 #![allow(missing_docs, clippy::print_stdout)]
 
@@ -21,31 +28,23 @@ fn report(name: &str, mut samples: Vec<Duration>) {
     println!("RESULT {name}_p99 {:.1} us", at(0.99).as_secs_f64() * 1e6);
 }
 
-fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let (records, gets, batches) = if quick {
-        (2_000, 2_000, 30)
-    } else {
-        (20_000, 20_000, 200)
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(fs_local::Store::open(dir.path()).unwrap());
+/// The benchmark's group: `id`, `ts` and 18 fractional features.
+fn bench_group() -> FeatureGroup {
     let mut defs = vec![
         FeatureDefinition::string("id"),
         FeatureDefinition::string("ts"),
     ];
     defs.extend((0..18).map(|i| FeatureDefinition::fractional(format!("f{i}"))));
-    let group = FeatureGroup::builder("bench", "id", "ts")
+    FeatureGroup::builder("bench", "id", "ts")
         .features(defs)
         .online_store(OnlineStoreConfig::enabled())
         .build()
-        .unwrap();
-    store.create_feature_group(group.clone()).unwrap();
+        .unwrap()
+}
+
+/// Writes the group and `records` records into `store`.
+fn populate(store: &fs_local::Store, records: usize) {
+    store.create_feature_group(bench_group()).unwrap();
     let all: Vec<Record> = (0..records)
         .map(|i| {
             let mut r = Record::new()
@@ -62,48 +61,87 @@ fn main() {
             .put_records("bench", chunk, Some(&[TargetStore::OnlineStore]), None)
             .unwrap();
     }
+}
+
+/// GetRecord and 1,000-id batch gets through the SDK client at `endpoint`.
+async fn measure(endpoint: &str, records: usize, gets: usize, batches: usize) {
+    // Retries off: every sample is one request.
+    let config = fs_server::client_config(endpoint, 1);
+    let online =
+        AwsOnlineStore::from_client(aws_sdk_sagemakerfeaturestoreruntime::Client::new(&config))
+            .with_group(bench_group());
+    let mut x = 88172645463325252u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        format!("id-{}", x as usize % records)
+    };
+    for _ in 0..200 {
+        online.get_record("bench", &next(), None).await.unwrap();
+    }
+    let mut samples = Vec::with_capacity(gets);
+    for _ in 0..gets {
+        let id = next();
+        let t = Instant::now();
+        let r = online.get_record("bench", &id, None).await.unwrap();
+        samples.push(t.elapsed());
+        assert!(r.is_some());
+    }
+    report("sdk_get_record_20_features", samples);
+    let mut samples = Vec::with_capacity(batches);
+    for _ in 0..batches {
+        let ids: Vec<String> = (0..1_000).map(|_| next()).collect();
+        let req = [BatchGetRequest {
+            group: "bench".into(),
+            record_ids: ids,
+            features: None,
+        }];
+        let t = Instant::now();
+        let r = online.batch_get_records(&req).await.unwrap();
+        samples.push(t.elapsed());
+        assert_eq!(r.records.len(), 1_000);
+    }
+    report("sdk_batch_get_1000", samples);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .map(|i| args.get(i + 1).expect("a value after the flag").clone())
+    };
+    let (records, gets, batches) = if quick {
+        (2_000, 2_000, 30)
+    } else {
+        (20_000, 20_000, 200)
+    };
+    if let Some(dir) = value("--populate") {
+        let store = fs_local::Store::open(&dir).unwrap();
+        populate(&store, records);
+        store.close().unwrap();
+        println!("RESULT populated {records} records");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    if let Some(endpoint) = value("--endpoint") {
+        rt.block_on(measure(&endpoint, records, gets, batches));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(fs_local::Store::open(dir.path()).unwrap());
+    populate(&store, records);
     rt.block_on(async {
         let server = fs_server::Server::start(store.clone(), fs_server::ServerOptions::default())
             .await
             .unwrap();
-        // Retries off: every sample is one request.
-        let config = fs_server::client_config(&server.endpoint_url(), 1);
-        let online =
-            AwsOnlineStore::from_client(aws_sdk_sagemakerfeaturestoreruntime::Client::new(&config))
-                .with_group(group);
-        let mut x = 88172645463325252u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            format!("id-{}", x as usize % records)
-        };
-        for _ in 0..200 {
-            online.get_record("bench", &next(), None).await.unwrap();
-        }
-        let mut samples = Vec::with_capacity(gets);
-        for _ in 0..gets {
-            let id = next();
-            let t = Instant::now();
-            let r = online.get_record("bench", &id, None).await.unwrap();
-            samples.push(t.elapsed());
-            assert!(r.is_some());
-        }
-        report("sdk_get_record_20_features", samples);
-        let mut samples = Vec::with_capacity(batches);
-        for _ in 0..batches {
-            let ids: Vec<String> = (0..1_000).map(|_| next()).collect();
-            let req = [BatchGetRequest {
-                group: "bench".into(),
-                record_ids: ids,
-                features: None,
-            }];
-            let t = Instant::now();
-            let r = online.batch_get_records(&req).await.unwrap();
-            samples.push(t.elapsed());
-            assert_eq!(r.records.len(), 1_000);
-        }
-        report("sdk_batch_get_1000", samples);
+        measure(&server.endpoint_url(), records, gets, batches).await;
         server.shutdown().await;
     });
 }

@@ -1,5 +1,7 @@
 //! Fault injection for tests and benchmarks: added latency and a share of
-//! throttling or 5xx answers, for every operation or only some.
+//! throttling or 5xx answers, for every operation or only some; and, inside
+//! BatchWriteRecord, a share of entries answered as failed (throttled or an
+//! internal failure, in `Errors`) or left unprocessed (`UnprocessedEntries`).
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -24,6 +26,24 @@ pub struct Faults {
     /// Seed of the generator that picks which requests fail, so that runs
     /// can be repeated.
     pub seed: u64,
+    /// Share of BatchWriteRecord entries answered with the error code
+    /// `ThrottlingException` (not written).
+    pub entry_throttle_rate: f64,
+    /// Share of BatchWriteRecord entries answered with the error code
+    /// `InternalFailure` (not written).
+    pub entry_error_rate: f64,
+    /// Share of BatchWriteRecord entries returned in `UnprocessedEntries`
+    /// (not written).
+    pub unprocessed_rate: f64,
+}
+
+/// What the faults do to one BatchWriteRecord entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntryFault {
+    None,
+    Throttled,
+    Failed,
+    Unprocessed,
 }
 
 impl Faults {
@@ -47,6 +67,24 @@ impl Faults {
     /// These faults with a share of 503 answers.
     pub fn error_rate(mut self, rate: f64) -> Self {
         self.error_rate = rate.clamp(0.0, 1.0);
+        self
+    }
+
+    /// These faults with a share of BatchWriteRecord entries throttled.
+    pub fn entry_throttle_rate(mut self, rate: f64) -> Self {
+        self.entry_throttle_rate = rate.clamp(0.0, 1.0);
+        self
+    }
+
+    /// These faults with a share of BatchWriteRecord entries failed with `InternalFailure`.
+    pub fn entry_error_rate(mut self, rate: f64) -> Self {
+        self.entry_error_rate = rate.clamp(0.0, 1.0);
+        self
+    }
+
+    /// These faults with a share of BatchWriteRecord entries left unprocessed.
+    pub fn unprocessed_rate(mut self, rate: f64) -> Self {
+        self.unprocessed_rate = rate.clamp(0.0, 1.0);
         self
     }
 
@@ -99,10 +137,7 @@ impl FaultState {
         if faults.throttle_rate == 0.0 && faults.error_rate == 0.0 {
             return Ok(());
         }
-        let n = self.counter.fetch_add(1, Ordering::SeqCst);
-        let draw = unit_interval(splitmix64(
-            faults.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        ));
+        let draw = self.draw(&faults);
         if draw < faults.throttle_rate {
             Err(ApiError::throttling(format!(
                 "Rate exceeded (injected) for {operation}"
@@ -113,6 +148,39 @@ impl FaultState {
             )))
         } else {
             Ok(())
+        }
+    }
+}
+
+impl FaultState {
+    /// The next number of the seeded sequence, in `[0, 1)`.
+    fn draw(&self, faults: &Faults) -> f64 {
+        let n = self.counter.fetch_add(1, Ordering::SeqCst);
+        unit_interval(splitmix64(
+            faults.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ))
+    }
+
+    /// What happens to one entry of a BatchWriteRecord request.
+    pub(crate) fn entry(&self) -> EntryFault {
+        let faults = self.get();
+        let (t, e, u) = (
+            faults.entry_throttle_rate,
+            faults.entry_error_rate,
+            faults.unprocessed_rate,
+        );
+        if t == 0.0 && e == 0.0 && u == 0.0 || !faults.applies_to("BatchWriteRecord") {
+            return EntryFault::None;
+        }
+        let draw = self.draw(&faults);
+        if draw < t {
+            EntryFault::Throttled
+        } else if draw < t + e {
+            EntryFault::Failed
+        } else if draw < t + e + u {
+            EntryFault::Unprocessed
+        } else {
+            EntryFault::None
         }
     }
 }

@@ -10,7 +10,13 @@
 //!
 //! It binds to loopback unless told otherwise, limits request sizes,
 //! validates names, answers errors in the shapes the SDKs parse, and can
-//! inject latency, throttling and 5xx answers ([`Faults`]).
+//! inject latency, throttling and 5xx answers, and failed or unprocessed
+//! BatchWriteRecord entries ([`Faults`]).
+//!
+//! Every write is durable when answered. Concurrent PutRecord and
+//! DeleteRecord requests share durable transactions (the embedded store's
+//! group commit), and the entries of a BatchWriteRecord are written in one
+//! transaction, each with its own answer.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -87,7 +93,7 @@ impl ServerOptions {
 
 pub(crate) struct AppState {
     pub(crate) store: Arc<fs_local::Store>,
-    faults: FaultState,
+    pub(crate) faults: FaultState,
     counts: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -235,6 +241,12 @@ struct FaultsBody {
     operations: Option<Vec<String>>,
     #[serde(default)]
     seed: u64,
+    #[serde(default)]
+    entry_throttle_rate: f64,
+    #[serde(default)]
+    entry_error_rate: f64,
+    #[serde(default)]
+    unprocessed_rate: f64,
 }
 
 async fn set_faults(
@@ -246,6 +258,9 @@ async fn set_faults(
         .latency(std::time::Duration::from_millis(b.latency_ms))
         .throttle_rate(b.throttle_rate)
         .error_rate(b.error_rate)
+        .entry_throttle_rate(b.entry_throttle_rate)
+        .entry_error_rate(b.entry_error_rate)
+        .unprocessed_rate(b.unprocessed_rate)
         .seed(b.seed);
     if let Some(ops) = b.operations {
         faults = faults.only(ops);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
+use fs_local::RecordPut;
 use fs_schema::limits::{
     MAX_BATCH_GET_IDS_PER_ENTRY, MAX_BATCH_WRITE_ENTRIES, MAX_LIST_RECORDS_PAGE,
 };
@@ -16,6 +17,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::faults::EntryFault;
 
 /// Accepts a group name or a feature-group ARN and checks the name.
 pub(crate) fn group_name(name_or_arn: &str) -> Result<String, ApiError> {
@@ -271,6 +273,9 @@ struct BatchWriteEntry {
     ttl_duration: Option<TtlDuration>,
 }
 
+/// BatchWriteRecord: every entry is checked on its own and gets its own
+/// answer (in `Errors` when it failed), and the valid entries are written
+/// together in one durable transaction.
 pub(crate) async fn batch_write_record(
     State(state): State<Arc<AppState>>,
     body: Bytes,
@@ -283,30 +288,54 @@ pub(crate) async fn batch_write_record(
         )));
     }
     let default_ttl = body.ttl_duration;
-    let errors = blocking(&state, move |s| {
-        let mut errors = Vec::new();
-        for raw in body.entries {
-            let outcome = serde_json::from_value::<BatchWriteEntry>(raw.clone())
-                .map_err(|e| ApiError::validation(format!("invalid entry: {e}")))
-                .and_then(|entry| {
-                    let group = group_name(&entry.feature_group_name)?;
-                    s.put_record(
-                        &group,
-                        &entry.record,
-                        entry.target_stores.as_deref(),
-                        entry.ttl_duration.or(default_ttl),
-                    )
-                    .map_err(ApiError::from_store)
-                });
-            if let Err(e) = outcome {
-                errors
-                    .push(json!({ "Entry": raw, "ErrorCode": e.code, "ErrorMessage": e.message }));
-            }
+    let mut errors = Vec::new();
+    let mut unprocessed = Vec::new();
+    // (raw entry, group, parsed entry) of the entries to write.
+    let mut puts = Vec::with_capacity(body.entries.len());
+    for raw in body.entries {
+        let parsed = serde_json::from_value::<BatchWriteEntry>(raw.clone())
+            .map_err(|e| ApiError::validation(format!("invalid entry: {e}")))
+            .and_then(|entry| Ok((group_name(&entry.feature_group_name)?, entry)));
+        match (parsed, state.faults.entry()) {
+            (Err(e), _) => errors.push(entry_error(raw, &e)),
+            (Ok(_), EntryFault::Throttled) => errors.push(entry_error(
+                raw,
+                &ApiError::throttling("Rate exceeded (injected) for this entry"),
+            )),
+            (Ok(_), EntryFault::Failed) => errors.push(entry_error(
+                raw,
+                &ApiError::internal("Internal failure (injected) for this entry"),
+            )),
+            (Ok(_), EntryFault::Unprocessed) => unprocessed.push(raw),
+            (Ok((group, entry)), EntryFault::None) => puts.push((raw, group, entry)),
         }
-        Ok(errors)
+    }
+    let failed = blocking(&state, move |s| {
+        let each: Vec<RecordPut<'_>> = puts
+            .iter()
+            .map(|(_, group, entry)| RecordPut {
+                group,
+                record: &entry.record,
+                target_stores: entry.target_stores.as_deref(),
+                ttl: entry.ttl_duration.or(default_ttl),
+            })
+            .collect();
+        let results = s.put_records_each(&each);
+        Ok(puts
+            .into_iter()
+            .zip(results)
+            .filter_map(|((raw, _, _), r)| {
+                r.err().map(|e| entry_error(raw, &ApiError::from_store(e)))
+            })
+            .collect::<Vec<_>>())
     })
     .await?;
-    Ok(axum::Json(json!({ "Errors": errors, "UnprocessedEntries": [] })).into_response())
+    errors.extend(failed);
+    Ok(axum::Json(json!({ "Errors": errors, "UnprocessedEntries": unprocessed })).into_response())
+}
+
+fn entry_error(entry: serde_json::Value, e: &ApiError) -> serde_json::Value {
+    json!({ "Entry": entry, "ErrorCode": e.code, "ErrorMessage": e.message })
 }
 
 #[derive(Deserialize)]

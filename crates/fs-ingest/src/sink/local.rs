@@ -4,23 +4,25 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use async_trait::async_trait;
-use fs_local::Store;
-use fs_schema::{FeatureGroup, Record, batch_to_records};
+use fs_local::{BatchOptions, Store};
+use fs_schema::FeatureGroup;
 
 use super::{RowOutcome, Sink, WriteOptions};
 use crate::error::{BoxError, Error, Result};
 use crate::source::Provenance;
 
-/// Records that fail one by one before a batch is validated up front.
-const INVALID_BEFORE_PRECHECK: usize = 8;
-
 /// A [`Sink`] over an embedded [`fs_local::Store`].
 ///
-/// Each batch is written with one `put_records` call: one durable redb
-/// transaction (online values and offline outbox rows together), run on
-/// tokio's blocking pool. `put_records` is all-or-nothing; when it refuses
-/// a record, that row fails alone and the rest of the batch is written.
-/// [`Sink::flush`] turns the offline outbox into Parquet files.
+/// Each batch is written with one `Store::put_batch` call, on tokio's
+/// blocking pool: the typed Arrow batch as it is (no per-row records), one
+/// durable redb transaction holding the online values and one offline
+/// outbox entry with the rows as Arrow. A row the store refuses fails
+/// alone; the rest of the batch is written. With a batch key
+/// ([`Sink::write_keyed`], given by an ingest with a checkpoint) the key is
+/// recorded in the same transaction, and a batch sent again with a key the
+/// store has seen is acknowledged without being written twice: a resumed
+/// ingest writes every row exactly once. [`Sink::flush`] turns the offline
+/// outbox into Parquet files.
 #[derive(Debug, Clone)]
 pub struct LocalSink {
     store: Arc<Store>,
@@ -36,57 +38,55 @@ impl LocalSink {
     pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
-}
 
-fn sink_error(p: &Provenance) -> impl FnOnce(BoxError) -> Error + '_ {
-    move |source| Error::Sink {
-        file: p.file.to_path_buf(),
-        first_row: p.first_row(),
-        source,
-    }
-}
-
-/// Writes `records`, failing rows `put_records` refuses one at a time.
-fn put_all(
-    store: &Store,
-    group: &str,
-    mut records: Vec<Record>,
-    options: &WriteOptions,
-) -> std::result::Result<Vec<RowOutcome>, fs_local::Error> {
-    let mut outcomes = vec![RowOutcome::written(); records.len()];
-    // The batch row of each record still to write.
-    let mut rows: Vec<usize> = (0..records.len()).collect();
-    let mut refused = 0;
-    loop {
-        if refused == INVALID_BEFORE_PRECHECK {
-            // Many bad records: validate each once instead of one call per refusal.
-            let spec = store.describe_feature_group(group)?.spec.clone();
-            let (mut keep_rows, mut keep_records) = (Vec::new(), Vec::new());
-            for (row, r) in rows.into_iter().zip(records) {
-                match r.validate(&spec).and_then(|()| r.event_time(&spec)) {
-                    Ok(_) => {
-                        keep_rows.push(row);
-                        keep_records.push(r);
-                    }
-                    Err(e) => outcomes[row] = RowOutcome::failed(e.to_string()),
-                }
-            }
-            (rows, records) = (keep_rows, keep_records);
+    async fn put(
+        &self,
+        group: &FeatureGroup,
+        batch: RecordBatch,
+        provenance: &Provenance,
+        options: &WriteOptions,
+        key: Option<&str>,
+    ) -> Result<Vec<RowOutcome>> {
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(Vec::new());
         }
-        match store.put_records(
-            group,
-            &records,
-            options.target_stores.as_deref(),
-            options.ttl,
-        ) {
-            Ok(()) => return Ok(outcomes),
-            Err(fs_local::Error::InvalidRecord { index, source, .. }) if index < records.len() => {
-                outcomes[rows.remove(index)] = RowOutcome::failed(source.to_string());
-                records.remove(index);
-                refused += 1;
-            }
-            Err(e) => return Err(e),
+        let store = self.store.clone();
+        let name = group.feature_group_name.clone();
+        let mut opts = BatchOptions::default();
+        if let Some(stores) = &options.target_stores {
+            opts = opts.target_stores(stores.iter().copied());
         }
+        if let Some(ttl) = options.ttl {
+            opts = opts.ttl(ttl);
+        }
+        if let Some(key) = key {
+            opts = opts.idempotency_key(key);
+        }
+        let result =
+            tokio::task::spawn_blocking(move || store.put_batch(&name, &batch, &opts)).await;
+        let to_error = |source: BoxError| Error::Sink {
+            file: provenance.file.to_path_buf(),
+            first_row: provenance.first_row(),
+            source,
+        };
+        let written = match result {
+            Ok(Ok(w)) => w,
+            Ok(Err(e)) => return Err(to_error(Box::new(e))),
+            Err(join) => return Err(to_error(Box::new(join))),
+        };
+        if written.replayed {
+            tracing::debug!(
+                key,
+                rows = written.rows_written,
+                "batch already written by an earlier run; not written again"
+            );
+        }
+        let mut outcomes = vec![RowOutcome::written(); rows];
+        for refused in written.refused {
+            outcomes[refused.row] = RowOutcome::failed(refused.error.to_string());
+        }
+        Ok(outcomes)
     }
 }
 
@@ -99,21 +99,41 @@ impl Sink for LocalSink {
         provenance: &Provenance,
         options: &WriteOptions,
     ) -> Result<Vec<RowOutcome>> {
-        if batch.num_rows() == 0 {
-            return Ok(Vec::new());
-        }
+        self.put(group, batch, provenance, options, None).await
+    }
+
+    async fn write_keyed(
+        &self,
+        group: &FeatureGroup,
+        batch: RecordBatch,
+        provenance: &Provenance,
+        options: &WriteOptions,
+        key: &str,
+    ) -> Result<Vec<RowOutcome>> {
+        self.put(group, batch, provenance, options, Some(key)).await
+    }
+
+    async fn forget_keys(&self, prefix: &str) -> Result<()> {
         let store = self.store.clone();
-        let name = group.feature_group_name.clone();
-        let options = options.clone();
-        let result = tokio::task::spawn_blocking(move || -> std::result::Result<_, BoxError> {
-            let records = batch_to_records(&batch)?;
-            Ok(put_all(&store, &name, records, &options)?)
-        })
-        .await;
+        let owned = prefix.to_owned();
+        let result =
+            tokio::task::spawn_blocking(move || store.forget_idempotency_keys(&owned)).await;
+        let to_error = |source: BoxError| Error::Sink {
+            file: self.store.dir().to_path_buf(),
+            first_row: None,
+            source,
+        };
         match result {
-            Ok(Ok(outcomes)) => Ok(outcomes),
-            Ok(Err(e)) => Err(sink_error(provenance)(e)),
-            Err(join) => Err(sink_error(provenance)(Box::new(join))),
+            Ok(Ok(n)) => {
+                tracing::debug!(
+                    prefix,
+                    keys = n,
+                    "forgot the batch keys of a finished ingest"
+                );
+                Ok(())
+            }
+            Ok(Err(e)) => Err(to_error(Box::new(e))),
+            Err(join) => Err(to_error(Box::new(join))),
         }
     }
 

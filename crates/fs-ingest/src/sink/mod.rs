@@ -8,15 +8,17 @@
 //!
 //! | sink | writes through |
 //! |---|---|
-//! | [`LocalSink`] (feature `local`) | `fs_local::Store::put_records`: one durable transaction per batch, on tokio's blocking pool |
+//! | [`LocalSink`] (feature `local`) | `fs_local::Store::put_batch`: the typed batch as it is, one durable transaction per batch (online values, offline rows as Arrow, the batch key), on tokio's blocking pool |
 //! | [`OnlineStoreSink`] | any `Arc<dyn fs_online::OnlineStore>`: one put per record, a bounded number in flight, retryable errors retried ([`RetryConfig`](crate::RetryConfig)) |
+//! | `BatchWriteSink` (feature `aws`) | BatchWriteRecord: 25 records per request, a bounded number in flight, retryable entries retried, the others failed per row |
 //!
-//! An AWS sink (PutRecord or BatchWriteRecord against SageMaker or
-//! fs-server) is an `OnlineStoreSink` over the AWS online store, or its own
-//! `Sink` batching 25 records per BatchWriteRecord; both report per-record
-//! outcomes the same way, and the contract suite in `tests/it/contract.rs`
-//! is the bar each sink passes.
+//! The AWS path (SageMaker, or fs-server) is either an `OnlineStoreSink`
+//! over the AWS online store (PutRecord per row) or a `BatchWriteSink`, as
+//! the caller chooses; both report per-record outcomes the same way, and the
+//! contract suite in `tests/it/contract.rs` is the bar each sink passes.
 
+#[cfg(feature = "aws")]
+mod batch_write;
 #[cfg(feature = "local")]
 mod local;
 mod online;
@@ -28,6 +30,8 @@ use fs_schema::FeatureGroup;
 use crate::error::Result;
 use crate::source::Provenance;
 
+#[cfg(feature = "aws")]
+pub use batch_write::{BatchWriteSink, DEFAULT_BATCH_WRITE_CONCURRENCY};
 #[cfg(feature = "local")]
 pub use local::LocalSink;
 pub use online::{DEFAULT_CONCURRENCY, OnlineStoreSink};
@@ -105,6 +109,32 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
         provenance: &Provenance,
         options: &WriteOptions,
     ) -> Result<Vec<RowOutcome>>;
+
+    /// Writes `batch` like [`Sink::write`], naming it with `key`: the same
+    /// key for the same rows in every run of one ingest (the ingest's id,
+    /// the file and the batch's last row). A sink that can record the key
+    /// with the rows, atomically, acknowledges a batch sent again with a
+    /// key it has seen without writing it twice ([`LocalSink`] does). The
+    /// default ignores the key.
+    async fn write_keyed(
+        &self,
+        group: &FeatureGroup,
+        batch: RecordBatch,
+        provenance: &Provenance,
+        options: &WriteOptions,
+        key: &str,
+    ) -> Result<Vec<RowOutcome>> {
+        let _ = key;
+        self.write(group, batch, provenance, options).await
+    }
+
+    /// Forgets the keys beginning with `prefix` (an ingest's id): called
+    /// once an ingest has finished and checkpointed every batch, so that
+    /// keys do not pile up. The default does nothing.
+    async fn forget_keys(&self, prefix: &str) -> Result<()> {
+        let _ = prefix;
+        Ok(())
+    }
 
     /// Makes everything written visible in every store (for the embedded
     /// store: the offline outbox to Parquet). Called once at the end of an

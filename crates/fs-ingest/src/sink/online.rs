@@ -10,7 +10,7 @@ use futures::StreamExt;
 
 use super::{RowOutcome, Sink, WriteOptions};
 use crate::error::{Error, Result};
-use crate::retry::RetryConfig;
+use crate::retry::{Retried, RetryConfig};
 use crate::source::Provenance;
 
 /// The default number of puts in flight.
@@ -19,8 +19,9 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 /// A [`Sink`] over any [`OnlineStore`] (PutRecord semantics): each record
 /// is its own put, at most `concurrency` in flight
 /// (`futures::stream::iter(..).buffer_unordered(n)`); puts failing with a
-/// retryable error (throttling, transient) are retried per [`RetryConfig`],
-/// others fail their row. A group that does not exist fails the batch.
+/// retryable error (throttling, transient) are retried per [`RetryConfig`]
+/// (retries and total deadline), others fail their row, with the reason.
+/// A group that does not exist fails the batch.
 ///
 /// This is the path for stores reached over the network, where
 /// throughput is in-flight requests divided by latency. Offline rows are
@@ -78,31 +79,29 @@ impl Sink for OnlineStoreSink {
         };
         let records = batch_to_records(&batch).map_err(|e| to_error(Box::new(e)))?;
         let (name, put, store, retry) = (group.name(), options, &self.store, &self.retry);
-        let mut results: Vec<(usize, std::result::Result<(), fs_online::Error>, u32)> =
+        let mut results: Vec<(usize, Retried<(), fs_online::Error>)> =
             futures::stream::iter(records.into_iter().enumerate())
                 .map(|(i, record)| async move {
-                    let (r, retries) = retry
+                    let r = retry
                         .run(fs_online::Error::is_retryable, || {
                             store.put_record(name, &record, put)
                         })
                         .await;
-                    (i, r, retries)
+                    (i, r)
                 })
                 .buffer_unordered(self.concurrency)
                 .collect()
                 .await;
-        results.sort_unstable_by_key(|(i, _, _)| *i);
+        results.sort_unstable_by_key(|(i, _)| *i);
         let mut outcomes = Vec::with_capacity(results.len());
-        for (_, r, retries) in results {
-            let outcome = match r {
-                Ok(()) => RowOutcome::written(),
-                Err(e) if e.is_not_found() => return Err(to_error(Box::new(e))),
-                Err(e) if e.is_retryable() => {
-                    RowOutcome::failed(format!("gave up after {retries} retries: {e}"))
-                }
-                Err(e) => RowOutcome::failed(e.to_string()),
+        for (_, r) in results {
+            let outcome = match (r.result, r.gave_up) {
+                (Ok(()), _) => RowOutcome::written(),
+                (Err(e), _) if e.is_not_found() => return Err(to_error(Box::new(e))),
+                (Err(e), Some(gave_up)) => RowOutcome::failed(format!("{gave_up}: {e}")),
+                (Err(e), None) => RowOutcome::failed(e.to_string()),
             };
-            outcomes.push(outcome.with_retries(retries));
+            outcomes.push(outcome.with_retries(r.retries));
         }
         Ok(outcomes)
     }

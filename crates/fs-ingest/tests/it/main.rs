@@ -4,6 +4,8 @@
 
 mod aws;
 mod bad_inputs;
+#[cfg(feature = "aws")]
+mod batch_write;
 mod contract;
 mod formats;
 mod options;

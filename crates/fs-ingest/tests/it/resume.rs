@@ -1,15 +1,20 @@
 //! Resume: an ingest killed with SIGKILL and run again with `resume`
-//! writes every row exactly once (offline, read back from Parquet) and its
-//! totals add up; the failures file holds each failure once.
+//! writes every row exactly once (offline, read back from Parquet), also
+//! when the kill lands between a batch's commit and its checkpoint, and
+//! its totals add up; the failures file holds each failure once.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use fs_ingest::{Error, IngestOptions};
+use arrow_array::RecordBatch;
+use async_trait::async_trait;
+use fs_ingest::{Error, IngestOptions, LocalSink, Provenance, RowOutcome, Sink, WriteOptions};
 use fs_local::Store;
+use fs_schema::FeatureGroup;
 
 use crate::support::{
     Env, assert_invariant, customers, customers_batch, run, write_csv, write_parquet,
@@ -59,10 +64,93 @@ fn options(dir: &Path) -> IngestOptions {
         .resume(true)
 }
 
+/// Where the parent kills the child.
+#[derive(Debug, Clone, Copy)]
+enum Kill {
+    /// Paused right after the checkpoint of batch N.
+    AfterCheckpoint(usize),
+    /// Paused right after the store committed batch N, before the ingest
+    /// recorded it: the window a resumed run sends a batch again in.
+    AfterCommit(usize),
+    /// `delay_ms` after the checkpoint of batch N, wherever it then is (in a
+    /// read, a cast, a store commit or a checkpoint).
+    Anywhere(usize, u64),
+}
+
+/// Writes through the embedded store and, after the store has committed
+/// the `pause_after`-th batch, says so and sleeps (to be killed) before
+/// the ingest hears of it.
+#[derive(Debug)]
+struct PauseAfterCommit {
+    inner: LocalSink,
+    pause_after: Option<usize>,
+    committed: AtomicUsize,
+}
+
+impl PauseAfterCommit {
+    fn committed(&self) {
+        let n = self.committed.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.pause_after == Some(n) {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "committed {n}").unwrap();
+            out.flush().unwrap();
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for PauseAfterCommit {
+    async fn write(
+        &self,
+        group: &FeatureGroup,
+        batch: RecordBatch,
+        provenance: &Provenance,
+        options: &WriteOptions,
+    ) -> fs_ingest::Result<Vec<RowOutcome>> {
+        let written = self.inner.write(group, batch, provenance, options).await;
+        self.committed();
+        written
+    }
+
+    async fn write_keyed(
+        &self,
+        group: &FeatureGroup,
+        batch: RecordBatch,
+        provenance: &Provenance,
+        options: &WriteOptions,
+        key: &str,
+    ) -> fs_ingest::Result<Vec<RowOutcome>> {
+        let written = self
+            .inner
+            .write_keyed(group, batch, provenance, options, key)
+            .await;
+        self.committed();
+        written
+    }
+
+    async fn forget_keys(&self, prefix: &str) -> fs_ingest::Result<()> {
+        self.inner.forget_keys(prefix).await
+    }
+
+    async fn flush(&self) -> fs_ingest::Result<()> {
+        self.inner.flush().await
+    }
+}
+
 /// The child: ingests, printing `ack N` after each checkpointed batch
-/// (N rows read so far); pauses (to be killed) once N reaches PAUSE_ENV.
+/// (N rows read so far); pauses (to be killed) as PAUSE_ENV says:
+/// `checkpoint:ROWS` once N reaches ROWS, `commit:BATCHES` once the store
+/// has committed that many batches.
 fn run_child(dir: &Path) {
-    let pause_at: Option<u64> = std::env::var(PAUSE_ENV).ok().and_then(|v| v.parse().ok());
+    let pause = std::env::var(PAUSE_ENV).unwrap_or_default();
+    let arg = |prefix: &str| {
+        pause
+            .strip_prefix(prefix)
+            .map(|n| n.parse::<u64>().unwrap())
+    };
+    let pause_at = arg("checkpoint:");
+    let pause_after_commit = arg("commit:").map(|n| n as usize);
     let store = Arc::new(Store::open(dir.join("store")).unwrap());
     let group = store.describe_feature_group(GROUP).unwrap().spec.clone();
     let options = options(dir).on_progress(move |p| {
@@ -74,16 +162,17 @@ fn run_child(dir: &Path) {
         }
     });
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let sink = Arc::new(fs_ingest::LocalSink::new(store));
+    let sink = Arc::new(PauseAfterCommit {
+        inner: LocalSink::new(store),
+        pause_after: pause_after_commit,
+        committed: AtomicUsize::new(0),
+    });
     rt.block_on(fs_ingest::Ingest::new(group, sink, options).run(&[dir.join("in")]))
         .unwrap();
 }
 
-/// Kills a child ingest after `kill_after` acknowledged batches: paused
-/// right there (`pause`), or `delay_ms` later, wherever it then is (in a
-/// read, a cast, a store commit or a checkpoint). Then resumes in this
-/// process.
-fn kill_and_resume(run_no: u64, kill_after: usize, pause: bool, delay_ms: u64) {
+/// Kills a child ingest as `kill` says, then resumes in this process.
+fn kill_and_resume(run_no: u64, kill: Kill) {
     let dir = tempfile::tempdir().unwrap();
     let (input, good, bad) = make_inputs(dir.path());
     Store::open(dir.path().join("store"))
@@ -95,27 +184,39 @@ fn kill_and_resume(run_no: u64, kill_after: usize, pause: bool, delay_ms: u64) {
         .env(CHILD_ENV, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    if pause {
-        cmd.env(PAUSE_ENV, (kill_after * BATCH).to_string());
+    match kill {
+        Kill::AfterCheckpoint(n) => {
+            cmd.env(PAUSE_ENV, format!("checkpoint:{}", n * BATCH));
+        }
+        Kill::AfterCommit(n) => {
+            cmd.env(PAUSE_ENV, format!("commit:{n}"));
+        }
+        Kill::Anywhere(..) => {}
     }
     let mut child = cmd.spawn().unwrap();
-    let mut acks = 0;
+    let (mut acks, mut killed) = (0, false);
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         // libtest may print "test <name> ... " before the first ack, on its line.
-        if line.unwrap().contains("ack ") {
-            acks += 1;
-            if acks >= kill_after {
-                std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-                child.kill().unwrap(); // SIGKILL
-                break;
+        let line = line.unwrap();
+        acks += usize::from(line.contains("ack "));
+        let now = match kill {
+            Kill::AfterCheckpoint(n) => acks >= n,
+            Kill::AfterCommit(_) => line.contains("committed "),
+            Kill::Anywhere(n, delay_ms) => {
+                if acks >= n {
+                    std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+                }
+                acks >= n
             }
+        };
+        if now {
+            child.kill().unwrap(); // SIGKILL
+            killed = true;
+            break;
         }
     }
     child.wait().unwrap();
-    assert!(
-        acks >= kill_after,
-        "run {run_no}: the child finished after {acks} batches"
-    );
+    assert!(killed, "run {run_no}: the child finished before {kill:?}");
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let env = Env {
@@ -139,23 +240,27 @@ fn kill_and_resume(run_no: u64, kill_after: usize, pause: bool, delay_ms: u64) {
     assert_eq!(total.rows_written, good.len() as u64, "run {run_no}");
     assert_eq!(total.rows_failed, bad.len() as u64, "run {run_no}");
     assert_eq!(report.rows_resumed, previous.rows_read, "run {run_no}");
-    assert!(
-        previous.rows_read >= (kill_after * BATCH) as u64,
-        "run {run_no}"
-    );
+    if let Kill::AfterCheckpoint(n) = kill {
+        assert!(previous.rows_read >= (n * BATCH) as u64, "run {run_no}");
+    }
 
-    // Every good row is offline; exactly once when the kill came after a
-    // checkpoint, at most one batch twice when it came at any moment.
+    // Every good row is offline exactly once, wherever the kill landed: a
+    // batch committed but not checkpointed is sent again with its key and
+    // not written twice.
     let counts = env.offline_counts(GROUP, "customer_id");
     let ids: BTreeSet<i64> = counts.keys().map(|k| k.parse().unwrap()).collect();
     assert_eq!(ids, good, "run {run_no}: offline ids");
-    let twice = counts.values().filter(|&&c| c == 2).count();
-    assert!(counts.values().all(|&c| c <= 2), "run {run_no}");
-    if pause {
-        assert_eq!(twice, 0, "run {run_no}: rows written twice");
-    } else {
-        assert!(twice <= BATCH, "run {run_no}: {twice} rows written twice");
-    }
+    let twice: Vec<_> = counts.iter().filter(|(_, c)| **c != 1).collect();
+    assert!(
+        twice.is_empty(),
+        "run {run_no} ({kill:?}): rows written twice: {twice:?}"
+    );
+    // The finished ingest forgot its batch keys.
+    assert_eq!(
+        env.store.forget_idempotency_keys("ingest/").unwrap(),
+        0,
+        "run {run_no}"
+    );
     // Each failure is in the failures file once, across both runs.
     let text = std::fs::read_to_string(env.path("failures.jsonl")).unwrap();
     let failed: Vec<i64> = text
@@ -185,16 +290,18 @@ fn a_killed_ingest_resumes_without_losing_or_repeating_a_row() {
     }
     // Killed right after a checkpoint: in the first file, at a file
     // boundary, and among the bad rows of the last file.
-    for (run_no, kill_after) in [(0, 4), (1, 15), (2, 37)] {
-        kill_and_resume(run_no, kill_after, true, 0);
+    for (run_no, n) in [(0, 4), (1, 15), (2, 37)] {
+        kill_and_resume(run_no, Kill::AfterCheckpoint(n));
+    }
+    // Killed after the store committed a batch and before its checkpoint.
+    for (run_no, n) in [(3, 3), (4, 16), (5, 38)] {
+        kill_and_resume(run_no, Kill::AfterCommit(n));
     }
     // Killed at whatever moment the signal lands.
-    for run_no in 3..7 {
+    for run_no in 6..10 {
         kill_and_resume(
             run_no,
-            2 + (run_no as usize * 13) % 40,
-            false,
-            run_no * 17 % 60,
+            Kill::Anywhere(2 + (run_no as usize * 13) % 40, run_no * 17 % 60),
         );
     }
 }

@@ -1,31 +1,37 @@
 //! Crash safety: a writer killed with SIGKILL in the middle of acknowledged
-//! puts loses none of them and duplicates none, online or offline.
+//! puts (single records and Arrow batches) loses none of them and
+//! duplicates none, online or offline.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use fs_local::Store;
+use fs_local::{BatchOptions, Store};
 
+use crate::batch::batch;
 use crate::support::{group, offline_id_counts, record};
 
 const CHILD_ENV: &str = "FS_LOCAL_CRASH_CHILD_DIR";
 const TEST_NAME: &str = "crash::killed_writers_lose_and_duplicate_nothing";
 
-/// The child: puts records 0, 1, 2... one transaction each, flushing every
-/// 25, and prints `ack N` once put N has returned.
+/// The child: puts records 0, 1, 2... one transaction each (even ones as
+/// records, odd ones as one-row Arrow batches), flushing every 25, and
+/// prints `ack N` once put N has returned.
 fn run_child(dir: &str) {
     use std::io::Write;
     let store = Store::open(dir).unwrap();
     let mut out = std::io::stdout().lock();
+    const T: &str = "2024-01-01T00:00:00Z";
     for i in 0..100_000i64 {
-        store
-            .put_record(
-                "g",
-                &record(&i.to_string(), "2024-01-01T00:00:00Z", i),
-                None,
-                None,
-            )
-            .unwrap();
+        let id = i.to_string();
+        if i % 2 == 0 {
+            store
+                .put_record("g", &record(&id, T, i), None, None)
+                .unwrap();
+        } else {
+            let b = batch(&[(Some(&id), Some(T), Some(i), Some(i as f64 + 0.5))]);
+            let w = store.put_batch("g", &b, &BatchOptions::default()).unwrap();
+            assert_eq!(w.rows_written, 1);
+        }
         writeln!(out, "ack {i}").unwrap();
         out.flush().unwrap();
         if i % 25 == 24 {

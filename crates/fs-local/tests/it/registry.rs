@@ -33,9 +33,14 @@ fn groups_persist_across_reopen() {
         .resolved_output_s3_uri
         .as_deref()
         .unwrap();
-    assert!(resolved.starts_with("file://"), "{resolved}");
     assert!(
-        resolved.contains("/offline/000000000000/sagemaker/us-east-1/offline-store/a-"),
+        resolved.starts_with("s3://"),
+        "as the service reports it: {resolved}"
+    );
+    assert!(
+        resolved
+            .starts_with("s3://bucket/prefix/000000000000/sagemaker/us-east-1/offline-store/a-")
+            && resolved.ends_with("/data"),
         "{resolved}"
     );
     assert!(resolved.ends_with("/data"), "{resolved}");

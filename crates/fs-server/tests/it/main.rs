@@ -3,6 +3,7 @@
 //! API's wire details through `aws-sdk-sagemakerfeaturestoreruntime`, raw
 //! HTTP limits, fault injection, and the binary.
 
+mod batch_write;
 mod binary;
 mod control_plane;
 mod runtime_wire;

@@ -1,0 +1,502 @@
+//! Group commit: concurrent writers share one durable transaction.
+//!
+//! redb runs one write transaction at a time and each durable commit waits
+//! for the disk, so writers that each commit alone queue behind each
+//! other's fsync. Instead every write is first checked and encoded by its
+//! caller (a bad record fails there, alone), then handed to the commit queue
+//! as a [`Job`]. The first writer to find no commit running becomes the
+//! leader: it takes every job waiting, applies them in arrival order in one
+//! transaction, commits once, and gives each job its own result; writers
+//! that arrived meanwhile wait, and one of them leads the next group. A job
+//! that fails inside the transaction (a hard delete that is not newer) fails
+//! alone, having changed nothing; only a failure of the transaction itself
+//! (the disk, the database) fails every job of the group, none of which is
+//! then written.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+use chrono::Utc;
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use crate::codec::online_header;
+use crate::error::{Error, Result, db};
+use crate::store::{KEYS, META, NEXT_SEQ, ONLINE, OUTBOX, Store};
+
+/// Online puts of one job: identifiers and encoded values in one buffer.
+#[derive(Debug, Default)]
+pub(crate) struct OnlinePuts {
+    buf: Vec<u8>,
+    puts: Vec<OnlinePut>,
+}
+
+#[derive(Debug)]
+struct OnlinePut {
+    id: Range<usize>,
+    value: Range<usize>,
+    event_time_ms: i64,
+}
+
+impl OnlinePuts {
+    pub(crate) fn with_capacity(rows: usize, bytes: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(bytes),
+            puts: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Adds a put of `id` at `event_time_ms`; `encode` appends its value.
+    pub(crate) fn push(&mut self, id: &str, event_time_ms: i64, encode: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(id.as_bytes());
+        let mid = self.buf.len();
+        encode(&mut self.buf);
+        self.puts.push(OnlinePut {
+            id: start..mid,
+            value: mid..self.buf.len(),
+            event_time_ms,
+        });
+    }
+
+    fn id(&self, p: &OnlinePut) -> &str {
+        std::str::from_utf8(&self.buf[p.id.clone()]).expect("identifiers are pushed as text")
+    }
+}
+
+/// What a job does online.
+#[derive(Debug)]
+pub(crate) enum OnlineOp {
+    /// Nothing (offline-only writes).
+    None,
+    /// Puts, each applied unless the stored record is newer (and unexpired).
+    Puts(OnlinePuts),
+    /// A soft delete: the tombstone replaces the stored record if newer.
+    SoftDelete {
+        id: String,
+        event_time_ms: i64,
+        tombstone: Vec<u8>,
+    },
+    /// A hard delete: removes the record; fails when not newer.
+    HardDelete {
+        id: String,
+        event_time_ms: i64,
+        event_time: String,
+    },
+}
+
+/// One write, checked and encoded, waiting to be committed.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) group: String,
+    pub(crate) online: OnlineOp,
+    /// Offline outbox entries to append.
+    pub(crate) outbox: Vec<Vec<u8>>,
+    /// Rows those entries hold.
+    pub(crate) outbox_rows: u64,
+    /// Rows the job writes (reported on a replay).
+    pub(crate) rows: u64,
+    /// The idempotency key: a job whose key the store has seen is not applied.
+    pub(crate) key: Option<String>,
+}
+
+/// What became of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Applied.
+    Written,
+    /// Its key was known: not applied again. The rows the first write wrote.
+    Replayed { rows: u64 },
+}
+
+/// The queue of jobs waiting for a commit.
+#[derive(Debug, Default)]
+pub(crate) struct CommitQueue {
+    state: Mutex<QueueState>,
+    wake: Condvar,
+    transactions: AtomicU64,
+    writes: AtomicU64,
+}
+
+/// How the store's writes were committed since it was opened
+/// ([`Store::commit_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommitStats {
+    /// Write transactions committed (or failed).
+    pub transactions: u64,
+    /// Writes (puts, batch puts, deletes) they held.
+    pub writes: u64,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    next_ticket: u64,
+    waiting: Vec<(u64, Job)>,
+    done: HashMap<u64, Result<Outcome>>,
+    leading: bool,
+}
+
+impl CommitQueue {
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Marks the end of a leader's turn, also when it panics.
+struct Turn<'a> {
+    queue: &'a CommitQueue,
+    tickets: Vec<u64>,
+    results: Option<Vec<(u64, Result<Outcome>)>>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut st = self.queue.lock();
+        match self.results.take() {
+            Some(results) => st.done.extend(results),
+            None => {
+                for t in &self.tickets {
+                    st.done.insert(
+                        *t,
+                        Err(Error::CommitFailed {
+                            message: "the thread committing this write panicked".into(),
+                        }),
+                    );
+                }
+            }
+        }
+        st.leading = false;
+        self.queue.wake.notify_all();
+    }
+}
+
+impl Store {
+    /// Commits `jobs` (with those of concurrent writers) and returns each
+    /// job's outcome, in order. The outbox may then be flushed.
+    pub(crate) fn commit(&self, jobs: Vec<Job>) -> Vec<Result<Outcome>> {
+        let queue = &self.commits;
+        let mut st = queue.lock();
+        let first = st.next_ticket;
+        st.next_ticket += jobs.len() as u64;
+        st.waiting.extend(
+            jobs.into_iter()
+                .enumerate()
+                .map(|(i, j)| (first + i as u64, j)),
+        );
+        let mine = first..st.next_ticket;
+        loop {
+            if mine.clone().all(|t| st.done.contains_key(&t)) {
+                let results = mine
+                    .map(|t| st.done.remove(&t).expect("checked above"))
+                    .collect();
+                drop(st);
+                self.flush_if_due();
+                return results;
+            }
+            if !st.leading {
+                st.leading = true;
+                let group = std::mem::take(&mut st.waiting);
+                drop(st);
+                let mut turn = Turn {
+                    queue,
+                    tickets: group.iter().map(|(t, _)| *t).collect(),
+                    results: None,
+                };
+                turn.results = Some(self.commit_group(group));
+                drop(turn);
+                st = queue.lock();
+                continue;
+            }
+            st = queue.wake.wait(st).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// How writes were grouped into transactions since the store was opened.
+    pub fn commit_stats(&self) -> CommitStats {
+        CommitStats {
+            transactions: self.commits.transactions.load(Ordering::SeqCst),
+            writes: self.commits.writes.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Applies a group of jobs in one transaction.
+    fn commit_group(&self, group: Vec<(u64, Job)>) -> Vec<(u64, Result<Outcome>)> {
+        let size = group.len();
+        self.commits.transactions.fetch_add(1, Ordering::SeqCst);
+        self.commits.writes.fetch_add(size as u64, Ordering::SeqCst);
+        match self.apply_group(&group) {
+            Ok(outcomes) => {
+                let appended: u64 = group
+                    .iter()
+                    .zip(&outcomes)
+                    .filter(|(_, o)| matches!(o, Ok(Outcome::Written)))
+                    .map(|((_, j), _)| j.outbox_rows)
+                    .sum();
+                self.outbox_rows.fetch_add(appended, Ordering::SeqCst);
+                if size > 1 {
+                    tracing::trace!(jobs = size, "committed a group of writes");
+                }
+                group.iter().map(|(t, _)| *t).zip(outcomes).collect()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, jobs = size, "a group commit failed; nothing of it was written");
+                let message = e.to_string();
+                let mut first = Some(e);
+                group
+                    .iter()
+                    .map(|(t, _)| {
+                        let err = first.take().unwrap_or_else(|| Error::CommitFailed {
+                            message: message.clone(),
+                        });
+                        (*t, Err(err))
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The transaction of a group: `Err` when it as a whole failed.
+    fn apply_group(&self, group: &[(u64, Job)]) -> Result<Vec<Result<Outcome>>> {
+        const CTX: &str = "committing writes";
+        let now = Utc::now().timestamp_millis();
+        let txn = self.db.begin_write().map_err(db(CTX))?;
+        let mut outcomes = Vec::with_capacity(group.len());
+        {
+            let mut tables = Tables::open(&txn, group)?;
+            for (_, job) in group {
+                outcomes.push(tables.apply(job, now)?);
+            }
+            tables.finish()?;
+        }
+        txn.commit().map_err(db(CTX))?;
+        Ok(outcomes)
+    }
+}
+
+/// The tables a group touches, opened once.
+struct Tables<'t> {
+    online: Option<Table<'t, (&'static str, &'static str), &'static [u8]>>,
+    outbox: Option<Table<'t, u64, &'static [u8]>>,
+    meta: Option<Table<'t, &'static str, u64>>,
+    keys: Option<Table<'t, &'static str, &'static [u8]>>,
+    next_seq: u64,
+}
+
+const CTX: &str = "committing writes";
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t WriteTransaction, group: &[(u64, Job)]) -> Result<Self> {
+        let any = |f: fn(&Job) -> bool| group.iter().any(|(_, j)| f(j));
+        let online = if any(|j| !matches!(j.online, OnlineOp::None)) {
+            Some(txn.open_table(ONLINE).map_err(db(CTX))?)
+        } else {
+            None
+        };
+        let (outbox, meta, next_seq) = if any(|j| !j.outbox.is_empty()) {
+            let meta = txn.open_table(META).map_err(db(CTX))?;
+            let next = meta
+                .get(NEXT_SEQ)
+                .map_err(db(CTX))?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            (
+                Some(txn.open_table(OUTBOX).map_err(db(CTX))?),
+                Some(meta),
+                next,
+            )
+        } else {
+            (None, None, 0)
+        };
+        let keys = if any(|j| j.key.is_some()) {
+            Some(txn.open_table(KEYS).map_err(db(CTX))?)
+        } else {
+            None
+        };
+        Ok(Self {
+            online,
+            outbox,
+            meta,
+            keys,
+            next_seq,
+        })
+    }
+
+    /// Applies one job: `Ok(Err(_))` when the job fails alone (having
+    /// changed nothing), `Err(_)` when the transaction fails.
+    fn apply(&mut self, job: &Job, now: i64) -> Result<Result<Outcome>> {
+        if let (Some(key), Some(keys)) = (&job.key, &self.keys)
+            && let Some(seen) = keys.get(key.as_str()).map_err(db(CTX))?
+        {
+            let rows = seen
+                .value()
+                .get(..8)
+                .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+            return Ok(Ok(Outcome::Replayed { rows }));
+        }
+        let group = job.group.as_str();
+        match &job.online {
+            OnlineOp::None => {}
+            OnlineOp::Puts(puts) => {
+                let table = self.online.as_mut().expect("opened for online jobs");
+                for p in &puts.puts {
+                    let id = puts.id(p);
+                    let value = &puts.buf[p.value.clone()];
+                    // The stored record stays when it is newer and unexpired.
+                    let keep = match table.insert((group, id), value).map_err(db(CTX))? {
+                        None => None,
+                        Some(old) => {
+                            let (t, expiry, _) = online_header(old.value())?;
+                            let expired = expiry.is_some_and(|e| e <= now);
+                            (!expired && p.event_time_ms < t).then(|| old.value().to_vec())
+                        }
+                    };
+                    if let Some(old) = keep {
+                        table.insert((group, id), old.as_slice()).map_err(db(CTX))?;
+                    }
+                }
+            }
+            OnlineOp::SoftDelete {
+                id,
+                event_time_ms,
+                tombstone,
+            } => {
+                let table = self.online.as_mut().expect("opened for online jobs");
+                if newer_than_stored(table, group, id, *event_time_ms)? {
+                    table
+                        .insert((group, id.as_str()), tombstone.as_slice())
+                        .map_err(db(CTX))?;
+                }
+            }
+            OnlineOp::HardDelete {
+                id,
+                event_time_ms,
+                event_time,
+            } => {
+                let table = self.online.as_mut().expect("opened for online jobs");
+                if !newer_than_stored(table, group, id, *event_time_ms)? {
+                    return Ok(Err(Error::validation(format!(
+                        "HardDelete of record {id:?} in feature group {group:?}: its EventTime {event_time} is not newer than the stored record's"
+                    ))));
+                }
+                table.remove((group, id.as_str())).map_err(db(CTX))?;
+            }
+        }
+        if !job.outbox.is_empty() {
+            let outbox = self.outbox.as_mut().expect("opened for offline jobs");
+            for entry in &job.outbox {
+                outbox
+                    .insert(self.next_seq, entry.as_slice())
+                    .map_err(db(CTX))?;
+                self.next_seq += 1;
+            }
+        }
+        if let (Some(key), Some(keys)) = (&job.key, &mut self.keys) {
+            let mut value = [0u8; 16];
+            value[..8].copy_from_slice(&job.rows.to_le_bytes());
+            value[8..].copy_from_slice(&now.to_le_bytes());
+            keys.insert(key.as_str(), value.as_slice())
+                .map_err(db(CTX))?;
+        }
+        Ok(Ok(Outcome::Written))
+    }
+
+    fn finish(mut self) -> Result<()> {
+        if let Some(meta) = &mut self.meta {
+            meta.insert(NEXT_SEQ, self.next_seq).map_err(db(CTX))?;
+        }
+        Ok(())
+    }
+}
+
+/// True when no record is stored for `id` or the stored one is older than
+/// `event_time_ms` (a delete's rule: strictly newer).
+fn newer_than_stored(
+    table: &Table<'_, (&'static str, &'static str), &'static [u8]>,
+    group: &str,
+    id: &str,
+    event_time_ms: i64,
+) -> Result<bool> {
+    Ok(match table.get((group, id)).map_err(db(CTX))? {
+        None => true,
+        Some(bytes) => event_time_ms > online_header(bytes.value())?.0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fs_schema::{FeatureDefinition, FeatureGroup, OnlineStoreConfig, Record};
+
+    fn put(id: &str, t: i64) -> Job {
+        let mut puts = OnlinePuts::default();
+        let record = Record::new()
+            .with("id", id)
+            .with("ts", "2024-01-01T00:00:00Z");
+        puts.push(id, t, |out| {
+            crate::codec::encode_online_into(out, t, None, false, &record);
+        });
+        Job {
+            group: "g".into(),
+            online: OnlineOp::Puts(puts),
+            outbox: Vec::new(),
+            outbox_rows: 0,
+            rows: 1,
+            key: None,
+        }
+    }
+
+    #[test]
+    fn a_job_failing_in_a_group_fails_alone_and_the_group_is_one_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .create_feature_group(
+                FeatureGroup::builder("g", "id", "ts")
+                    .features([
+                        FeatureDefinition::string("id"),
+                        FeatureDefinition::string("ts"),
+                    ])
+                    .online_store(OnlineStoreConfig::enabled())
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+        let hard_delete = |t: i64| Job {
+            group: "g".into(),
+            online: OnlineOp::HardDelete {
+                id: "a".into(),
+                event_time_ms: t,
+                event_time: t.to_string(),
+            },
+            outbox: Vec::new(),
+            outbox_rows: 0,
+            rows: 1,
+            key: None,
+        };
+        let before = store.commit_stats();
+        let results = store.commit(vec![
+            put("a", 10),
+            hard_delete(5),
+            put("b", 10),
+            hard_delete(11),
+        ]);
+        assert!(matches!(results[0], Ok(Outcome::Written)));
+        let err = results[1].as_ref().unwrap_err();
+        assert!(
+            err.is_validation() && err.to_string().contains("not newer"),
+            "{err}"
+        );
+        assert!(matches!(results[2], Ok(Outcome::Written)));
+        assert!(matches!(results[3], Ok(Outcome::Written)));
+        let after = store.commit_stats();
+        assert_eq!(after.transactions - before.transactions, 1);
+        assert_eq!(after.writes - before.writes, 4);
+        assert!(
+            store.get_record("g", "a", None).unwrap().is_none(),
+            "hard-deleted by the last job"
+        );
+        assert!(store.get_record("g", "b", None).unwrap().is_some());
+    }
+}
