@@ -14,4 +14,34 @@ pub enum Error {
     /// A feature-group definition problem reported by fs-schema.
     #[error(transparent)]
     Schema(#[from] fs_schema::Error),
+    /// A local file or directory could not be read or written.
+    #[error("{what} {path}: {source}")]
+    LocalIo {
+        /// What was being done (`listing`, `writing`, ...).
+        what: &'static str,
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The embedded engine (DataFusion) failed planning or running a query.
+    #[error("{context}: {source}")]
+    Query {
+        /// What was being done, naming the group, table or file.
+        context: String,
+        /// The engine's error.
+        source: Box<datafusion::error::DataFusionError>,
+    },
+    /// A dataset run on Athena failed (feature `athena`).
+    #[cfg(feature = "athena")]
+    #[error(transparent)]
+    Athena(#[from] Box<crate::athena::AthenaError>),
+    /// Writing an output file failed.
+    #[error("writing {path}: {source}")]
+    Output {
+        /// The file being written.
+        path: std::path::PathBuf,
+        /// The cause (Parquet, CSV or Arrow).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }

@@ -82,6 +82,7 @@ pub struct DatasetSpec {
 
 /// Where a dataset's rows come from.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per dataset; boxing would only complicate matching
 pub enum Base {
     /// A feature group's offline store.
     Group(FeatureGroup),
@@ -210,7 +211,10 @@ impl JoinSpec {
                 .collect(),
         };
         let prefix = self.prefix.as_deref().unwrap_or("");
-        names.into_iter().map(|n| (format!("{prefix}{n}"), n)).collect()
+        names
+            .into_iter()
+            .map(|n| (format!("{prefix}{n}"), n))
+            .collect()
     }
 }
 
@@ -399,10 +403,10 @@ impl DatasetSpec {
     /// Checks that every named feature exists, ranges are not empty, and
     /// output columns do not clash.
     pub fn validate(&self) -> Result<()> {
-        if let Some(group) = self.base_group() {
-            if let Some(list) = &self.features {
-                check_features(group, list)?;
-            }
+        if let Some(group) = self.base_group()
+            && let Some(list) = &self.features
+        {
+            check_features(group, list)?;
         }
         if let Base::Entities(e) = &self.base {
             if e.id_column.is_empty() || e.time_column.is_empty() {
@@ -426,12 +430,12 @@ impl DatasetSpec {
                 ));
             }
         }
-        if let (Some(from), Some(to)) = (self.event_time_from, self.event_time_to) {
-            if from > to {
-                return Err(Error::InvalidDataset(format!(
-                    "the event-time range is empty: from {from} is after to {to}"
-                )));
-            }
+        if let (Some(from), Some(to)) = (self.event_time_from, self.event_time_to)
+            && from > to
+        {
+            return Err(Error::InvalidDataset(format!(
+                "the event-time range is empty: from {from} is after to {to}"
+            )));
         }
         if self.recent_records_per_id == Some(0) {
             return Err(Error::InvalidDataset(
@@ -442,13 +446,13 @@ impl DatasetSpec {
             if let Some(list) = &join.features {
                 check_features(&join.group, list)?;
             }
-            if let (Some(col), Base::Group(g)) = (&join.entity_column, &self.base) {
-                if g.feature(col).is_none() {
-                    return Err(Error::InvalidDataset(format!(
-                        "the join of `{}` is on `{col}`, which is not a feature of the base group `{}`",
-                        join.group.feature_group_name, g.feature_group_name
-                    )));
-                }
+            if let (Some(col), Base::Group(g)) = (&join.entity_column, &self.base)
+                && g.feature(col).is_none()
+            {
+                return Err(Error::InvalidDataset(format!(
+                    "the join of `{}` is on `{col}`, which is not a feature of the base group `{}`",
+                    join.group.feature_group_name, g.feature_group_name
+                )));
             }
         }
         self.output_columns()?;

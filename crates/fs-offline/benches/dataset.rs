@@ -1,0 +1,391 @@
+//! Dataset builds on the embedded engine over local offline Parquet.
+//!
+//! ```text
+//! cargo bench -p fs-offline --bench dataset [-- ROWS]     # ROWS: 1M (default), 10M, 250000, ...
+//! FS_BENCH_ROWS=10M FS_BENCH_DATA_DIR=/data cargo bench -p fs-offline --bench dataset
+//! ```
+//!
+//! Generates (or reuses) `ROWS` rows of a group `orders` with 20 features
+//! (`id`, `ts` and 18 more: 9 Fractional, 6 Integral, 3 String; 5 versions
+//! per record on average, 1% delete markers) and `ROWS / 5` rows of a group
+//! `profiles` (5 Fractional features, 2 versions per record, 1% delete markers), in the Glue
+//! layout over 48 hourly partitions, under `FS_BENCH_DATA_DIR` (default
+//! `target/bench-data/offline-v2-<ROWS>`). Then it times, streaming each result
+//! to a Parquet file (snappy):
+//!
+//! - `latest`: the latest record per identifier of `orders`;
+//! - `pit_join`: every `orders` row with the `profiles` features as of its
+//!   event time (point-in-time, left join).
+//!
+//! Output lines: `DATA_DIR <dir>`, `SQL <name> <the DataFusion SQL on one
+//! line>` (tables `fs_base` = orders, `fs_j1` = profiles; for DuckDB replace
+//! `CAST(to_timestamp_millis(c) AS BIGINT)` with `epoch_ms(CAST(c AS
+//! TIMESTAMPTZ))` and the tables with `read_parquet('<dir>/<group>/data/**/*.parquet')`),
+//! `OUTPUT <name> <file>`, and
+//! `RESULT <name> <value> <unit>` (seconds, rows, rows per second, and the
+//! process's peak resident memory during the run, reset before each).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use fs_offline::local::LocalEngine;
+use fs_offline::output::{ParquetOptions, write_parquet};
+use fs_offline::table::OfflineTable;
+use fs_offline::{DatasetBuilder, JoinSpec};
+use fs_schema::{EventTime, FeatureDefinition, FeatureGroup, FeatureType, layout};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+const HOURS: usize = 48;
+const START: &str = "2024-05-01T00:00:00Z";
+
+fn main() {
+    let rows = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .or_else(|| std::env::var("FS_BENCH_ROWS").ok())
+        .map(|s| parse_count(&s))
+        .unwrap_or(1_000_000);
+    let dir = std::env::var_os("FS_BENCH_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join(format!("bench-data/offline-v2-{rows}")));
+    let orders = orders_group();
+    let profiles = profiles_group();
+    let orders_dir = dir.join("orders/data");
+    let profiles_dir = dir.join("profiles/data");
+    if !dir.join(".complete").exists() {
+        let t = Instant::now();
+        let _ = std::fs::remove_dir_all(&dir);
+        generate(&orders_dir, &orders, rows, rows / 5, 0.01, 1);
+        generate(&profiles_dir, &profiles, rows / 5, rows / 10, 0.01, 2);
+        std::fs::write(dir.join(".complete"), b"").expect("marking the data complete");
+        say(&format!(
+            "GENERATED {rows} rows in {:.1} s",
+            t.elapsed().as_secs_f64()
+        ));
+    }
+    say(&format!("DATA_DIR {}", dir.display()));
+    let out_dir = dir.join("out");
+    std::fs::create_dir_all(&out_dir).expect("creating the output directory");
+
+    let engine = LocalEngine::new()
+        .with_table(OfflineTable::new(orders.clone(), &orders_dir))
+        .with_table(OfflineTable::new(profiles.clone(), &profiles_dir));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+
+    if std::env::var_os("FS_BENCH_SHAPES").is_some() {
+        runtime.block_on(shapes(&orders, &orders_dir, &out_dir));
+        return;
+    }
+    let latest = DatasetBuilder::from_group(orders.clone())
+        .build()
+        .expect("spec");
+    let pit = DatasetBuilder::from_group(orders)
+        .include_duplicated_records()
+        .join(JoinSpec::new(profiles).left().prefix("p_"))
+        .build()
+        .expect("spec");
+    for (name, spec) in [("latest", latest), ("pit_join", pit)] {
+        let out = out_dir.join(format!("{name}.parquet"));
+        let sql = runtime.block_on(engine.sql(&spec)).expect("rendering");
+        say(&format!("SQL {name} {}", sql.replace('\n', " ")));
+        reset_peak_rss();
+        let t = Instant::now();
+        let report = runtime
+            .block_on(async {
+                let stream = engine.execute(&spec).await?;
+                write_parquet(stream, &out, ParquetOptions::default()).await
+            })
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let secs = t.elapsed().as_secs_f64();
+        let label = format!("dataset_{name}_{}", count_label(rows));
+        say(&format!("OUTPUT {name} {}", out.display()));
+        say(&format!("RESULT {label}_seconds {secs:.3} s"));
+        say(&format!("RESULT {label}_rows_out {} rows", report.rows));
+        say(&format!(
+            "RESULT {label}_input_rows_per_second {:.0} rows/s",
+            rows as f64 / secs
+        ));
+        if let Some(mb) = peak_rss_mb() {
+            say(&format!("RESULT {label}_peak_rss {mb:.0} MB"));
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn say(line: &str) {
+    println!("{line}");
+}
+
+fn parse_count(s: &str) -> usize {
+    let s = s.trim();
+    let (num, mul) = match s.chars().last() {
+        Some('M' | 'm') => (&s[..s.len() - 1], 1_000_000.0),
+        Some('K' | 'k') => (&s[..s.len() - 1], 1_000.0),
+        _ => (s, 1.0),
+    };
+    (num.parse::<f64>()
+        .unwrap_or_else(|_| panic!("not a row count: {s}"))
+        * mul) as usize
+}
+
+fn count_label(n: usize) -> String {
+    if n.is_multiple_of(1_000_000) {
+        format!("{}M", n / 1_000_000)
+    } else if n.is_multiple_of(1_000) {
+        format!("{}K", n / 1_000)
+    } else {
+        n.to_string()
+    }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+}
+
+fn orders_group() -> FeatureGroup {
+    let mut features = vec![
+        FeatureDefinition::string("id"),
+        FeatureDefinition::string("ts"),
+    ];
+    for i in 0..18 {
+        features.push(match i {
+            0..9 => FeatureDefinition::fractional(format!("f{i}")),
+            9..15 => FeatureDefinition::integral(format!("f{i}")),
+            _ => FeatureDefinition::string(format!("f{i}")),
+        });
+    }
+    FeatureGroup::builder("orders", "id", "ts")
+        .features(features)
+        .offline_store_s3_uri("s3://bench/offline")
+        .build()
+        .expect("the orders group")
+}
+
+fn profiles_group() -> FeatureGroup {
+    let mut features = vec![
+        FeatureDefinition::string("id"),
+        FeatureDefinition::string("ts"),
+    ];
+    features.extend((0..5).map(|i| FeatureDefinition::fractional(format!("q{i}"))));
+    FeatureGroup::builder("profiles", "id", "ts")
+        .features(features)
+        .offline_store_s3_uri("s3://bench/offline")
+        .build()
+        .expect("the profiles group")
+}
+
+/// xorshift64*: fast, seeded, good enough for data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Writes `rows` rows of `group` (ids `0..ids`; values by feature type,
+/// null on delete markers) over [`HOURS`] hourly partitions.
+fn generate(dir: &Path, group: &FeatureGroup, rows: usize, ids: usize, deleted: f64, seed: u64) {
+    let start = EventTime::parse_iso(START).expect("start").as_millis();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed);
+    let per_hour = rows.div_ceil(HOURS);
+    let mut written = 0;
+    for hour in 0..HOURS {
+        let n = per_hour.min(rows - written);
+        if n == 0 {
+            break;
+        }
+        written += n;
+        let hour_start = start + hour as i64 * 3_600_000;
+        let mut ets: Vec<i64> = (0..n)
+            .map(|_| hour_start + rng.below(3_600_000) as i64)
+            .collect();
+        ets.sort_unstable();
+        let del: Vec<bool> = (0..n)
+            .map(|_| (rng.below(1_000_000) as f64) < deleted * 1e6)
+            .collect();
+        let valid = |i: usize| !del[i];
+        let mut columns: Vec<(String, ArrayRef)> = vec![
+            (
+                "id".into(),
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|_| format!("c{:09}", rng.below(ids as u64))),
+                )),
+            ),
+            (
+                "ts".into(),
+                Arc::new(StringArray::from_iter_values(
+                    ets.iter()
+                        .map(|t| EventTime::from_millis(*t).expect("in range").to_iso()),
+                )),
+            ),
+        ];
+        for def in &group.feature_definitions[2..] {
+            let col: ArrayRef = match def.feature_type {
+                FeatureType::Fractional => Arc::new(Float64Array::from_iter(
+                    (0..n).map(|i| valid(i).then(|| rng.below(1_000_000) as f64 / 3.0)),
+                )),
+                FeatureType::Integral => Arc::new(Int64Array::from_iter(
+                    (0..n).map(|i| valid(i).then(|| rng.below(1_000_000) as i64)),
+                )),
+                FeatureType::String => Arc::new(StringArray::from_iter(
+                    (0..n).map(|i| valid(i).then(|| format!("v{}", rng.below(5000)))),
+                )),
+            };
+            columns.push((def.name.clone(), col));
+        }
+        let ts = |v: Vec<i64>| -> ArrayRef {
+            Arc::new(arrow_array::TimestampMillisecondArray::from(v).with_timezone("UTC"))
+        };
+        let api: Vec<i64> = ets.iter().map(|t| t + rng.below(1000) as i64).collect();
+        let wt: Vec<i64> = api
+            .iter()
+            .map(|t| t + 60_000 + rng.below(600_000) as i64)
+            .collect();
+        columns.push(("write_time".into(), ts(wt)));
+        columns.push(("api_invocation_time".into(), ts(api)));
+        columns.push(("is_deleted".into(), Arc::new(BooleanArray::from(del))));
+        let batch = RecordBatch::try_from_iter(columns).expect("a batch");
+        let latest = EventTime::from_millis(*ets.last().expect("rows")).expect("in range");
+        let path = dir
+            .join(layout::partition(latest))
+            .join(layout::file_name(latest, &format!("{:016x}", rng.next())));
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("creating a partition");
+        let file = std::fs::File::create(&path).expect("creating a data file");
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build();
+        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("a writer");
+        w.write(&batch).expect("writing");
+        w.close().expect("closing");
+    }
+}
+
+/// Resets the kernel's peak-RSS counter of this process (Linux).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", b"5");
+}
+
+/// The peak resident set size since the last reset, in MB (Linux).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+async fn shapes(orders: &FeatureGroup, dir: &Path, out: &Path) {
+    use datafusion::prelude::*;
+    let schema = fs_offline::table::offline_read_schema(orders);
+    let mut config = SessionConfig::new();
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = std::env::var_os("FS_VIEWS").is_some();
+    if let Ok(p) = std::env::var("FS_PARTS") {
+        config = config.with_target_partitions(p.parse().unwrap());
+    }
+    let ctx = SessionContext::new_with_config(config);
+    ctx.register_parquet(
+        "orders",
+        dir.to_str().unwrap(),
+        ParquetReadOptions::default().schema(&schema),
+    )
+    .await
+    .unwrap();
+    let feats: Vec<String> = (0..18).map(|i| format!("f{i}")).collect();
+    let f = feats.join(", ");
+    let of = feats
+        .iter()
+        .map(|x| format!("o.{x}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let et = "CAST(to_timestamp_millis(ts) AS BIGINT)";
+    let ord = format!(
+        "{et} DESC NULLS LAST, api_invocation_time DESC NULLS LAST, write_time DESC NULLS LAST, is_deleted DESC NULLS LAST"
+    );
+    let window = format!(
+        "SELECT id, ts, {f} FROM (SELECT id, ts, {f}, is_deleted, row_number() OVER (PARTITION BY id ORDER BY {ord}) AS rn FROM orders) t WHERE rn = 1 AND NOT coalesce(is_deleted, false)"
+    );
+    let keys = format!(
+        "WITH k AS (SELECT id, ts, api_invocation_time AS api, write_time AS wt FROM (SELECT id, ts, api_invocation_time, write_time, is_deleted, row_number() OVER (PARTITION BY id ORDER BY {ord}) AS rn FROM orders) t WHERE rn = 1 AND NOT coalesce(is_deleted, false)) \
+         SELECT o.id, o.ts, {of} FROM orders o JOIN k ON o.id = k.id AND o.ts = k.ts AND o.api_invocation_time = k.api AND o.write_time = k.wt"
+    );
+    let keys_guard = format!(
+        "WITH k AS (SELECT id, ts, api_invocation_time AS api, write_time AS wt FROM (SELECT id, ts, api_invocation_time, write_time, is_deleted, row_number() OVER (PARTITION BY id ORDER BY {ord}) AS rn FROM orders) t WHERE rn = 1 AND NOT coalesce(is_deleted, false)), \
+         j AS (SELECT o.id, o.ts, {of} FROM orders o JOIN k ON o.id = k.id AND o.ts = k.ts AND o.api_invocation_time = k.api AND o.write_time = k.wt) \
+         SELECT id, ts, {f} FROM (SELECT *, row_number() OVER (PARTITION BY id) AS rn2 FROM j) x WHERE rn2 = 1"
+    );
+    let fv = feats
+        .iter()
+        .chain(["ts".to_string(), "is_deleted".to_string()].iter())
+        .map(|x| format!("first_value({x} ORDER BY {ord}) AS {x}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let first = format!(
+        "SELECT id, ts, {f} FROM (SELECT id, {fv} FROM orders GROUP BY id) t WHERE NOT coalesce(is_deleted, false)"
+    );
+    let only = std::env::var("FS_SHAPE").ok();
+    for (name, sql) in [
+        ("window", window),
+        ("keys", keys),
+        ("keys_guard", keys_guard),
+        ("first_value", first),
+    ] {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
+        let t = Instant::now();
+        let df = ctx.sql(&sql).await.unwrap();
+        if std::env::var_os("FS_EXPLAIN").is_some() {
+            let plan = ctx
+                .sql(&format!("EXPLAIN {sql}"))
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            say(
+                &datafusion::arrow::util::pretty::pretty_format_batches(&plan)
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        let stream = df.execute_stream().await.unwrap();
+        let schema = stream.schema();
+        let stream = fs_offline::scan::BatchStream::new(
+            schema,
+            futures::TryStreamExt::map_err(stream, |e| {
+                fs_offline::Error::InvalidDataset(e.to_string())
+            }),
+        );
+        let r = write_parquet(
+            stream,
+            out.join(format!("shape_{name}.parquet")),
+            ParquetOptions::default(),
+        )
+        .await
+        .unwrap();
+        say(&format!(
+            "SHAPE {name} {:.3} s rows {}",
+            t.elapsed().as_secs_f64(),
+            r.rows
+        ));
+    }
+}

@@ -1,0 +1,206 @@
+//! Downloading one object into the cache: a temporary file in the target's
+//! directory, checked for size and checksum, fsynced, renamed into place,
+//! and the directory fsynced. The target path only ever holds a whole,
+//! verified object.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::types::ChecksumMode;
+use fs_schema::aws_error::AwsError;
+
+use super::checksum::{Hasher, RemoteChecksum, expected, normalize_etag};
+use super::error::{CacheError, CacheResult};
+use super::fsutil::{blocking, fsync_dir, millis, mtime_nanos, temp_path_for};
+use super::manifest::ObjectEntry;
+
+/// Bytes gathered from the body before one write to disk.
+const WRITE_CHUNK: usize = 4 << 20;
+
+/// The file being written, moved to the blocking pool for each write.
+struct Sink {
+    file: File,
+    local: Hasher,
+    remote: Option<Hasher>,
+    written: u64,
+}
+
+impl Sink {
+    fn write(mut self, buf: Vec<u8>, tmp: PathBuf, uri: String) -> CacheResult<(Self, Vec<u8>)> {
+        self.local.update(&buf);
+        if let Some(h) = &mut self.remote {
+            h.update(&buf);
+        }
+        self.file
+            .write_all(&buf)
+            .map_err(|e| CacheError::io_object("writing", tmp, &uri, e))?;
+        self.written += buf.len() as u64;
+        Ok((self, buf))
+    }
+}
+
+/// Fetches `s3://bucket/key` to `target`, retrying up to `attempts` times
+/// on retryable failures (throttling, 5xx, a body cut short, a checksum
+/// mismatch).
+pub(crate) async fn fetch(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    target: &Path,
+    attempts: u32,
+) -> CacheResult<ObjectEntry> {
+    let mut attempt = 1;
+    loop {
+        match fetch_once(client, bucket, key, target).await {
+            Ok(entry) => return Ok(entry),
+            Err(e) if e.is_retryable() && attempt < attempts => {
+                tracing::warn!(bucket, key, attempt, error = %e, "fetching again");
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn fetch_once(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    target: &Path,
+) -> CacheResult<ObjectEntry> {
+    let uri = format!("s3://{bucket}/{key}");
+    let out = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .map_err(|e| CacheError::S3 {
+            uri: uri.clone(),
+            source: Box::new(AwsError::from_sdk("GetObject", e)),
+        })?;
+    let size = out.content_length().unwrap_or(0).max(0) as u64;
+    let etag = normalize_etag(out.e_tag().unwrap_or_default());
+    let remote_checksum = expected(&out);
+    let mut body = out.body;
+
+    let tmp = temp_path_for(target);
+    let sink = {
+        let (tmp, target, uri) = (tmp.clone(), target.to_path_buf(), uri.clone());
+        let algorithm = remote_checksum.as_ref().map(|c| c.algorithm.clone());
+        blocking(move || {
+            let dir = target.parent().unwrap_or(Path::new("."));
+            fs::create_dir_all(dir)
+                .map_err(|e| CacheError::io_object("creating directory", dir, &uri, e))?;
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .map_err(|e| CacheError::io_object("creating", &tmp, &uri, e))?;
+            Ok::<_, CacheError>(Sink {
+                file,
+                local: Hasher::local(),
+                remote: algorithm.as_deref().map(Hasher::new),
+                written: 0,
+            })
+        })
+        .await?
+    };
+
+    let result = async {
+        let mut sink = sink;
+        let mut buf = Vec::with_capacity(WRITE_CHUNK);
+        let mut received = 0u64;
+        loop {
+            let chunk = body.try_next().await.map_err(|e| CacheError::Body {
+                uri: uri.clone(),
+                path: tmp.clone(),
+                received,
+                source: Box::new(e),
+            })?;
+            let last = chunk.is_none();
+            if let Some(chunk) = chunk {
+                received += chunk.len() as u64;
+                buf.extend_from_slice(&chunk);
+            }
+            if buf.len() >= WRITE_CHUNK || (last && !buf.is_empty()) {
+                let (t, u) = (tmp.clone(), uri.clone());
+                let (s, mut b) = blocking(move || sink.write(buf, t, u)).await?;
+                b.clear();
+                (sink, buf) = (s, b);
+            }
+            if last {
+                break;
+            }
+        }
+        let (tmp2, target2, uri2) = (tmp.clone(), target.to_path_buf(), uri.clone());
+        let remote2 = remote_checksum.clone();
+        blocking(move || finish(sink, size, remote2, &tmp2, &target2, &uri2)).await
+    }
+    .await;
+    let (crc32c, mtime_ns) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    tracing::debug!(uri = %uri, path = %target.display(), size, "fetched");
+    Ok(ObjectEntry {
+        size,
+        etag,
+        remote_checksum,
+        crc32c,
+        mtime_ns,
+        fetched_at_ms: millis(SystemTime::now()),
+    })
+}
+
+/// Checks size and checksum, then fsync, rename, directory fsync. Returns
+/// the local checksum and the file's modification time.
+fn finish(
+    sink: Sink,
+    size: u64,
+    remote: Option<RemoteChecksum>,
+    tmp: &Path,
+    target: &Path,
+    uri: &str,
+) -> CacheResult<(String, u64)> {
+    let mismatch = |reason: String| CacheError::Verification {
+        uri: uri.to_owned(),
+        path: tmp.to_path_buf(),
+        reason,
+    };
+    if sink.written != size {
+        return Err(mismatch(format!(
+            "received {} bytes, the object has {size}",
+            sink.written
+        )));
+    }
+    if let (Some(expected), Some(hasher)) = (remote, sink.remote) {
+        let actual = hasher.finish();
+        if actual != expected.value {
+            return Err(mismatch(format!(
+                "{} of the received bytes is {actual}, S3 says {}",
+                expected.algorithm, expected.value
+            )));
+        }
+    }
+    let crc32c = sink.local.finish();
+    sink.file
+        .sync_all()
+        .map_err(|e| CacheError::io_object("syncing", tmp, uri, e))?;
+    let meta = sink
+        .file
+        .metadata()
+        .map_err(|e| CacheError::io_object("inspecting", tmp, uri, e))?;
+    drop(sink.file);
+    fs::rename(tmp, target)
+        .map_err(|e| CacheError::io_object("renaming into place", target, uri, e))?;
+    fsync_dir(target.parent().unwrap_or(Path::new(".")))?;
+    Ok((crc32c, mtime_nanos(&meta)))
+}

@@ -1,0 +1,409 @@
+//! `Cache::sync`: list, compare with the manifest, make room, fetch what is
+//! new, changed or damaged, drop what S3 no longer has, record the prefix.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_s3::Client;
+use fs_schema::EventTime;
+use futures::StreamExt;
+
+use super::checksum::hash_file;
+use super::error::{CacheError, CacheResult};
+use super::evict::{self, EvictReport};
+use super::fetch::fetch;
+use super::fsutil::{blocking, millis, mtime_nanos};
+use super::list::{RemoteObject, list};
+use super::lock;
+use super::manifest::{ObjectEntry, Op, PrefixEntry};
+use super::partition::TimeRange;
+use super::uri::{S3Prefix, relative_path};
+use super::{Cache, CachedPrefix};
+
+/// A progress callback: called after each object lands.
+pub type ProgressFn = Arc<dyn Fn(&SyncProgress) + Send + Sync>;
+
+/// How far a sync is, given to the progress callback.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SyncProgress {
+    /// The key that just landed.
+    pub key: String,
+    /// Objects fetched so far.
+    pub objects_done: u64,
+    /// Objects this sync fetches.
+    pub objects_total: u64,
+    /// Bytes fetched so far.
+    pub bytes_done: u64,
+    /// Bytes this sync fetches.
+    pub bytes_total: u64,
+}
+
+/// What a sync does.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct SyncOptions {
+    /// Only Glue (`year=/month=/day=/hour=`) or Iceberg (`*_trunc=`)
+    /// partitions holding event times at or after this.
+    pub event_time_from: Option<EventTime>,
+    /// Only partitions holding event times at or before this.
+    pub event_time_to: Option<EventTime>,
+    /// Objects fetched (and partitions listed) at once; default 16.
+    pub concurrency: usize,
+    /// Called after each object lands.
+    pub progress: Option<ProgressFn>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            event_time_from: None,
+            event_time_to: None,
+            concurrency: 16,
+            progress: None,
+        }
+    }
+}
+
+impl fmt::Debug for SyncOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncOptions")
+            .field("event_time_from", &self.event_time_from)
+            .field("event_time_to", &self.event_time_to)
+            .field("concurrency", &self.concurrency)
+            .field("progress", &self.progress.as_ref().map(|_| "Fn"))
+            .finish()
+    }
+}
+
+impl SyncOptions {
+    /// Defaults: the whole prefix, 16 at once, no callback.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only partitions overlapping `[from, to]` (either end open).
+    pub fn event_time_range(mut self, from: Option<EventTime>, to: Option<EventTime>) -> Self {
+        self.event_time_from = from;
+        self.event_time_to = to;
+        self
+    }
+
+    /// Objects fetched at once (at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Calls `f` after each object lands.
+    pub fn on_progress(mut self, f: impl Fn(&SyncProgress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    fn range(&self) -> Option<TimeRange> {
+        (self.event_time_from.is_some() || self.event_time_to.is_some()).then(|| TimeRange {
+            from_ms: self.event_time_from.map(|t| t.as_millis()),
+            to_ms: self.event_time_to.map(|t| t.as_millis()),
+        })
+    }
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SyncReport {
+    /// The prefix (`s3://bucket/prefix/`).
+    pub uri: String,
+    /// Where it is mirrored ([`Cache::local_path`]).
+    pub local_path: PathBuf,
+    /// Objects S3 listed (in the selected partitions).
+    pub objects_listed: u64,
+    /// Their bytes.
+    pub bytes_listed: u64,
+    /// Objects downloaded.
+    pub objects_fetched: u64,
+    /// Bytes downloaded.
+    pub bytes_fetched: u64,
+    /// Objects already held and unchanged: not downloaded.
+    pub objects_skipped: u64,
+    /// Of the downloads, objects that were held but missing, truncated or
+    /// modified locally.
+    pub objects_repaired: u64,
+    /// Keys held that S3 no longer has: their local files were deleted.
+    pub deleted_remote: Vec<String>,
+    /// What the size budget evicted to make room.
+    pub evicted: EvictReport,
+    /// Temporary files of a killed process that were removed.
+    pub stray_temp_files_removed: u64,
+    /// Time spent waiting for another process's sync (or verify) to finish.
+    pub lock_wait: Duration,
+    /// Total time, waiting included.
+    pub duration: Duration,
+}
+
+pub(crate) async fn run(
+    cache: &Cache,
+    client: &Client,
+    prefix: &S3Prefix,
+    options: &SyncOptions,
+    open: bool,
+) -> CacheResult<(SyncReport, Option<CachedPrefix>)> {
+    let started = Instant::now();
+    let uri = prefix.to_string();
+    let root = cache.root().to_path_buf();
+    let _lock = lock::exclusive(cache.lock_path()).await?;
+    let lock_wait = started.elapsed();
+    let (mut manifest, mut journal, stray) = {
+        let c = cache.clone();
+        blocking(move || c.begin_write()).await?
+    };
+    let mut report = SyncReport {
+        uri: uri.clone(),
+        local_path: cache.local_path_of(prefix),
+        stray_temp_files_removed: stray,
+        lock_wait,
+        ..SyncReport::default()
+    };
+    tracing::info!(prefix = %uri, cache = %root.display(), waited_ms = lock_wait.as_millis() as u64, "sync starting");
+
+    let listing = list(client, prefix, options.range(), options.concurrency).await?;
+    report.objects_listed = listing.objects.len() as u64;
+    report.bytes_listed = listing.objects.iter().map(|o| o.size).sum();
+    let budget = cache.options().size_budget;
+    if let Some(budget) = budget.filter(|b| report.bytes_listed > *b) {
+        return Err(CacheError::OverBudget {
+            uri,
+            path: root,
+            needed: report.bytes_listed,
+            budget,
+        });
+    }
+
+    // Compare with what is held.
+    let mut wanted: Vec<(RemoteObject, PathBuf)> = Vec::new();
+    let mut held: Vec<(String, PathBuf, ObjectEntry)> = Vec::new();
+    let listed: HashSet<&str> = listing.objects.iter().map(|o| o.key.as_str()).collect();
+    for object in &listing.objects {
+        let path = root.join(relative_path(prefix.bucket(), &object.key)?);
+        let id = prefix.object_id(&object.key);
+        match manifest.objects.get(&id) {
+            Some(e) if e.size == object.size && e.etag == object.etag => {
+                held.push((id, path, e.clone()));
+            }
+            _ => wanted.push((object.clone(), path)),
+        }
+    }
+    let damaged = blocking(move || check_held(held)).await;
+    let mut repaired_keys = HashSet::new();
+    for outcome in damaged {
+        match outcome {
+            Held::Ok => report.objects_skipped += 1,
+            Held::Touched(id, entry) => {
+                report.objects_skipped += 1;
+                let op = Op::Put { id, entry };
+                journal.append(&op)?;
+                manifest.apply(op);
+            }
+            Held::Damaged(id, path, why) => {
+                tracing::warn!(object = %id, path = %path.display(), "{why}; fetching again");
+                let key = id[prefix.bucket().len() + 1..].to_owned();
+                let object = listing.objects.iter().find(|o| o.key == key).cloned();
+                if let Some(object) = object {
+                    repaired_keys.insert(key);
+                    wanted.push((object, path));
+                }
+            }
+        }
+    }
+
+    // Held objects S3 no longer has, in the part of the prefix listed.
+    let gone: Vec<String> = manifest
+        .objects_under(prefix)
+        .map(|(id, _)| id[prefix.bucket().len() + 1..].to_owned())
+        .filter(|key| listing.scope.contains(key) && !listed.contains(key.as_str()))
+        .collect();
+    for key in gone {
+        tracing::info!(object = %format!("s3://{}/{key}", prefix.bucket()), "deleted in S3: removing the local copy");
+        evict::remove_object(&root, &mut manifest, &mut journal, &prefix.object_id(&key))?;
+        report.deleted_remote.push(key);
+    }
+
+    // Make room under the budget.
+    let incoming: u64 = wanted.iter().map(|(o, _)| o.size).sum();
+    let replaced: u64 = wanted
+        .iter()
+        .filter_map(|(o, _)| {
+            manifest
+                .objects
+                .get(&prefix.object_id(&o.key))
+                .map(|e| e.size)
+        })
+        .sum();
+    if let Some(budget) = budget {
+        let projected = (manifest.total_bytes() - replaced) + incoming;
+        let need = projected.saturating_sub(budget);
+        report.evicted = evict::make_room(
+            &root,
+            cache.meta_dir(),
+            &mut manifest,
+            &mut journal,
+            need,
+            Some(prefix),
+        )?;
+        if report.evicted.bytes < need {
+            tracing::warn!(
+                budget,
+                over = need - report.evicted.bytes,
+                busy = ?report.evicted.busy,
+                "the cache stays over its budget: the prefixes that could go are in use"
+            );
+        }
+    }
+
+    // Fetch.
+    let total = wanted.len();
+    let attempts = cache.options().fetch_attempts.max(1);
+    let mut done = 0u64;
+    let mut failures = Vec::new();
+    let mut fetches = futures::stream::iter(wanted.into_iter().map(|(object, path)| async move {
+        let r = fetch(client, prefix.bucket(), &object.key, &path, attempts).await;
+        (object, r)
+    }))
+    .buffer_unordered(options.concurrency.max(1));
+    while let Some((object, result)) = fetches.next().await {
+        match result {
+            Ok(entry) => {
+                done += 1;
+                report.objects_fetched += 1;
+                report.bytes_fetched += entry.size;
+                if repaired_keys.contains(&object.key) {
+                    report.objects_repaired += 1;
+                }
+                let op = Op::Put {
+                    id: prefix.object_id(&object.key),
+                    entry,
+                };
+                journal.append(&op)?;
+                manifest.apply(op);
+                if let Some(progress) = &options.progress {
+                    progress(&SyncProgress {
+                        key: object.key,
+                        objects_done: done,
+                        objects_total: total as u64,
+                        bytes_done: report.bytes_fetched,
+                        bytes_total: incoming,
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "fetch failed");
+                failures.push(e);
+            }
+        }
+    }
+    drop(fetches);
+
+    if failures.is_empty() {
+        let op = Op::Prefix {
+            uri: uri.clone(),
+            entry: PrefixEntry {
+                synced_at_ms: millis(SystemTime::now()),
+                event_time_from_ms: options.event_time_from.map(|t| t.as_millis()),
+                event_time_to_ms: options.event_time_to.map(|t| t.as_millis()),
+            },
+        };
+        journal.append(&op)?;
+        manifest.apply(op);
+    }
+    let opened = {
+        let c = cache.clone();
+        let p = prefix.clone();
+        let ok = failures.is_empty();
+        blocking(move || -> CacheResult<Option<CachedPrefix>> {
+            c.end_write(&manifest)?;
+            if !ok {
+                return Ok(None);
+            }
+            // Taken before the cache lock is released, so that no eviction
+            // can come between this sync and its reader.
+            let guard = lock::shared(&lock::prefix_lock_path(c.meta_dir(), &p.to_string()), true)?
+                .expect("created");
+            guard.touch()?;
+            Ok(if open {
+                Some(c.reader(&p, &p, &manifest, guard))
+            } else {
+                None
+            })
+        })
+        .await?
+    };
+    report.duration = started.elapsed();
+    if let Some(first) = failures.into_iter().next() {
+        return Err(CacheError::Incomplete {
+            uri,
+            failed: total - done as usize,
+            wanted: total,
+            first: Box::new(first),
+        });
+    }
+    tracing::info!(
+        prefix = %uri,
+        listed = report.objects_listed,
+        fetched = report.objects_fetched,
+        bytes = report.bytes_fetched,
+        skipped = report.objects_skipped,
+        deleted_remote = report.deleted_remote.len(),
+        ms = report.duration.as_millis() as u64,
+        "sync done"
+    );
+    Ok((report, opened))
+}
+
+enum Held {
+    Ok,
+    /// Same content, new modification time (re-checked by checksum).
+    Touched(String, ObjectEntry),
+    Damaged(String, PathBuf, String),
+}
+
+/// Stats each held file; one whose modification time changed is hashed.
+fn check_held(held: Vec<(String, PathBuf, ObjectEntry)>) -> Vec<Held> {
+    held.into_iter()
+        .map(|(id, path, entry)| match check_one(&path, &entry) {
+            Ok(None) => Held::Ok,
+            Ok(Some(mtime_ns)) => Held::Touched(id, ObjectEntry { mtime_ns, ..entry }),
+            Err(why) => Held::Damaged(id, path, why),
+        })
+        .collect()
+}
+
+/// `Ok(None)`: as recorded; `Ok(Some(mtime))`: same bytes, new mtime;
+/// `Err(why)`: missing or different.
+fn check_one(path: &Path, entry: &ObjectEntry) -> Result<Option<u64>, String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("the local file is unreadable ({e})"))?;
+    if meta.len() != entry.size {
+        return Err(format!(
+            "the local file has {} bytes, not {}",
+            meta.len(),
+            entry.size
+        ));
+    }
+    let mtime = mtime_nanos(&meta);
+    if mtime == entry.mtime_ns {
+        return Ok(None);
+    }
+    let (_, crc) = hash_file(path).map_err(|e| format!("the local file is unreadable ({e})"))?;
+    if crc == entry.crc32c {
+        Ok(Some(mtime))
+    } else {
+        Err(format!(
+            "the local file was modified (CRC32C {crc}, expected {})",
+            entry.crc32c
+        ))
+    }
+}

@@ -1,0 +1,288 @@
+//! A feature group's offline data on local disk.
+//!
+//! An [`OfflineTable`] is a [`FeatureGroup`] definition and the directory
+//! holding its offline Parquet files in the Glue layout
+//! (`year=YYYY/month=MM/day=DD/hour=HH/*.parquet`, see
+//! [`fs_schema::layout`]): the `…/data` directory of an fs-local store, a
+//! synced copy of an S3 prefix, or files written by Spark or the service.
+//!
+//! Files are read as [`OfflineTable::schema`]: the group's features with
+//! its types, then `write_time` and `api_invocation_time` as UTC millisecond
+//! timestamps and `is_deleted`. Files written by other tools may differ:
+//! timestamps of any unit (or Parquet `INT96`) are converted to UTC
+//! milliseconds, strings of any Arrow string type are read as `Utf8`, and a
+//! feature missing from a file (one added to the group after the file was
+//! written) reads as nulls. Every column is nullable for that reason.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use fs_schema::{EventTime, FeatureGroup, arrow_field};
+
+use crate::error::{Error, Result};
+use crate::spec::{API_INVOCATION_TIME, IS_DELETED, WRITE_TIME};
+
+/// A group's offline data in a local directory (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct OfflineTable {
+    group: FeatureGroup,
+    dir: PathBuf,
+}
+
+/// One Parquet file of an [`OfflineTable`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The event-time hour its partition covers, `[start, end)`; `None` for
+    /// a file outside any `year=/month=/day=/hour=` directory.
+    pub partition: Option<(EventTime, EventTime)>,
+}
+
+impl OfflineTable {
+    /// The offline data of `group` in `data_dir`, the directory holding the
+    /// `year=` partitions (for fs-local, `Store::offline_data_dir`).
+    pub fn new(group: FeatureGroup, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            group,
+            dir: data_dir.into(),
+        }
+    }
+
+    /// The offline data of `group` in the fs-local store directory
+    /// `store_dir`, found by the layout
+    /// (`offline/<account>/sagemaker/<region>/offline-store/<group>-<creation time>/data`)
+    /// without opening the store, so it works while another process writes.
+    /// A group deleted and created again has several such directories; the
+    /// one with the latest creation time is taken.
+    pub fn from_store_dir(store_dir: impl AsRef<Path>, group: FeatureGroup) -> Result<Self> {
+        let root = store_dir.as_ref().join("offline");
+        let prefix = format!("{}-", group.feature_group_name);
+        let mut best: Option<(i64, PathBuf)> = None;
+        for account in read_dir(&root)? {
+            for region in read_dir(&account.join("sagemaker"))? {
+                for dir in read_dir(&region.join("offline-store"))? {
+                    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    let Some(created) = name
+                        .strip_prefix(&prefix)
+                        .and_then(|t| t.parse::<i64>().ok())
+                    else {
+                        continue;
+                    };
+                    if best.as_ref().is_none_or(|(b, _)| created > *b) {
+                        best = Some((created, dir.join("data")));
+                    }
+                }
+            }
+        }
+        let (_, dir) = best.ok_or_else(|| {
+            Error::InvalidDataset(format!(
+                "the store {} has no offline data directory for feature group `{}`",
+                store_dir.as_ref().display(),
+                group.feature_group_name
+            ))
+        })?;
+        Ok(Self::new(group, dir))
+    }
+
+    /// The group.
+    pub fn group(&self) -> &FeatureGroup {
+        &self.group
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The same directory read as another definition of the group (for
+    /// instance one with features added since).
+    pub fn with_group(mut self, group: FeatureGroup) -> Self {
+        self.group = group;
+        self
+    }
+
+    /// The schema rows are read as (see the [module docs](self)).
+    pub fn schema(&self) -> SchemaRef {
+        offline_read_schema(&self.group)
+    }
+
+    /// The Parquet files whose partition may hold event times in
+    /// `[from, to]` (either end open), sorted by path. Partition directories
+    /// outside the range are not descended into; files outside any
+    /// partition are always listed. Hidden files (`.x`, such as temporary
+    /// files of a writer) and `_x` files (`_SUCCESS`) are skipped.
+    pub fn files(&self, from: Option<EventTime>, to: Option<EventTime>) -> Result<Vec<DataFile>> {
+        let mut out = Vec::new();
+        if !self.dir.exists() {
+            return Ok(out);
+        }
+        walk(&self.dir, PartitionBounds::default(), from, to, &mut out)?;
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        tracing::debug!(
+            group = %self.group.feature_group_name,
+            dir = %self.dir.display(),
+            files = out.len(),
+            "listed offline files"
+        );
+        Ok(out)
+    }
+}
+
+/// The schema offline files of `group` are read as: its features (all
+/// nullable), then `write_time` and `api_invocation_time` as nullable UTC
+/// millisecond timestamps and a nullable `is_deleted`.
+pub fn offline_read_schema(group: &FeatureGroup) -> SchemaRef {
+    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    let mut fields: Vec<Field> = group
+        .feature_definitions
+        .iter()
+        .map(|d| arrow_field(d, true))
+        .collect();
+    fields.push(Field::new(WRITE_TIME, ts.clone(), true));
+    fields.push(Field::new(API_INVOCATION_TIME, ts, true));
+    fields.push(Field::new(IS_DELETED, DataType::Boolean, true));
+    Arc::new(Schema::new(fields))
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+    let path = path.to_path_buf();
+    move |source| Error::LocalIo { what, path, source }
+}
+
+/// The subdirectories of `dir` (none when it does not exist).
+fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io("listing", dir))? {
+        let entry = entry.map_err(io("listing", dir))?;
+        if entry.file_type().map_err(io("listing", dir))?.is_dir() {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
+}
+
+/// The partition keys seen on the way down.
+#[derive(Debug, Clone, Copy, Default)]
+struct PartitionBounds {
+    year: Option<i32>,
+    month: Option<u32>,
+    day: Option<u32>,
+    hour: Option<u32>,
+}
+
+impl PartitionBounds {
+    /// The event-time range `[start, end)` the keys so far cover, if they
+    /// are a prefix of year/month/day/hour starting with the year.
+    fn range(&self) -> Option<(i64, i64)> {
+        const HOUR: i64 = 3_600_000;
+        const DAY: i64 = 24 * HOUR;
+        let year = i64::from(self.year?);
+        let ms = |y: i64, m: u32, d: u32| days_from_civil(y, m, d) * DAY;
+        Some(match (self.month, self.day, self.hour) {
+            (None, _, _) => (ms(year, 1, 1), ms(year + 1, 1, 1)),
+            (Some(m), day, hour) => {
+                if !(1..=12).contains(&m) {
+                    return None;
+                }
+                match (day, hour) {
+                    (None, _) => {
+                        let (ny, nm) = if m == 12 {
+                            (year + 1, 1)
+                        } else {
+                            (year, m + 1)
+                        };
+                        (ms(year, m, 1), ms(ny, nm, 1))
+                    }
+                    (Some(d), None) if (1..=31).contains(&d) => {
+                        let s = ms(year, m, d);
+                        (s, s + DAY)
+                    }
+                    (Some(d), Some(h)) if (1..=31).contains(&d) && h < 24 => {
+                        let s = ms(year, m, d) + i64::from(h) * HOUR;
+                        (s, s + HOUR)
+                    }
+                    _ => return None,
+                }
+            }
+        })
+    }
+
+    /// Adds a `key=value` directory; `None` if the name is not one.
+    fn with(self, name: &str) -> Option<Self> {
+        let (key, value) = name.split_once('=')?;
+        let mut next = self;
+        match key {
+            "year" => next.year = Some(value.parse().ok()?),
+            "month" => next.month = Some(value.parse().ok()?),
+            "day" => next.day = Some(value.parse().ok()?),
+            "hour" => next.hour = Some(value.parse().ok()?),
+            _ => return None,
+        }
+        Some(next)
+    }
+
+    fn overlaps(&self, from: Option<EventTime>, to: Option<EventTime>) -> bool {
+        let Some((start, end)) = self.range() else {
+            return true;
+        };
+        from.is_none_or(|f| f.as_millis() < end) && to.is_none_or(|t| t.as_millis() >= start)
+    }
+}
+
+/// Days from 1970-01-01 to the given proleptic Gregorian date (Howard
+/// Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn walk(
+    dir: &Path,
+    bounds: PartitionBounds,
+    from: Option<EventTime>,
+    to: Option<EventTime>,
+    out: &mut Vec<DataFile>,
+) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(io("listing", dir))? {
+        let entry = entry.map_err(io("listing", dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        let path = entry.path();
+        let meta = std::fs::metadata(&path).map_err(io("reading metadata of", &path))?;
+        if meta.is_dir() {
+            let inner = bounds.with(name).unwrap_or(bounds);
+            if inner.overlaps(from, to) {
+                walk(&path, inner, from, to, out)?;
+            }
+        } else if name.ends_with(".parquet") {
+            let partition = match (bounds.hour, bounds.range()) {
+                (Some(_), Some((s, e))) => Some((
+                    EventTime::from_millis(s).unwrap_or(EventTime::MIN),
+                    EventTime::from_millis(e).unwrap_or(EventTime::MAX),
+                )),
+                _ => None,
+            };
+            out.push(DataFile {
+                path,
+                size: meta.len(),
+                partition,
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! Integration tests of fs-offline.
+
+#[cfg(feature = "athena")]
+mod athena;
+#[cfg(feature = "s3")]
+mod cache;
+mod local;
+mod output;
+mod random;
+mod reference;
+mod scan;
+mod support;
