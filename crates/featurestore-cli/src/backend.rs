@@ -13,7 +13,7 @@ use featurestore::schema::{FeatureDefinition, FeatureGroup};
 pub(crate) use featurestore::{GroupInfo, GroupSummary};
 use serde_json::{Value, json};
 
-use crate::cli::Global;
+use crate::cli::{Engine, Global};
 
 /// The DescribeFeatureGroup response's shape: the CreateFeatureGroup fields
 /// plus ARN, status and times.
@@ -51,10 +51,20 @@ pub(crate) struct Backend {
 impl Backend {
     /// Connects as the global flags say.
     pub(crate) async fn connect(global: &Global, open: Open) -> Result<Backend> {
+        Self::connect_with(global, open, Engine::Cache).await
+    }
+
+    /// Connects as the global flags say, building `--aws` datasets with `engine`.
+    #[cfg_attr(not(feature = "aws"), allow(unused_variables))]
+    pub(crate) async fn connect_with(
+        global: &Global,
+        open: Open,
+        engine: Engine,
+    ) -> Result<Backend> {
         if global.aws {
             #[cfg(feature = "aws")]
             return Ok(Backend {
-                store: FeatureStore::aws(&aws_config(global).await?, Default::default()),
+                store: FeatureStore::aws(&aws_config(global).await?, aws_options(global, engine)),
             });
             #[cfg(not(feature = "aws"))]
             bail!(
@@ -73,6 +83,11 @@ impl Backend {
         Backend {
             store: FeatureStore::from_local_store(store),
         }
+    }
+
+    /// The facade handle.
+    pub(crate) fn store(&self) -> &FeatureStore {
+        &self.store
     }
 
     /// The embedded store, or an error saying that `what` needs it.
@@ -149,6 +164,32 @@ pub(crate) async fn aws_config(global: &Global) -> Result<aws_config::SdkConfig>
         bail!("no AWS region: pass --region or set AWS_REGION");
     }
     Ok(config)
+}
+
+/// The `--aws` options from the global flags.
+#[cfg(feature = "aws")]
+fn aws_options(global: &Global, engine: Engine) -> featurestore::AwsOptions {
+    let mut athena = featurestore::offline::athena::AthenaOptions::default();
+    if let Some(w) = &global.athena_workgroup {
+        athena = athena.workgroup(w.clone());
+    }
+    if let Some(o) = &global.athena_output {
+        athena = athena.output_location(o.clone());
+    }
+    let mut options = featurestore::AwsOptions::default()
+        .cache_dir(global.cache.clone())
+        .athena(athena)
+        .offline_engine(match engine {
+            Engine::Cache => featurestore::OfflineEngine::Cache,
+            Engine::Athena => featurestore::OfflineEngine::Athena,
+        });
+    if let Some(url) = &global.s3_endpoint_url {
+        options = options.s3_endpoint_url(url.clone());
+    }
+    if let Some(url) = &global.athena_endpoint_url {
+        options = options.athena_endpoint_url(url.clone());
+    }
+    options
 }
 
 /// Opens the embedded store in `dir`.

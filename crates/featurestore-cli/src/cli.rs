@@ -72,6 +72,48 @@ pub(crate) struct Global {
         value_name = "REGION"
     )]
     pub(crate) region: Option<String>,
+    /// With --aws: the local cache of offline data that `sync` and `dataset`
+    /// read through (share it between the jobs of a machine).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR",
+        default_value = ".featurestore-cache"
+    )]
+    pub(crate) cache: PathBuf,
+    /// With --aws: an S3-compatible endpoint for the offline store (path-style).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "URL"
+    )]
+    pub(crate) s3_endpoint_url: Option<String>,
+    /// With --aws: the Athena endpoint for `dataset --engine athena`.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "URL"
+    )]
+    pub(crate) athena_endpoint_url: Option<String>,
+    /// With --aws: the Athena workgroup.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "NAME"
+    )]
+    pub(crate) athena_workgroup: Option<String>,
+    /// With --aws: where Athena writes query results (s3://...).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "S3URI"
+    )]
+    pub(crate) athena_output: Option<String>,
     /// Machine-readable output: one JSON document on stdout, no progress bars.
     #[arg(long, global = true, help_heading = "Global options")]
     pub(crate) json: bool,
@@ -176,6 +218,39 @@ Examples:
   featurestore --aws --endpoint-url http://127.0.0.1:8600 --region us-east-1 list-feature-groups")]
     Serve(ServeArgs),
 
+    /// Build a training dataset from the offline store: latest record per id, point-in-time joins.
+    #[command(after_help = "\
+By default the dataset has the latest row of each record (by event time, then API
+invocation time, then write time) whose latest row is not a delete. Times are
+ISO-8601 UTC (2024-05-01T00:00:00Z). A --join is GROUP followed by :options —
+on=COL (the base column matched against GROUP's record id; default the base's),
+features=a,b, max-age=DURATION (90s, 15m, 2h, 7d), left (keep rows without a
+match), prefix=P (names the joined columns P<feature>). Each base row gets the
+joined group's row with the greatest event time not after the base row's event time.
+Without --out the first rows are shown as a table (--show N) and counted; with
+--out FILE the whole dataset is written (.parquet or .csv, streamed).
+
+Examples:
+  featurestore dataset customers --out customers.parquet
+  featurestore dataset customers --as-of 2024-06-01T00:00:00Z --from 2024-05-01T00:00:00Z
+  featurestore dataset customers --include-deleted --include-duplicates --metadata --show 50
+  featurestore dataset orders --join customers:features=age,city:max-age=30d --out train.csv
+  featurestore dataset --entities labels.csv --entity-id customer_id --entity-time label_time \\
+      --join customers --out train.parquet")]
+    Dataset(DatasetArgs),
+
+    /// With --aws: copy a group's offline data from S3 into the local cache (only what changed).
+    #[command(after_help = "\
+Many training jobs on one machine can sync at once: one downloads, the others wait
+and then read. Files appear only whole; a sync that was killed is completed by the
+next one; corrupt or missing local files are fetched again. `dataset --aws` syncs
+on its own; run `sync` ahead to warm the cache.
+
+Examples:
+  featurestore --aws --region eu-west-1 sync customers
+  featurestore --aws sync customers --from 2024-05-01T00:00:00Z --cache /mnt/fs-cache")]
+    Sync(SyncArgs),
+
     /// Move the offline outbox to Parquet files; print the files and rows.
     #[command(after_help = "\
 Examples:
@@ -186,8 +261,10 @@ Examples:
     /// Run the whole workflow on a temporary store: dataset, feature group, ingest, online and offline reads.
     #[command(after_help = "\
 Steps: 1 create a dataset, 2 create a feature group inferred from it, 3 ingest it,
-4 read a few known records online (with timings), 5 flush and read the offline
-Parquet files back. The store is temporary unless --dir is given.
+4 read a few known records online (with timings), 5 delete one customer and build
+the training dataset from the offline Parquet files (latest row per customer,
+deleted customers left out), checked against the dataset. The store is temporary
+unless --dir is given.
 
 Examples:
   featurestore demo
@@ -332,6 +409,91 @@ pub(crate) struct GetArgs {
     /// The output format (default: table; json with --json).
     #[arg(long, value_enum)]
     pub(crate) format: Option<GetFormat>,
+}
+
+/// `dataset`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("base").required(true).args(["group", "entities"]))]
+pub(crate) struct DatasetArgs {
+    /// The base feature group.
+    pub(crate) group: Option<String>,
+    /// Instead of a base group: an entity table (CSV, Parquet or JSON Lines)
+    /// to join groups onto; needs --entity-id, --entity-time and --join.
+    #[arg(long, value_name = "FILE", requires_all = ["entity_id", "entity_time"])]
+    pub(crate) entities: Option<PathBuf>,
+    /// With --entities: the identifier column.
+    #[arg(long, value_name = "COL", requires = "entities")]
+    pub(crate) entity_id: Option<String>,
+    /// With --entities: the time column.
+    #[arg(long, value_name = "COL", requires = "entities")]
+    pub(crate) entity_time: Option<String>,
+    /// Only these features of the base group (its record id and event time always come).
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub(crate) features: Option<Vec<String>>,
+    /// The data as it was at this time: only rows written to the offline store by then.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) as_of: Option<String>,
+    /// Only rows with an event time at or after this.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) from: Option<String>,
+    /// Only rows with an event time at or before this.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) to: Option<String>,
+    /// Keep delete markers and the rows they hide.
+    #[arg(long)]
+    pub(crate) include_deleted: bool,
+    /// Keep every row (several per record and event time), not only the latest.
+    #[arg(long)]
+    pub(crate) include_duplicates: bool,
+    /// The N most recent rows of each record instead of the latest one.
+    #[arg(long, value_name = "N")]
+    pub(crate) recent: Option<u32>,
+    /// Add write_time, api_invocation_time and is_deleted.
+    #[arg(long)]
+    pub(crate) metadata: bool,
+    /// At most N rows.
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<u64>,
+    /// Join a group point-in-time: GROUP[:on=COL][:features=a,b][:max-age=7d][:left][:prefix=P].
+    #[arg(long, value_name = "SPEC")]
+    pub(crate) join: Vec<String>,
+    /// Write the dataset to FILE (.parquet or .csv).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    /// Without --out: show at most N rows.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub(crate) show: usize,
+    /// Print the SQL the dataset runs as, and build nothing.
+    #[arg(long)]
+    pub(crate) sql: bool,
+    /// With --aws: build the dataset from the local cache (synced first) or on Athena.
+    #[arg(long, value_enum, default_value = "cache")]
+    pub(crate) engine: Engine,
+}
+
+/// Where `dataset --aws` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Engine {
+    /// Sync the offline data into the local cache, then the embedded SQL engine.
+    Cache,
+    /// Amazon Athena over the groups' Glue tables.
+    Athena,
+}
+
+/// `sync`.
+#[derive(Debug, Args)]
+pub(crate) struct SyncArgs {
+    /// The feature group.
+    pub(crate) group: String,
+    /// Only partitions with event times at or after this (ISO-8601 UTC).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) from: Option<String>,
+    /// Only partitions with event times at or before this.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) to: Option<String>,
+    /// Objects downloaded at once.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub(crate) concurrency: usize,
 }
 
 /// `serve`.

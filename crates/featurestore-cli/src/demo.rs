@@ -19,8 +19,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use featurestore::arrow::array::{Array, BooleanArray, Int64Array};
 use featurestore::local::IS_DELETED;
-use featurestore::online::OnlineStoreExt;
+use featurestore::online::{DeleteOptions, OnlineStoreExt};
 use featurestore::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use featurestore::schema::EventTime;
+use futures::TryStreamExt;
 use serde_json::{Value, json};
 
 use crate::backend::{Backend, Open, open_local};
@@ -305,8 +307,21 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
         }),
     );
 
-    // 5. Offline: flush and read the Parquet files back.
+    // 5. Offline: delete one customer, flush, build the training dataset.
     let t5 = Instant::now();
+    let (gone, _) = known
+        .last()
+        .context("the demo reads at least one customer")?;
+    let gone_id = gone.customer_id.to_string();
+    let delete_at = EventTime::parse_iso(&gone.event_time)?.as_millis() + 1_000;
+    online
+        .delete_record(
+            GROUP,
+            &gone_id,
+            &EventTime::from_millis(delete_at)?.to_iso(),
+            &DeleteOptions::default(),
+        )
+        .await?;
     let store = backend.local("demo")?.clone();
     let flushed = store.flush()?;
     let offline_dir = store
@@ -314,38 +329,80 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
         .context("the demo's group has an offline store")?;
     let scan = scan_offline(&offline_dir)?;
     ensure!(
-        scan.rows == written.rows && scan.distinct_ids == written.customers,
-        "the offline store holds {} rows of {} customers; the dataset has {} of {}",
+        scan.rows == written.rows + 1 && scan.distinct_ids == written.customers,
+        "the offline store holds {} rows of {} customers; the dataset has {} of {} (and one delete)",
         scan.rows,
         scan.distinct_ids,
         written.rows,
         written.customers
     );
+    let spec = backend.store().dataset_builder(GROUP).await?.build()?;
+    let td = Instant::now();
+    let mut stream = backend.store().dataset(&spec).await?;
+    let mut latest_rows = 0u64;
+    let mut found: Vec<Value> = Vec::new();
+    while let Some(batch) = stream.try_next().await? {
+        latest_rows += batch.num_rows() as u64;
+        found.extend(batch_json(&batch).into_iter().filter(|row| {
+            ids.iter()
+                .any(|id| row[ID] == id.parse::<i64>().unwrap_or(-1))
+        }));
+    }
+    let dataset_time = td.elapsed();
+    ensure!(
+        latest_rows == written.customers - 1,
+        "the training dataset has {latest_rows} rows; expected one per customer except the deleted one ({})",
+        written.customers - 1
+    );
+    ensure!(
+        !found.iter().any(|row| row[ID] == gone.customer_id),
+        "deleted customer {gone_id} is in the training dataset"
+    );
+    for (row, _) in &known[..known.len() - 1] {
+        let expected = expected_json(row);
+        let got = found
+            .iter()
+            .find(|r| r[ID] == expected[ID])
+            .with_context(|| {
+                format!(
+                    "customer {} is not in the training dataset",
+                    row.customer_id
+                )
+            })?;
+        ensure!(
+            &expected == got,
+            "customer {}: the training dataset has {got} but the latest row is {expected}",
+            row.customer_id
+        );
+    }
     steps.finish(
         "read offline",
         t5,
         format!(
-            "{} files, {} rows of {} customers: history kept",
-            count(scan.files as u64),
+            "training dataset of {} customers (latest each, 1 deleted) from {} rows in {}",
+            count(latest_rows),
             count(scan.rows),
-            count(scan.distinct_ids),
+            duration(dataset_time)
         ),
         &[
             format!(
-                "{} Parquet files in {} hourly partitions hold {} rows, {} distinct {ID}: every version is kept, not only the latest",
+                "deleted customer {gone_id}, then flushed {} rows: {} Parquet files in {} hourly partitions hold {} rows of {} customers (every version and the delete are kept)",
+                count(flushed.rows),
                 count(scan.files as u64),
                 count(scan.partitions as u64),
                 count(scan.rows),
                 count(scan.distinct_ids),
             ),
             format!(
-                "flush moved {} more rows (ingest flushes at its end); files under {}",
-                count(flushed.rows),
-                offline_dir.display()
+                "the dataset builder (embedded SQL engine over those files) keeps each customer's latest row and drops deleted customers: {} rows in {}",
+                count(latest_rows),
+                duration(dataset_time)
             ),
-            "Building training datasets from these files (latest row per record, point-in-time joins) \
-             belongs to fs-offline, a later crate; this demo reads the raw files only."
-                .to_owned(),
+            format!(
+                "customers {}: as read online; {gone_id}: absent",
+                ids[..ids.len() - 1].join(", ")
+            ),
+            format!("files under {}", offline_dir.display()),
         ],
         json!({
             "dir": offline_dir,
@@ -354,6 +411,9 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
             "rows": scan.rows,
             "distinct_record_ids": scan.distinct_ids,
             "deleted_rows": scan.deleted,
+            "deleted_record_id": gone_id,
+            "dataset_rows": latest_rows,
+            "dataset_ms": millis(dataset_time),
         }),
     );
     backend.close()?;

@@ -20,6 +20,7 @@ mod demo;
 mod get;
 mod groups;
 mod ingest;
+mod offline;
 mod output;
 mod serve;
 
@@ -199,6 +200,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Ingest(args) => ingest::command(global, args).await,
         Command::Get(args) => get::command(global, args).await,
         Command::Serve(args) => serve::serve(global, args).await,
+        Command::Dataset(args) => offline::dataset(global, args).await,
+        Command::Sync(args) => offline::sync(global, args).await,
         Command::Flush => serve::flush(global).await,
         Command::Demo(args) => demo::command(global, args).await,
     }

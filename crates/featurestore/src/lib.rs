@@ -9,6 +9,7 @@
 //! |---|---|
 //! | (always) | [`schema`]: feature groups, validation, event times, strict Arrow casting, records; [`online`]: the `OnlineStore` trait and its typed Arrow calls |
 //! | `local` (default) | [`local`]: the embedded store; [`online::LocalOnlineStore`]; [`ingest`]: CSV, Parquet and JSON Lines files into a store, with a failure report and resume |
+//! | `sql` | [`offline`]: datasets (latest record, deletes, `as_of`, point-in-time joins) built by the embedded SQL engine over Parquet; [`FeatureStore::dataset`] |
 //! | `aws` | [`FeatureStore::aws`]; `schema::aws`: the SageMaker control plane over `aws-sdk-sagemaker`; `online::AwsOnlineStore` over the runtime SDK |
 //!
 //! It also re-exports [`arrow`] and [`parquet`], so that applications use the
@@ -39,7 +40,7 @@ mod aws;
 mod store;
 
 #[cfg(feature = "aws")]
-pub use aws::AwsOptions;
+pub use aws::{AwsOptions, OfflineEngine};
 #[cfg(any(feature = "local", feature = "aws"))]
 pub use store::{Error, FeatureStore, GroupInfo, GroupSummary, Result};
 
@@ -48,6 +49,8 @@ pub use arrow;
 pub use fs_ingest as ingest;
 #[cfg(feature = "local")]
 pub use fs_local as local;
+#[cfg(feature = "sql")]
+pub use fs_offline as offline;
 pub use fs_online as online;
 pub use fs_schema as schema;
 pub use parquet;

@@ -33,6 +33,18 @@ pub enum Error {
     #[cfg(feature = "local")]
     #[error(transparent)]
     Ingest(#[from] fs_ingest::Error),
+    /// An offline read: a dataset or a scan.
+    #[cfg(feature = "sql")]
+    #[error(transparent)]
+    Offline(#[from] fs_offline::Error),
+    /// A dataset run on Athena.
+    #[cfg(all(feature = "sql", feature = "aws"))]
+    #[error(transparent)]
+    Athena(#[from] fs_offline::athena::AthenaError),
+    /// The local cache of S3 offline data.
+    #[cfg(all(feature = "sql", feature = "aws"))]
+    #[error(transparent)]
+    Cache(#[from] fs_offline::cache::CacheError),
     /// The call needs the other backend (for example flushing the embedded
     /// store's outbox on AWS).
     #[error("{0}")]
@@ -336,4 +348,100 @@ impl FeatureStore {
             Backend::Aws(_) => Ok(()),
         }
     }
+}
+
+#[cfg(feature = "sql")]
+impl FeatureStore {
+    /// A [`DatasetBuilder`](fs_offline::DatasetBuilder) of the group `name`
+    /// as it is defined now.
+    pub async fn dataset_builder(&self, name: &str) -> Result<fs_offline::DatasetBuilder> {
+        let group = self.describe_feature_group(name).await?.spec;
+        Ok(fs_offline::DatasetBuilder::from_group(group))
+    }
+
+    /// The SQL a dataset runs as (the embedded engine's dialect on the
+    /// embedded store), for reading and tuning.
+    pub async fn dataset_sql(&self, spec: &fs_offline::DatasetSpec) -> Result<String> {
+        match &self.backend {
+            #[cfg(feature = "local")]
+            Backend::Local(store) => Ok(local_engine(store, spec)?.sql(spec).await?),
+            #[cfg(feature = "aws")]
+            Backend::Aws(aws) => aws.dataset_sql(spec).await,
+        }
+    }
+
+    /// Builds a dataset and streams its rows: on the embedded store with the
+    /// embedded SQL engine over its offline Parquet files.
+    pub async fn dataset(
+        &self,
+        spec: &fs_offline::DatasetSpec,
+    ) -> Result<fs_offline::scan::BatchStream> {
+        match &self.backend {
+            #[cfg(feature = "local")]
+            Backend::Local(store) => Ok(local_engine(store, spec)?.execute(spec).await?),
+            #[cfg(feature = "aws")]
+            Backend::Aws(aws) => aws.dataset(spec).await,
+        }
+    }
+}
+
+#[cfg(all(feature = "sql", feature = "aws"))]
+impl FeatureStore {
+    /// Brings the local cache's copy of the group's offline data (S3) up to
+    /// date: only new or changed objects are fetched, many processes may
+    /// call it at once, files appear whole. See `fs_offline::cache`.
+    /// The embedded store's offline files are local already: an error there.
+    pub async fn sync(
+        &self,
+        name: &str,
+        options: &fs_offline::cache::SyncOptions,
+    ) -> Result<fs_offline::cache::SyncReport> {
+        match &self.backend {
+            Backend::Aws(aws) => aws.sync(name, options).await,
+            #[cfg(feature = "local")]
+            Backend::Local(_) => Err(Error::Unsupported(
+                "sync copies SageMaker's offline store from S3; the embedded store's offline files are local already".into(),
+            )),
+        }
+    }
+}
+
+/// The groups a dataset reads: its base group and every joined group.
+#[cfg(feature = "sql")]
+pub(crate) fn spec_groups(spec: &fs_offline::DatasetSpec) -> Vec<&str> {
+    let mut names: Vec<&str> = spec
+        .base_group()
+        .into_iter()
+        .chain(spec.joins.iter().map(|j| &j.group))
+        .map(|g| g.feature_group_name.as_str())
+        .collect();
+    names.dedup();
+    names
+}
+
+/// The embedded engine over the embedded store's offline tables of the
+/// groups `spec` reads.
+#[cfg(all(feature = "sql", feature = "local"))]
+fn local_engine(
+    store: &Store,
+    spec: &fs_offline::DatasetSpec,
+) -> Result<fs_offline::local::LocalEngine> {
+    let mut engine = fs_offline::local::LocalEngine::new();
+    for group in spec_groups(spec) {
+        engine.register(local_table(store, group)?);
+    }
+    Ok(engine)
+}
+
+/// The embedded store's offline table of `name`, read with the group's
+/// current definition.
+#[cfg(all(feature = "sql", feature = "local"))]
+fn local_table(store: &Store, name: &str) -> Result<fs_offline::table::OfflineTable> {
+    let desc = store.describe_feature_group(name)?;
+    let dir = store.offline_data_dir(name)?.ok_or_else(|| {
+        Error::Unsupported(format!(
+            "feature group `{name}` has no offline store, so it has no datasets"
+        ))
+    })?;
+    Ok(fs_offline::table::OfflineTable::new(desc.spec.clone(), dir))
 }

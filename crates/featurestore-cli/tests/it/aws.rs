@@ -122,3 +122,140 @@ fn aws_commands_against_a_local_server() {
         Some(1)
     );
 }
+
+/// PUTs `body` to moto's S3 at `path` (`/bucket` or `/bucket/key`). moto
+/// checks no signature but needs one to treat the caller as the owner.
+fn s3_put(addr: &str, path: &str, body: &[u8]) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to moto");
+    write!(
+        s,
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=AKIDTEST/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .expect("send");
+    s.write_all(body).expect("send the body");
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("read the response");
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "PUT {path}: {response}"
+    );
+}
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read the directory") {
+        let path = entry.expect("an entry").path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs moto's S3 (FS_S3_ENDPOINT); run by cargo xtask it"]
+fn aws_sync_and_dataset_read_the_offline_store_through_the_cache() {
+    let moto = std::env::var("FS_S3_ENDPOINT").expect("FS_S3_ENDPOINT, set by cargo xtask it");
+    let moto_addr = moto
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let env = Env::new();
+    env.customers(150);
+    let local_csv = env.path("local.csv");
+    env.run(&[
+        "dataset",
+        "customers",
+        "--out",
+        &local_csv.display().to_string(),
+    ])
+    .ok();
+    let described_locally = env
+        .run(&["--json", "describe-feature-group", "customers"])
+        .ok()
+        .json();
+    let local_dir = std::path::PathBuf::from(
+        described_locally["OfflineStoreLocation"]
+            .as_str()
+            .expect("a local offline directory"),
+    );
+    let served = Served::start(&env);
+
+    // SageMaker's offline store is in S3: copy the store's offline files to
+    // moto under the group's resolved S3 location.
+    let described = aws(&env, &served, &["describe-feature-group", "customers"])
+        .ok()
+        .json();
+    let resolved = described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
+        .as_str()
+        .expect("a resolved offline location")
+        .to_owned();
+    let (bucket, prefix) = resolved
+        .trim_start_matches("s3://")
+        .split_once('/')
+        .expect("s3://bucket/prefix");
+    s3_put(&moto_addr, &format!("/{bucket}"), b"");
+    let mut files = Vec::new();
+    files_under(&local_dir, &mut files);
+    assert!(!files.is_empty());
+    for file in &files {
+        let rel = file.strip_prefix(&local_dir).expect("under the directory");
+        let key = format!("{prefix}/{}", rel.display());
+        s3_put(
+            &moto_addr,
+            &format!("/{bucket}/{key}"),
+            &std::fs::read(file).expect("read"),
+        );
+    }
+
+    let cache = env.path("cache").display().to_string();
+    let with_s3 = |args: &[&str]| {
+        let mut all = vec![
+            "--s3-endpoint-url",
+            moto.as_str(),
+            "--cache",
+            cache.as_str(),
+        ];
+        all.extend_from_slice(args);
+        aws(&env, &served, &all)
+    };
+    // The first sync fetches every file, the second nothing.
+    let first = with_s3(&["sync", "customers"]).ok().json();
+    assert_eq!(first["objects_fetched"], files.len());
+    let second = with_s3(&["sync", "customers"]).ok().json();
+    assert_eq!(second["objects_fetched"], 0);
+    assert_eq!(second["objects_skipped"], files.len());
+
+    // The dataset built from the cache is the one built on the embedded store.
+    let aws_csv = env.path("aws.csv");
+    let built = with_s3(&[
+        "dataset",
+        "customers",
+        "--out",
+        &aws_csv.display().to_string(),
+    ])
+    .ok()
+    .json();
+    let mut local: Vec<String> = std::fs::read_to_string(&local_csv)
+        .expect("local.csv")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut remote: Vec<String> = std::fs::read_to_string(&aws_csv)
+        .expect("aws.csv")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    local.sort();
+    remote.sort();
+    assert_eq!(built["rows"].as_u64(), Some(local.len() as u64 - 1));
+    assert_eq!(remote, local);
+
+    // sync is for SageMaker's store only.
+    env.run(&["sync", "customers"]).fails(1, &["--aws"]);
+}

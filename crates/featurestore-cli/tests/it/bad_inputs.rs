@@ -401,14 +401,86 @@ fn unknown_groups_records_and_features() {
             1,
             &["ids-blank.txt", "no record identifiers"],
         ),
+        // Datasets.
+        case(&["dataset", "nope"], 1, &not_found),
+        case(&["dataset", "customers", "--join", "nope"], 1, &not_found),
+        case(
+            &["dataset", "customers", "--features", "age,shoe_size"],
+            1,
+            &["`shoe_size`", "`customers`"],
+        ),
+        case(
+            &["dataset", "customers", "--as-of", "yesterday"],
+            1,
+            &["--as-of", "\"yesterday\"", "ISO-8601"],
+        ),
+        case(
+            &[
+                "dataset",
+                "customers",
+                "--from",
+                "2024-06-01T00:00:00Z",
+                "--to",
+                "2024-05-01T00:00:00Z",
+            ],
+            1,
+            &["event-time range is empty"],
+        ),
+        case(
+            &["dataset", "customers", "--recent", "0"],
+            1,
+            &["at least 1"],
+        ),
+        case(
+            &["dataset", "customers", "--join", "customers"],
+            1,
+            &["clashes", "prefix"],
+        ),
+        case(
+            &[
+                "dataset",
+                "customers",
+                "--join",
+                "customers:prefix=c_:max-age=3w",
+            ],
+            1,
+            &["max-age=\"3w\"", "s, m, h or d"],
+        ),
+        case(
+            &["dataset", "customers", "--join", "customers:nearest"],
+            1,
+            &["unknown option \"nearest\""],
+        ),
+        case(
+            &["dataset", "customers", "--out", "train.xlsx"],
+            1,
+            &["train.xlsx", ".parquet or .csv"],
+        ),
+        case(
+            &[
+                "dataset",
+                "--entities",
+                "labels.csv",
+                "--entity-id",
+                "customer_id",
+                "--entity-time",
+                "t",
+                "--join",
+                "customers",
+            ],
+            1,
+            &["labels.csv", "no such file"],
+        ),
     ];
     check_all(&env, &cases);
+    assert!(!env.path("train.xlsx").exists());
 
     // A store that does not exist is not created by a read.
     for args in [
         &["list-feature-groups"][..],
         &["describe-feature-group", "customers"],
         &["get", "customers", "1"],
+        &["dataset", "customers"],
         &["flush"],
     ] {
         let mut all = vec!["--store", "elsewhere"];

@@ -14,8 +14,8 @@ fn the_demo_runs_to_the_end_on_a_temporary_store() {
         assert!(text.contains(step), "no {step:?} in:\n{text}");
     }
     assert!(
-        text.contains("fs-offline"),
-        "step 5 says what is left for fs-offline"
+        text.contains("1 deleted") && text.contains("absent"),
+        "step 5 builds the training dataset without the deleted customer:\n{text}"
     );
     assert!(
         text.contains("400 rows read, 400 written, 0 failed"),
@@ -58,8 +58,11 @@ fn the_demo_in_json_with_a_kept_directory() {
             .len(),
         5
     );
-    assert_eq!(steps[4]["details"]["rows"], 300);
+    // Every version plus the delete marker offline; the training dataset
+    // has each customer's latest row except the deleted one.
+    assert_eq!(steps[4]["details"]["rows"], 301);
     assert_eq!(steps[4]["details"]["distinct_record_ids"], customers);
+    assert_eq!(steps[4]["details"]["dataset_rows"], customers - 1);
     assert!(customers < 300, "some customers have several versions");
 
     // The store is kept and usable.

@@ -327,6 +327,80 @@ fn the_five_steps_one_by_one() {
     assert_eq!(distinct as u64, customers);
     assert!(files >= 1);
 
+    // The training dataset: one row per customer, the latest version, the
+    // same values the dataset file has.
+    let shown = env
+        .run(&["--json", "dataset", "customers", "--show", "3"])
+        .ok()
+        .json();
+    assert_eq!(shown["rows"], customers);
+    assert_eq!(shown["head"].as_array().expect("head").len(), 3);
+    let train = env.path("train.csv");
+    let written = env
+        .run(&[
+            "--json",
+            "dataset",
+            "customers",
+            "--out",
+            &train.display().to_string(),
+        ])
+        .ok()
+        .json();
+    assert_eq!(written["rows"], customers);
+    let train_rows = read_csv(&train);
+    assert_eq!(train_rows.len() as u64, customers);
+    for row in &train_rows {
+        let id = &row["customer_id"];
+        assert_eq!(
+            as_json(row),
+            as_json(&latest[id]),
+            "customer {id}: the dataset row is not the latest version"
+        );
+    }
+    // Every version (each ingested twice), deduplicated by event time.
+    let all = env
+        .run(&[
+            "--json",
+            "dataset",
+            "customers",
+            "--include-duplicates",
+            "--show",
+            "0",
+        ])
+        .ok()
+        .json();
+    assert_eq!(all["rows"], 2 * ROWS);
+    let recent = env
+        .run(&[
+            "--json",
+            "dataset",
+            "customers",
+            "--recent",
+            "100",
+            "--show",
+            "0",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        recent["rows"], ROWS,
+        "duplicates collapse to one row per event time"
+    );
+    // A time range before any event selects nothing.
+    let none = env
+        .run(&[
+            "--json",
+            "dataset",
+            "customers",
+            "--to",
+            "2000-01-01T00:00:00Z",
+        ])
+        .ok()
+        .json();
+    assert_eq!(none["rows"], 0);
+    env.run(&["dataset", "customers", "--features", "nope"])
+        .fails(1, &["nope", "customers"]);
+
     // A write through `serve` that is not flushed (the server is killed)
     // waits in the outbox until `flush` moves it.
     let served = Served::start(&env);
@@ -355,6 +429,20 @@ fn the_five_steps_one_by_one() {
     assert!(text.contains("nothing to flush"), "{text}");
     let got = env.run(&["--json", "get", "customers", "1"]).ok().json();
     assert_eq!(got["records"][0]["city"], "Reykjavik");
+    let newest = env
+        .run(&[
+            "--json",
+            "dataset",
+            "customers",
+            "--features",
+            "city",
+            "--from",
+            "2030-01-01T00:00:00Z",
+        ])
+        .ok()
+        .json();
+    assert_eq!(newest["rows"], 1);
+    assert_eq!(newest["head"][0]["city"], "Reykjavik");
     assert!(
         got["records"][0].get("age").is_none(),
         "a put replaces the whole record"
