@@ -6,6 +6,8 @@
 //!   finally `it`.
 //! - `cargo xtask it`: the integration tests that need emulators running as
 //!   their own processes (fs-server, moto's S3), which it starts and stops.
+//! - `cargo xtask bench [--quick] [--only NAME]`: every performance target
+//!   measured against its anchor, in one table (also in docs/benchmarks.md).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,8 +15,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
 mod ci;
 mod it;
+mod procs;
 
 #[allow(clippy::print_stderr)]
 fn main() -> std::process::ExitCode {
@@ -32,6 +36,7 @@ fn run() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("it") => it::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             usage();
             Ok(())
@@ -50,7 +55,9 @@ fn usage() {
          commands:\n  \
          ci     format check, clippy (-D warnings) on every feature set, dependency\n         \
          boundaries, tests (nextest + doctests), docs (-D warnings), then `it`\n  \
-         it     start fs-server and moto (S3), run the tests that need them, stop both"
+         it     start fs-server and moto (S3), run the tests that need them, stop both\n  \
+         bench  [--quick] [--only NAME[,NAME]] [--reps N] [--no-write]: each performance\n         \
+         target against its anchor, one table (written into docs/benchmarks.md)"
     );
 }
 

@@ -1,0 +1,305 @@
+//! Offline reads: the dataset build (ours against DuckDB), the Parquet
+//! scan (ours against pyarrow's dataset reader) over the same files, and
+//! the S3 cache (warm reads against a plain read of the same bytes and
+//! against the cold sync from moto).
+//!
+//! These consume fs-offline's `dataset` and `cache` benches; a number they
+//! do not print makes its row "not available" with the reason.
+
+use std::process::Command;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+
+use super::Ctx;
+use super::build::{Target, bench};
+use super::measure::{Results, Side, alternate, median, median_of, python_script, run};
+use super::table::{Q, Row, Target as Goal, Unit};
+
+/// fs-offline's dataset bench.
+pub(crate) const DATASET: Target = bench("fs-offline", "dataset");
+/// fs-offline's cache bench.
+pub(crate) const CACHE: Target = bench("fs-offline", "cache");
+
+/// Rows of the base group per size.
+fn dataset_rows(ctx: &Ctx) -> (usize, &'static str) {
+    if ctx.quick {
+        (1_000_000, "1M")
+    } else {
+        (10_000_000, "10M")
+    }
+}
+
+/// A median as a quantity in `unit`, or why there is none.
+fn quantity(side: &Side, name: &str, unit: &str, as_unit: Unit) -> Result<Q, String> {
+    match side {
+        Ok(runs) => median(runs, name, unit)
+            .map(|v| Q(v, as_unit))
+            .map_err(|e| format!("{e:#}")),
+        Err(e) => Err(format!("{e:#}")),
+    }
+}
+
+/// `offline-dataset`: fs-offline's `dataset` bench (latest per record, and
+/// a point-in-time join, each streamed to Parquet) against the same
+/// datasets as DuckDB SQL over the same files; and a scan of those files,
+/// ours against pyarrow.dataset.
+pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
+    let (_, label) = dataset_rows(ctx);
+    let out = ctx.scratch.join("duckdb");
+    let python = ctx.python();
+    // The bench generates its data once (seeded) and says where: `DATA_DIR <dir>`.
+    let data: RefCell<Option<PathBuf>> = RefCell::new(None);
+    let files = |group: &str| -> Result<String> {
+        let dir = data
+            .borrow()
+            .clone()
+            .context("the dataset bench has not said where its data is")?;
+        Ok(format!("{}/{group}/data/**/*.parquet", dir.display()))
+    };
+    let mut peaks: Vec<u64> = Vec::new();
+    let mut ours = || -> Result<Results> {
+        let mut cmd = Command::new(ctx.exe(DATASET)?);
+        cmd.arg(label);
+        let r = run("fs-offline bench dataset", &mut cmd)?;
+        if r.results.0.is_empty() {
+            bail!("crates/fs-offline/benches/dataset.rs printed no results");
+        }
+        let dir = r
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("DATA_DIR "))
+            .context("the dataset bench printed no DATA_DIR line")?;
+        *data.borrow_mut() = Some(PathBuf::from(dir.trim()));
+        if let Some(p) = r.peak_rss {
+            peaks.push(p);
+        }
+        Ok(r.results)
+    };
+    let mut anchor = || -> Result<Results> {
+        let python = python.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        std::fs::create_dir_all(&out)?;
+        let orders = files("orders")?;
+        let common = |out_file: &str| -> Vec<String> {
+            vec![
+                "--files".into(),
+                orders.clone(),
+                "--id".into(),
+                "id".into(),
+                "--time".into(),
+                "ts".into(),
+                "--out".into(),
+                out.join(out_file).display().to_string(),
+            ]
+        };
+        let mut r = run(
+            "duckdb_dataset.py (latest)",
+            &mut python_script(python, "duckdb_dataset.py", &common("latest.parquet")),
+        )?
+        .results;
+        let mut args = common("pit_join.parquet");
+        args.extend([
+            "--join-files".into(),
+            files("profiles")?,
+            "--prefix".into(),
+            "p_".into(),
+        ]);
+        let pit = run(
+            "duckdb_dataset.py (pit_join)",
+            &mut python_script(python, "duckdb_dataset.py", &args),
+        )?
+        .results;
+        r.0.extend(pit.0);
+        let scan = run(
+            "pyarrow_scan.py",
+            &mut python_script(
+                python,
+                "pyarrow_scan.py",
+                &["--files".into(), orders.clone()],
+            ),
+        )?
+        .results;
+        r.0.extend(scan.0);
+        Ok(r)
+    };
+    let (ours, anchor) = alternate("offline-dataset", ctx.reps, &mut ours, Some(&mut anchor));
+    let secs = |side: &Side, name: &str| quantity(side, name, "s", Unit::Secs);
+    let size = format!(
+        "fs-offline's `dataset` bench data: `orders`, {label} rows of 20 features (id, ts, \
+         9 Fractional, 6 Integral, 3 String; about 5 versions per record) over 48 hourly Glue \
+         partitions, snappy Parquet; `profiles`, a fifth as many rows of 5 features (about 2 \
+         versions per record); 1% delete markers in both"
+    );
+    let count = |side: &Side, name: &str| {
+        side.as_ref()
+            .ok()
+            .and_then(|runs| median(runs, name, "rows").ok())
+    };
+    let check = |what: &str| -> String {
+        let o = count(&ours, &format!("dataset_{what}_{label}_rows_out"));
+        let a = count(&anchor, &format!("duckdb_{what}_rows_out"));
+        match (o, a) {
+            (Some(o), Some(a)) if o == a => {
+                format!(" Both wrote {} rows.", super::table::thousands(o))
+            }
+            (Some(o), Some(a)) => format!(
+                " **The row counts differ**: ours {}, DuckDB {}.",
+                super::table::thousands(o),
+                super::table::thousands(a)
+            ),
+            _ => String::new(),
+        }
+    };
+    let peak = |what: &str| {
+        quantity(
+            &ours,
+            &format!("dataset_{what}_{label}_peak_rss"),
+            "MB",
+            Unit::Mib,
+        )
+    };
+    let peak_rss = match (peak("latest"), peak("pit_join")) {
+        (Ok(a), Ok(b)) => Ok(Q(a.0.max(b.0), Unit::Mib)),
+        (Err(e), _) | (_, Err(e)) => match peaks.iter().max() {
+            Some(p) => Ok(Q(*p as f64 / 1_048_576.0, Unit::Mib)),
+            None => Err(e),
+        },
+    };
+    let scan_ours = match &ours {
+        Ok(runs) => runs
+            .first()
+            .and_then(|r| {
+                r.0.keys()
+                    .find(|k| k.starts_with("scan") && r.0[*k].1 == "rows/s")
+                    .cloned()
+            })
+            .ok_or_else(|| {
+                "no bench of ours times a plain scan of the offline files yet \
+                 (crates/fs-offline/benches/dataset.rs prints no `scan…` rows/s)"
+                    .to_owned()
+            })
+            .and_then(|name| quantity(&ours, &name, "rows/s", Unit::RowsPerSec)),
+        Err(e) => Err(format!("{e:#}")),
+    };
+    vec![
+        Row::pair(
+            "offline: dataset, latest per record",
+            secs(&ours, &format!("dataset_latest_{label}_seconds")),
+            secs(&anchor, "duckdb_latest_seconds"),
+            Goal::RatioAtLeast(1.0),
+            format!(
+                "{size}. Ours: the embedded engine (DataFusion) streaming to Parquet; anchor: \
+                 DuckDB (`xtask/bench/duckdb_dataset.py`, a `row_number()` window per id over \
+                 event time, api_invocation_time, write_time; delete markers win ties and \
+                 remove the record) in `COPY … TO` Parquet.{}",
+                check("latest")
+            ),
+        ),
+        Row::pair(
+            "offline: dataset, point-in-time join",
+            secs(&ours, &format!("dataset_pit_join_{label}_seconds")),
+            secs(&anchor, "duckdb_pit_join_seconds"),
+            Goal::RatioAtLeast(1.0),
+            format!(
+                "every `orders` row (duplicates kept, deletes applied) left-joined with \
+                 `profiles` as of its event time; anchor: DuckDB's ASOF LEFT JOIN after the \
+                 same duplicate and delete steps.{}",
+                check("pit_join")
+            ),
+        ),
+        Row::alone(
+            "offline: dataset, peak RSS",
+            peak_rss,
+            Goal::AtMost(Q(1024.0, Unit::Mib)),
+            "the larger of the two builds' peaks, each measured by the bench from /proc \
+             (VmHWM, reset before each build)",
+        ),
+        Row::pair(
+            "offline: Parquet scan",
+            scan_ours,
+            quantity(&anchor, "pyarrow_scan", "rows/s", Unit::RowsPerSec),
+            Goal::None,
+            "every row and column of the `orders` files as Arrow batches; anchor: \
+             `pyarrow.dataset` (`to_batches`, threads on)",
+        ),
+    ]
+}
+
+/// `offline-cache`: fs-offline's cache bench against moto's S3. The bench
+/// measures both sides itself, alternating: the warm read through the
+/// cache against a plain sequential read of the same files (its `cat`),
+/// and a second reader (warm sync plus warm read) against the cold sync.
+pub(crate) fn cache(ctx: &Ctx) -> Vec<Row> {
+    let runs: Side = (|| {
+        let exe = ctx.exe(CACHE)?;
+        let moto = crate::procs::moto_python(&crate::root())?;
+        let (_moto, url) = crate::procs::start_moto(&moto)?;
+        let (runs, _) = alternate(
+            "offline-cache",
+            ctx.reps,
+            || {
+                let mut cmd = Command::new(&exe);
+                cmd.args(ctx.size_args()).env("FS_S3_ENDPOINT", &url);
+                let r = run("fs-offline bench cache", &mut cmd)?.results;
+                if r.0.is_empty() {
+                    bail!("crates/fs-offline/benches/cache.rs printed no results");
+                }
+                Ok(r)
+            },
+            None,
+        );
+        runs
+    })();
+    let mb_s = |name: &str| -> Result<Q, String> {
+        match &runs {
+            Ok(r) => median(r, name, "MB/s")
+                .map(|v| Q(v, Unit::MbPerSec))
+                .map_err(|e| format!("{e:#}")),
+            Err(e) => Err(format!("{e:#}")),
+        }
+    };
+    // A second reader's time: the warm sync (a listing and a stat of each
+    // file) plus reading every byte at the warm rate.
+    let second_reader = |r: &Results| -> Result<f64> {
+        let bytes = r.get("cache_bytes", "bytes")?;
+        let read_ms = bytes / 1e6 / r.get("cache_warm_read", "MB/s")? * 1e3;
+        Ok(r.get("cache_warm_sync", "ms")? + read_ms)
+    };
+    let millis = |f: &dyn Fn(&Results) -> Result<f64>| -> Result<Q, String> {
+        let runs = runs.as_ref().map_err(|e| format!("{e:#}"))?;
+        let v = runs
+            .iter()
+            .map(f)
+            .collect::<Result<Vec<f64>>>()
+            .map_err(|e| format!("{e:#}"))?;
+        median_of(v)
+            .map(|m| Q(m, Unit::Millis))
+            .ok_or_else(|| "no runs".to_owned())
+    };
+    let mb = if ctx.quick { 64 } else { 256 };
+    vec![
+        Row::pair(
+            "offline: cache warm read vs raw read",
+            mb_s("cache_warm_read"),
+            mb_s("cache_raw_read"),
+            Goal::RatioAtLeast(0.5),
+            format!(
+                "{mb} MB of Parquet-sized files (8 MiB each) synced from moto's S3 into the cache; \
+                 ours: a second reader (`open_for_read`, every file read to the end); anchor: \
+                 plain sequential 1 MiB reads of the same files (`cat`'s access pattern, in the \
+                 bench process so both sides alternate over the same page cache). Not yet: a \
+                 3-column projection read (the bench reads whole files)"
+            ),
+        ),
+        Row::pair(
+            "offline: cache second reader vs cold sync",
+            millis(&second_reader),
+            millis(&|r: &Results| r.get("cache_cold_sync_time", "ms")),
+            Goal::RatioAtLeast(20.0),
+            "ours: a warm sync (nothing to fetch) plus the warm read of every byte; anchor: \
+             the first sync from moto into an empty cache",
+        ),
+    ]
+}

@@ -1,0 +1,181 @@
+//! Processes the xtask starts and stops (fs-server, moto's S3) and the
+//! Python virtual environments they or the benchmark anchors run from;
+//! shared by `xtask it` and `xtask bench`.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// A child process killed (and reaped) when dropped.
+pub(crate) struct Guard {
+    pub(crate) name: &'static str,
+    pub(crate) child: Child,
+}
+
+impl Drop for Guard {
+    #[allow(clippy::print_stderr)]
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        eprintln!("<== stopped {}", self.name);
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub(crate) fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Waits until something accepts connections on `addr`, failing early when
+/// the guarded process exits.
+pub(crate) fn wait_for_port(addr: SocketAddr, guard: &mut Guard, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = guard.child.try_wait()? {
+            bail!(
+                "{} exited with {status} before listening on {addr}",
+                guard.name
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{} did not listen on {addr} within {timeout:?}", guard.name)
+}
+
+/// The python of the virtual environment `target/<name>`, created when
+/// missing, with `requirements` pip-installed unless `python -c check`
+/// already succeeds.
+#[allow(clippy::print_stderr)]
+pub(crate) fn venv_python(
+    root: &Path,
+    name: &str,
+    check: &str,
+    requirements: &[&str],
+) -> Result<PathBuf> {
+    let venv = root.join("target").join(name);
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        eprintln!("==> creating {}", venv.display());
+        let status = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .context("running python3 -m venv (is Python 3 installed?)")?;
+        if !status.success() {
+            bail!("python3 -m venv {} failed", venv.display());
+        }
+    }
+    let satisfied = Command::new(&python)
+        .args(["-c", check])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !satisfied {
+        eprintln!(
+            "==> pip install {} into {}",
+            requirements.join(" "),
+            venv.display()
+        );
+        let status = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(requirements)
+            .status()
+            .context("running pip")?;
+        if !status.success() {
+            bail!(
+                "pip install {} into {} failed",
+                requirements.join(" "),
+                venv.display()
+            );
+        }
+    }
+    Ok(python)
+}
+
+/// The `target/it-venv` python, with moto's server installed (and MiniStack,
+/// DuckDB and sqlglot for the fs-offline Athena tests).
+pub(crate) fn moto_python(root: &Path) -> Result<PathBuf> {
+    venv_python(
+        root,
+        "it-venv",
+        "import moto.server, flask, ministack, duckdb, sqlglot",
+        &[
+            "moto[server]>=5,<6",
+            "ministack>=1.5.33,<2",
+            "duckdb>=1.1,<3",
+            "sqlglot>=30,<31",
+        ],
+    )
+}
+
+/// Starts the fs-server binary `exe` over `store` on a free loopback port,
+/// with `extra` arguments (e.g. `--latency-ms 10`); returns its guard and
+/// endpoint URL.
+#[allow(clippy::print_stderr)]
+pub(crate) fn spawn_fs_server(exe: &Path, store: &Path, extra: &[&str]) -> Result<(Guard, String)> {
+    let mut child = Command::new(exe)
+        .args(["--addr", "127.0.0.1:0", "--store"])
+        .arg(store)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", exe.display()))?;
+    let stdout = child.stdout.take().context("fs-server stdout")?;
+    let guard = Guard {
+        name: "fs-server",
+        child,
+    };
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .with_context(|| format!("fs-server printed no address: {line:?}"))?
+        .to_owned();
+    eprintln!("==> fs-server at {url}");
+    Ok((guard, url))
+}
+
+/// Starts moto's S3 server from `python` on a free loopback port; returns
+/// its guard and endpoint URL.
+#[allow(clippy::print_stderr)]
+pub(crate) fn start_moto(python: &Path) -> Result<(Guard, String)> {
+    let port = free_port()?;
+    let child = Command::new(python)
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting moto.server")?;
+    let mut guard = Guard {
+        name: "moto",
+        child,
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_for_port(addr, &mut guard, Duration::from_secs(60))?;
+    let url = format!("http://{addr}");
+    eprintln!("==> moto at {url}");
+    Ok((guard, url))
+}
