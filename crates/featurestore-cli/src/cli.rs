@@ -454,7 +454,7 @@ pub(crate) struct DatasetArgs {
     /// At most N rows.
     #[arg(long, value_name = "N")]
     pub(crate) limit: Option<u64>,
-    /// Join a group point-in-time: GROUP[:on=COL][:features=a,b][:max-age=7d][:left][:prefix=P].
+    /// Join a group point-in-time: `GROUP[:on=COL][:features=a,b][:max-age=7d][:left][:prefix=P]`.
     #[arg(long, value_name = "SPEC")]
     pub(crate) join: Vec<String>,
     /// Write the dataset to FILE (.parquet or .csv).
