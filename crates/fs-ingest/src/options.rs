@@ -93,7 +93,11 @@ pub struct IngestOptions {
     /// order they finish in. Strict runs write one at a time. A run stopped
     /// by an error may have written up to this many minus one batches past
     /// the point it reports; a resumed run sends them again (with the same
-    /// keys, so the embedded store does not write them twice).
+    /// keys, so the embedded store does not write them twice). Batches in
+    /// flight together may reach the store in either order: of two rows of
+    /// different batches with the same identifier and the same event time,
+    /// either may win online (as with concurrent puts to SageMaker); use 1
+    /// to apply ties in input order.
     pub writes_in_flight: usize,
 }
 
