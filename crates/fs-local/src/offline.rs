@@ -8,11 +8,12 @@
 //! cut short by a crash is redone by the next one with the same rows into
 //! the same files: nothing is lost and nothing is written twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
 
 use arrow_array::{
     ArrayRef, BooleanArray, RecordBatch, TimestampMillisecondArray, UInt32Array, new_null_array,
@@ -23,7 +24,7 @@ use fs_schema::{EventTime, FeatureGroup, layout, records_to_batch};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use redb::ReadableTable;
+use redb::{Database, ReadableDatabase, ReadableTable};
 
 use crate::codec::OutboxRow;
 use crate::error::{Error, Result, db};
@@ -119,53 +120,115 @@ impl Partition {
     }
 }
 
+/// What a flush needs of the store, shared with a background flush thread.
+#[derive(Clone)]
+pub(crate) struct Flusher {
+    db: Arc<Database>,
+    dir: PathBuf,
+    groups: Arc<RwLock<HashMap<String, Arc<GroupDescription>>>>,
+    outbox_rows: Arc<AtomicU64>,
+    lock: Arc<Mutex<()>>,
+}
+
 impl Store {
     /// Moves every row of the offline outbox to Parquet files (see the
     /// module docs for why this is safe to interrupt).
     pub fn flush(&self) -> Result<FlushReport> {
-        let guard = self
-            .flush_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        self.flush_locked(guard, true)
+        self.flusher().flush(true)
     }
 
     /// Writes the files of a flush but leaves the outbox as it is, as a
     /// crash right before the outbox trim would. For crash-safety tests.
     #[doc(hidden)]
     pub fn flush_files_only(&self) -> Result<FlushReport> {
-        let guard = self
-            .flush_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        self.flush_locked(guard, false)
+        self.flusher().flush(false)
     }
 
-    /// Flushes when the outbox has reached the threshold and no other
-    /// flush is running. A failure is logged: the rows stay in the outbox
+    fn flusher(&self) -> Flusher {
+        Flusher {
+            db: self.db.clone(),
+            dir: self.dir.clone(),
+            groups: self.groups.clone(),
+            outbox_rows: self.outbox_rows.clone(),
+            lock: self.flush_lock.clone(),
+        }
+    }
+
+    /// Flushes once the outbox has reached the threshold, on a background
+    /// thread (one at a time) or, without `background_flush`, here unless
+    /// another flush runs. A failure is logged: the rows stay in the outbox
     /// for the next flush, and the write that triggered it stands.
     pub(crate) fn flush_if_due(&self) {
         if self.outbox_rows.load(Ordering::SeqCst) < self.opts.flush_threshold_rows {
             return;
         }
-        let guard = match self.flush_lock.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return,
+        let report = |r: Result<FlushReport>| {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "flushing the offline outbox failed; its rows wait for the next flush");
+            }
         };
-        if let Err(e) = self.flush_locked(guard, true) {
-            tracing::warn!(error = %e, "flushing the offline outbox failed; its rows wait for the next flush");
+        if !self.opts.background_flush {
+            let flusher = self.flusher();
+            let guard = match flusher.lock.try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            };
+            report(flusher.flush_locked(true, &guard));
+            return;
+        }
+        if self.flushing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut background = self
+            .background
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // The previous flush thread has ended (or is ending): reap it.
+        if let Some(done) = background.take() {
+            let _ = done.join();
+        }
+        let (flusher, flushing) = (self.flusher(), self.flushing.clone());
+        let spawned = std::thread::Builder::new()
+            .name("fs-local-flush".into())
+            .spawn(move || {
+                report(flusher.flush(true));
+                flushing.store(false, Ordering::SeqCst);
+            });
+        match spawned {
+            Ok(handle) => *background = Some(handle),
+            Err(e) => {
+                self.flushing.store(false, Ordering::SeqCst);
+                tracing::warn!(error = %e, "could not start a background flush; flushing here");
+                report(self.flush());
+            }
         }
     }
+}
 
-    fn flush_locked(&self, _guard: MutexGuard<'_, ()>, trim: bool) -> Result<FlushReport> {
+impl Flusher {
+    fn flush(&self, trim: bool) -> Result<FlushReport> {
+        let guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.flush_locked(trim, &guard)
+    }
+
+    fn describe(&self, group: &str) -> Option<Arc<GroupDescription>> {
+        self.groups
+            .read()
+            .expect("group cache lock")
+            .get(group)
+            .cloned()
+    }
+
+    /// A flush, with the flush lock held.
+    fn flush_locked(&self, trim: bool, _locked: &MutexGuard<'_, ()>) -> Result<FlushReport> {
         let Some(upto) = self.pending_flush()? else {
             return Ok(FlushReport::default());
         };
         let mut partitions: BTreeMap<(String, i64), Partition> = BTreeMap::new();
         let mut rows = 0u64;
         {
-            let txn = self.read_txn()?;
+            let txn = self.db.begin_read().map_err(db("starting a read"))?;
             let outbox = txn.open_table(OUTBOX).map_err(db("reading the outbox"))?;
             for entry in outbox.range(..=upto).map_err(db("reading the outbox"))? {
                 let (_, bytes) = entry.map_err(db("reading the outbox"))?;
@@ -188,7 +251,7 @@ impl Store {
         let write_time = Utc::now().timestamp_millis();
         let mut jobs = Vec::with_capacity(partitions.len());
         for ((group, hour), partition) in partitions {
-            let Ok(desc) = self.describe_feature_group(&group) else {
+            let Some(desc) = self.describe(&group) else {
                 tracing::warn!(group, "dropping offline rows of a deleted feature group");
                 continue;
             };

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
 
 use chrono::{DateTime, TimeZone, Utc};
 use fs_schema::{DataCatalogConfig, FeatureDefinition, FeatureGroup, evolution};
@@ -41,6 +42,10 @@ pub struct StoreOptions {
     pub region: String,
     /// Flush the offline outbox to Parquet once it holds this many rows.
     pub flush_threshold_rows: u64,
+    /// Run those flushes on a background thread (the default), so that
+    /// writes go on meanwhile; otherwise the write that reached the
+    /// threshold flushes before it returns.
+    pub background_flush: bool,
 }
 
 impl Default for StoreOptions {
@@ -49,6 +54,7 @@ impl Default for StoreOptions {
             account_id: "000000000000".into(),
             region: "us-east-1".into(),
             flush_threshold_rows: 100_000,
+            background_flush: true,
         }
     }
 }
@@ -63,6 +69,13 @@ impl StoreOptions {
     /// These options with another region.
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = region.into();
+        self
+    }
+
+    /// These options flushing at the threshold in the background (`true`)
+    /// or in the write that reached it.
+    pub fn background_flush(mut self, yes: bool) -> Self {
+        self.background_flush = yes;
         self
     }
 
@@ -113,12 +126,16 @@ impl GroupDescription {
 #[derive(Debug)]
 pub struct Store {
     pub(crate) dir: PathBuf,
-    pub(crate) db: Database,
+    pub(crate) db: Arc<Database>,
     pub(crate) opts: StoreOptions,
-    pub(crate) groups: RwLock<HashMap<String, Arc<GroupDescription>>>,
-    pub(crate) outbox_rows: AtomicU64,
+    pub(crate) groups: Arc<RwLock<HashMap<String, Arc<GroupDescription>>>>,
+    pub(crate) outbox_rows: Arc<AtomicU64>,
     /// Serialises flushes (the database serialises everything else).
-    pub(crate) flush_lock: Mutex<()>,
+    pub(crate) flush_lock: Arc<Mutex<()>>,
+    /// Set while a background flush runs.
+    pub(crate) flushing: Arc<AtomicBool>,
+    /// The background flush thread, joined before the store closes.
+    pub(crate) background: Mutex<Option<JoinHandle<()>>>,
     /// Writes waiting to be committed together.
     pub(crate) commits: CommitQueue,
     _lock: File,
@@ -143,11 +160,13 @@ impl Store {
         let db = Database::create(&db_path).map_err(db("opening the database"))?;
         let store = Store {
             dir,
-            db,
+            db: Arc::new(db),
             opts,
-            groups: RwLock::new(HashMap::new()),
-            outbox_rows: AtomicU64::new(0),
-            flush_lock: Mutex::new(()),
+            groups: Arc::default(),
+            outbox_rows: Arc::default(),
+            flush_lock: Arc::default(),
+            flushing: Arc::default(),
+            background: Mutex::new(None),
             commits: CommitQueue::default(),
             _lock: lock,
         };
@@ -363,8 +382,9 @@ impl Store {
     }
 
     /// Flushes the offline outbox and closes the store, releasing its lock.
-    /// Dropping a store also releases the lock, but leaves unflushed rows in
-    /// the outbox for the next open (nothing is lost either way).
+    /// Dropping a store also releases the lock (after a background flush
+    /// that is running has finished), but leaves unflushed rows in the
+    /// outbox for the next open (nothing is lost either way).
     pub fn close(self) -> Result<()> {
         self.flush()?;
         Ok(())
@@ -413,4 +433,21 @@ fn take_lock(dir: &Path) -> Result<File> {
     file.rewind().map_err(Error::io(&path))?;
     write!(file, "pid {}", std::process::id()).map_err(Error::io(&path))?;
     Ok(file)
+}
+
+impl Drop for Store {
+    /// Waits for a background flush, so that nothing writes to the store
+    /// once its lock is released.
+    fn drop(&mut self) {
+        let handle = self
+            .background
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(h) = handle
+            && h.join().is_err()
+        {
+            tracing::error!("the background flush thread panicked");
+        }
+    }
 }

@@ -415,6 +415,20 @@ fn a_flush_joins_rows_batches_and_deletes_across_hours_and_added_features() {
     store
         .add_features("g", &[FeatureDefinition::string("city")])
         .unwrap();
+    // Online values of batch puts name features by position: still right.
+    let b1 = store.get_record("g", "b1", None).unwrap().unwrap();
+    assert_eq!(
+        b1.record,
+        Record::new()
+            .with("id", "b1")
+            .with("ts", "2024-05-01T11:00:00Z")
+            .with("n", "2")
+    );
+    let projected = store
+        .get_record("g", "b1", Some(&["n".to_owned(), "city".to_owned()]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(projected.record, Record::new().with("n", "2"));
     let report = store.flush().unwrap();
     assert_eq!((report.rows, report.files.len()), (6, 2));
     let hour10 = &read_parquet(&report.files[0])[0];

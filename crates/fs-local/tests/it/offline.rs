@@ -182,8 +182,10 @@ fn a_flush_cut_short_before_the_outbox_trim_writes_nothing_twice() {
 #[test]
 fn the_outbox_flushes_itself_at_the_threshold_and_on_close() {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        Store::open_with(dir.path(), StoreOptions::default().flush_threshold_rows(10)).unwrap();
+    let options = StoreOptions::default()
+        .flush_threshold_rows(10)
+        .background_flush(false);
+    let store = Store::open_with(dir.path(), options).unwrap();
     store.create_feature_group(group("g")).unwrap();
     let data = store.offline_data_dir("g").unwrap().unwrap();
     for i in 0..25 {
@@ -200,4 +202,42 @@ fn the_outbox_flushes_itself_at_the_threshold_and_on_close() {
     assert_eq!(offline_id_counts(&data).len(), 20);
     store.close().unwrap();
     assert_eq!(offline_id_counts(&data).len(), 25);
+}
+
+#[test]
+fn background_flushes_lose_and_repeat_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data;
+    {
+        let store =
+            Store::open_with(dir.path(), StoreOptions::default().flush_threshold_rows(20)).unwrap();
+        store.create_feature_group(group("g")).unwrap();
+        data = store.offline_data_dir("g").unwrap().unwrap();
+        for i in 0..300 {
+            store
+                .put_record(
+                    "g",
+                    &record(&i.to_string(), "2024-01-01T00:00:00Z", i),
+                    None,
+                    None,
+                )
+                .unwrap();
+        }
+        // Dropped without a flush: a background flush still running ends first.
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let flushed = offline_id_counts(&data).len() as u64;
+    assert_eq!(
+        flushed + store.outbox_len(),
+        300,
+        "every row is in a file or in the outbox"
+    );
+    assert!(
+        flushed >= 20,
+        "background flushes ran: {flushed} rows flushed"
+    );
+    store.flush().unwrap();
+    let counts = offline_id_counts(&data);
+    assert_eq!(counts.len(), 300);
+    assert!(counts.values().all(|&c| c == 1), "{counts:?}");
 }
