@@ -53,7 +53,9 @@ pub struct ObjectEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PrefixEntry {
-    /// When the last sync of the prefix completed (ms since the epoch).
+    /// When the last sync that changed the prefix's copy (or its range)
+    /// completed (ms since the epoch); a sync that finds nothing to do
+    /// writes nothing.
     pub synced_at_ms: u64,
     /// The event-time range of that sync (ms since the epoch, inclusive);
     /// `None` for the whole prefix.
@@ -207,8 +209,14 @@ impl ManifestFiles {
             .append(true)
             .open(&self.journal)
             .map_err(|e| CacheError::io("opening", &self.journal, e))?;
+        let pending = file
+            .metadata()
+            .map_err(|e| CacheError::io("inspecting", &self.journal, e))?
+            .len()
+            > 0;
         Ok(Journal {
             file,
+            pending,
             path: self.journal.clone(),
         })
     }
@@ -236,6 +244,8 @@ impl ManifestFiles {
 #[derive(Debug)]
 pub(crate) struct Journal {
     file: File,
+    /// True when the journal holds operations not folded into the snapshot.
+    pending: bool,
     path: PathBuf,
 }
 
@@ -247,9 +257,16 @@ impl Journal {
             reason: format!("cannot serialize: {e}"),
         })?;
         line.push(b'\n');
+        self.pending = true;
         self.file
             .write_all(&line)
             .map_err(|e| CacheError::io("appending to", &self.path, e))
+    }
+
+    /// True when the journal holds operations not folded into the snapshot
+    /// (appended now, or left by a process that did not finish).
+    pub(crate) fn pending(&self) -> bool {
+        self.pending
     }
 }
 

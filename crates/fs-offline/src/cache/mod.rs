@@ -200,13 +200,13 @@ impl CachedPrefix {
         self.files.iter().map(|f| f.size).sum()
     }
 
-    /// When the covering prefix's last sync completed, and its event-time
+    /// When the covering prefix was last synced with changes, and its event-time
     /// range (`None`: whole prefix).
     pub fn sync_info(&self) -> &PrefixEntry {
         &self.entry
     }
 
-    /// The time the covering prefix's last sync completed.
+    /// When the covering prefix was last synced with changes.
     pub fn synced_at(&self) -> std::time::SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.entry.synced_at_ms)
     }
@@ -377,7 +377,7 @@ impl Cache {
             need,
             None,
         )?;
-        self.end_write(&manifest)?;
+        self.end_write(&manifest, &journal)?;
         Ok(report)
     }
 
@@ -428,9 +428,12 @@ impl Cache {
         Ok((manifest, journal, stray))
     }
 
-    /// Under the cache lock: write the snapshot and clear the marker.
-    fn end_write(&self, manifest: &Manifest) -> CacheResult<()> {
-        self.inner.files.compact(manifest)?;
+    /// Under the cache lock: write the snapshot (if anything changed) and
+    /// clear the marker.
+    fn end_write(&self, manifest: &Manifest, journal: &Journal) -> CacheResult<()> {
+        if journal.pending() {
+            self.inner.files.compact(manifest)?;
+        }
         let marker = self.dirty_marker();
         match fs::remove_file(&marker) {
             Ok(()) => Ok(()),

@@ -307,13 +307,22 @@ pub(crate) async fn run(
     }
     drop(fetches);
 
-    if failures.is_empty() {
+    let range_ms = (
+        options.event_time_from.map(|t| t.as_millis()),
+        options.event_time_to.map(|t| t.as_millis()),
+    );
+    let recorded = manifest
+        .prefixes
+        .get(&uri)
+        .is_some_and(|e| (e.event_time_from_ms, e.event_time_to_ms) == range_ms);
+    // A sync that changed nothing writes nothing (no snapshot, no fsync).
+    if failures.is_empty() && (journal.pending() || !recorded) {
         let op = Op::Prefix {
             uri: uri.clone(),
             entry: PrefixEntry {
                 synced_at_ms: millis(SystemTime::now()),
-                event_time_from_ms: options.event_time_from.map(|t| t.as_millis()),
-                event_time_to_ms: options.event_time_to.map(|t| t.as_millis()),
+                event_time_from_ms: range_ms.0,
+                event_time_to_ms: range_ms.1,
             },
         };
         journal.append(&op)?;
@@ -324,7 +333,7 @@ pub(crate) async fn run(
         let p = prefix.clone();
         let ok = failures.is_empty();
         blocking(move || -> CacheResult<Option<CachedPrefix>> {
-            c.end_write(&manifest)?;
+            c.end_write(&manifest, &journal)?;
             if !ok {
                 return Ok(None);
             }

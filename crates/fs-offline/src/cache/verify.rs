@@ -105,7 +105,7 @@ pub(crate) fn run(cache: &Cache) -> CacheResult<VerifyReport> {
         tracing::warn!(object = %problem.uri, path = %problem.path.display(), problem = ?problem.kind, "corrupt cached file removed");
         remove_object(root, &mut manifest, &mut journal, id)?;
     }
-    cache.end_write(&manifest)?;
+    cache.end_write(&manifest, &journal)?;
     Ok(VerifyReport {
         objects_checked: work.len() as u64,
         bytes_checked,
