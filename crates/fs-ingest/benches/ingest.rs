@@ -2,7 +2,8 @@
 //!
 //! - `read_cast_10_features`: rows/s of reading and casting only (a sink
 //!   that acknowledges without writing), the ceiling of the pipeline.
-//! - `local_sink_10_features`: rows/s of a whole ingest through
+//! - `local_sink_10_features` (and `..._1_in_flight`, one batch written at
+//!   a time instead of two): rows/s of a whole ingest through
 //!   `LocalSink` (one durable `put_batch` transaction per 8,192-row
 //!   batch, the offline outbox flushed to Parquet every 100,000 rows and at
 //!   the end). DESIGN.md's target: at least 500,000 rows/s.
@@ -205,19 +206,31 @@ fn local(dir: &tempfile::TempDir, input: &Path, rows: usize, rt: &tokio::runtime
     );
     drop(probe);
 
-    let store = Arc::new(fs_local::Store::open(dir.path().join("store")).unwrap());
-    store.create_feature_group(g.clone()).unwrap();
-    let sink = Arc::new(LocalSink::new(store.clone()));
-    let report = rt
-        .block_on(Ingest::new(g, sink, IngestOptions::default()).run(&[input.to_path_buf()]))
-        .unwrap();
-    assert_eq!(report.rows_written, rows as u64);
-    assert_eq!(store.outbox_len(), 0, "flushed to Parquet");
-    println!(
-        "RESULT local_sink_10_features {:.0} rows/s",
-        report.rows_per_sec()
-    );
-    drop(store);
+    // The whole ingest, with the default writes in flight and one at a time.
+    for in_flight in [fs_ingest::DEFAULT_WRITES_IN_FLIGHT, 1] {
+        let store =
+            Arc::new(fs_local::Store::open(dir.path().join(format!("store-{in_flight}"))).unwrap());
+        store.create_feature_group(g.clone()).unwrap();
+        let sink = Arc::new(LocalSink::new(store.clone()));
+        let options = IngestOptions::default().writes_in_flight(in_flight);
+        let report = rt
+            .block_on(Ingest::new(g.clone(), sink, options).run(&[input.to_path_buf()]))
+            .unwrap();
+        assert_eq!(report.rows_written, rows as u64);
+        assert_eq!(store.outbox_len(), 0, "flushed to Parquet");
+        let name = if in_flight == fs_ingest::DEFAULT_WRITES_IN_FLIGHT {
+            "local_sink_10_features".to_owned()
+        } else {
+            format!("local_sink_10_features_{in_flight}_in_flight")
+        };
+        let stats = store.commit_stats();
+        println!(
+            "RESULT {name} {:.0} rows/s ({} batch writes in {} transactions)",
+            report.rows_per_sec(),
+            stats.writes,
+            stats.transactions
+        );
+    }
 }
 
 /// The AWS sink against fs-server with 10 ms of latency per request.

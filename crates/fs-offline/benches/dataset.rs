@@ -342,13 +342,25 @@ async fn shapes(orders: &FeatureGroup, dir: &Path, out: &Path) {
         "SELECT id, ts, {f} FROM (SELECT id, {fv} FROM orders GROUP BY id) t WHERE NOT coalesce(is_deleted, false)"
     );
     let only = std::env::var("FS_SHAPE").ok();
-    for (name, sql) in [
-        ("window", window),
-        ("keys", keys),
-        ("keys_guard", keys_guard),
-        ("first_value", first),
-    ] {
-        if only.as_deref().is_some_and(|o| o != name) {
+    let mut list = vec![
+        ("window".to_string(), window),
+        ("keys".to_string(), keys),
+        ("keys_guard".to_string(), keys_guard),
+        ("first_value".to_string(), first),
+    ];
+    if let Ok(file) = std::env::var("FS_SHAPES_FILE") {
+        list = std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let (n, q) = l.split_once('\t').unwrap();
+                (n.to_string(), q.replace("{F}", &f))
+            })
+            .collect();
+    }
+    for (name, sql) in list {
+        if only.as_deref().is_some_and(|o| o != name.as_str()) {
             continue;
         }
         let t = Instant::now();
