@@ -15,7 +15,9 @@
 //!
 //! - `latest`: the latest record per identifier of `orders`;
 //! - `pit_join`: every `orders` row with the `profiles` features as of its
-//!   event time (point-in-time, left join).
+//!   event time (point-in-time, left join);
+//! - `scan`: every row and column of the `orders` files as Arrow batches
+//!   (fs-offline's `Scan`), rows per second.
 //!
 //! Output lines: `DATA_DIR <dir>`, `SQL <name> <the DataFusion SQL on one
 //! line>` (tables `fs_base` = orders, `fs_j1` = profiles; for DuckDB replace
@@ -38,6 +40,9 @@ use fs_schema::{EventTime, FeatureDefinition, FeatureGroup, FeatureType, layout}
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+
+#[path = "support/scan.rs"]
+mod scan;
 
 const HOURS: usize = 48;
 const START: &str = "2024-05-01T00:00:00Z";
@@ -116,6 +121,7 @@ fn main() {
             say(&format!("RESULT {label}_peak_rss {mb:.0} MB"));
         }
     }
+    scan::scan(&runtime, &orders_group(), &orders_dir, &count_label(rows));
 }
 
 #[allow(clippy::print_stdout)]

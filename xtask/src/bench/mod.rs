@@ -60,6 +60,9 @@ pub(crate) struct Ctx {
     /// fs-ingest's bench runs, once `ingest-local` has made them (they also
     /// hold its in-process AWS sink numbers, `ingest-aws`'s fallback).
     pub(crate) ingest_runs: std::cell::RefCell<Option<Vec<measure::Results>>>,
+    /// The offline files `offline-dataset` made (its `DATA_DIR`), which
+    /// `offline-cache` syncs.
+    pub(crate) offline_data: std::cell::RefCell<Option<PathBuf>>,
 }
 
 impl Ctx {
@@ -247,6 +250,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         sagemaker,
         scratch: scratch.clone(),
         ingest_runs: std::cell::RefCell::new(None),
+        offline_data: std::cell::RefCell::new(None),
     };
     let started = std::time::Instant::now();
     let mut rows = Vec::new();
