@@ -332,7 +332,7 @@ pub(crate) fn cache(ctx: &Ctx) -> Vec<Row> {
     if dataset.is_some() {
         for (name, what) in [("all", "every column"), ("3", "a 3-column projection")] {
             rows.push(Row::pair(
-                &format!("offline: cache warm decode, {what}"),
+                format!("offline: cache warm decode, {what}"),
                 millis(&|r: &Results| r.get(&format!("cache_warm_decode_{name}_time"), "ms")),
                 millis(&raw_ms),
                 Goal::None,
