@@ -179,3 +179,25 @@ pub(crate) fn start_moto(python: &Path) -> Result<(Guard, String)> {
     eprintln!("==> moto at {url}");
     Ok((guard, url))
 }
+
+/// fs-server's `/_featurestore/stats` at `url` (`http://127.0.0.1:PORT`):
+/// request counts and times per operation.
+pub(crate) fn fs_server_stats(url: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
+    use std::io::{Read, Write};
+    let addr = url.strip_prefix("http://").unwrap_or(url);
+    let mut s = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    write!(
+        s,
+        "GET /_featurestore/stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .with_context(|| format!("fs-server's stats answer {text:?}"))?;
+    match serde_json::from_str(body)? {
+        serde_json::Value::Object(m) => Ok(m),
+        other => bail!("fs-server's stats are not an object: {other}"),
+    }
+}

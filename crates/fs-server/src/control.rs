@@ -18,6 +18,19 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::runtime::{group_name, parse_body};
 
+/// The control-plane operation named `op`, if fs-server serves it.
+pub(crate) fn operation_name(op: &str) -> Option<&'static str> {
+    Some(match op {
+        "CreateFeatureGroup" => "CreateFeatureGroup",
+        "DescribeFeatureGroup" => "DescribeFeatureGroup",
+        "ListFeatureGroups" => "ListFeatureGroups",
+        "UpdateFeatureGroup" => "UpdateFeatureGroup",
+        "DeleteFeatureGroup" => "DeleteFeatureGroup",
+        "ListTags" => "ListTags",
+        _ => return None,
+    })
+}
+
 pub(crate) async fn dispatch(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -32,20 +45,12 @@ pub(crate) async fn dispatch(
             "unknown or missing X-Amz-Target {target:?}; expected SageMaker.<Operation>"
         )));
     };
-    let op: &'static str = match op {
-        "CreateFeatureGroup" => "CreateFeatureGroup",
-        "DescribeFeatureGroup" => "DescribeFeatureGroup",
-        "ListFeatureGroups" => "ListFeatureGroups",
-        "UpdateFeatureGroup" => "UpdateFeatureGroup",
-        "DeleteFeatureGroup" => "DeleteFeatureGroup",
-        "ListTags" => "ListTags",
-        other => {
-            return Err(ApiError {
-                status: axum::http::StatusCode::BAD_REQUEST,
-                code: "UnknownOperationException",
-                message: format!("operation {other} is not supported by fs-server"),
-            });
-        }
+    let Some(op) = operation_name(op) else {
+        return Err(ApiError {
+            status: axum::http::StatusCode::BAD_REQUEST,
+            code: "UnknownOperationException",
+            message: format!("operation {op} is not supported by fs-server"),
+        });
     };
     state.enter(op).await.map_err(ApiError::for_control_plane)?;
     let result = match op {

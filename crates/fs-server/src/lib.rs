@@ -95,6 +95,9 @@ pub(crate) struct AppState {
     pub(crate) store: Arc<fs_local::Store>,
     pub(crate) faults: FaultState,
     counts: Mutex<BTreeMap<&'static str, u64>>,
+    /// Per operation: requests answered and their total time in the
+    /// server (µs), injected latency included.
+    timings: Mutex<BTreeMap<&'static str, (u64, u64)>>,
 }
 
 impl AppState {
@@ -135,6 +138,7 @@ impl Server {
             store,
             faults: FaultState::default(),
             counts: Mutex::new(BTreeMap::new()),
+            timings: Mutex::new(BTreeMap::new()),
         });
         state.faults.set(options.faults.clone());
         let listener = tokio::net::TcpListener::bind(options.addr).await?;
@@ -269,8 +273,70 @@ async fn set_faults(
     Ok(())
 }
 
-async fn stats(State(state): State<Arc<AppState>>) -> axum::Json<BTreeMap<&'static str, u64>> {
-    axum::Json(state.counts.lock().expect("counts lock").clone())
+/// Request counts per operation (`PutRecord`: 12), and for each operation
+/// answered, how many answers and their total and mean time in the server
+/// (`PutRecord.answered`, `PutRecord.total_micros`, `PutRecord.mean_micros`).
+async fn stats(State(state): State<Arc<AppState>>) -> axum::Json<BTreeMap<String, u64>> {
+    let mut out: BTreeMap<String, u64> = state
+        .counts
+        .lock()
+        .expect("counts lock")
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), *v))
+        .collect();
+    for (op, (n, micros)) in state.timings.lock().expect("timings lock").iter() {
+        out.insert(format!("{op}.answered"), *n);
+        out.insert(format!("{op}.total_micros"), *micros);
+        out.insert(format!("{op}.mean_micros"), micros / (*n).max(1));
+    }
+    axum::Json(out)
+}
+
+/// The runtime or control-plane operation a request calls, if any.
+fn operation_of(
+    method: &axum::http::Method,
+    path: &str,
+    target: Option<&str>,
+) -> Option<&'static str> {
+    use axum::http::Method;
+    let op = match (method, path) {
+        (_, "/BatchGetRecord") => "BatchGetRecord",
+        (_, "/BatchWriteRecord") => "BatchWriteRecord",
+        (_, p) if p.starts_with("/FeatureGroup/") && p.ends_with("/ListRecords") => "ListRecords",
+        (&Method::PUT, p) if p.starts_with("/FeatureGroup/") => "PutRecord",
+        (&Method::GET, p) if p.starts_with("/FeatureGroup/") => "GetRecord",
+        (&Method::DELETE, p) if p.starts_with("/FeatureGroup/") => "DeleteRecord",
+        (&Method::POST, "/") => {
+            return target
+                .and_then(|t| t.strip_prefix("SageMaker."))
+                .and_then(control::operation_name);
+        }
+        _ => return None,
+    };
+    Some(op)
+}
+
+/// Times each request of an operation, for `/_featurestore/stats`.
+async fn time_requests(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let target = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok());
+    let op = operation_of(request.method(), request.uri().path(), target);
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    if let Some(op) = op {
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let mut timings = state.timings.lock().expect("timings lock");
+        let t = timings.entry(op).or_default();
+        t.0 += 1;
+        t.1 = t.1.saturating_add(micros);
+    }
+    response
 }
 
 /// The server's routes over `state`.
@@ -293,5 +359,9 @@ fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/_featurestore/faults", post(set_faults))
         .route("/_featurestore/stats", get(stats))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            time_requests,
+        ))
         .with_state(state)
 }

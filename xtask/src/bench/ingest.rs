@@ -138,12 +138,34 @@ pub(crate) fn aws(ctx: &Ctx) -> Vec<Row> {
                 thousands(bench_rows_for(ctx, c) as f64)
             ),
         };
+        // The bound at the latency the server really had: the injected
+        // 10 ms plus its own work (a durable commit per PutRecord).
+        let served = match &ours {
+            Ok(runs) => median(runs, "server_put_latency", "ms")
+                .map(|ms| Q(c as f64 * 1000.0 / ms, Unit::RowsPerSec))
+                .map_err(|e| format!("{e:#}")),
+            Err(e) => Err(format!("{e:#}")),
+        };
+        let served_ms = served.as_ref().map(|q| c as f64 * 1000.0 / q.0).ok();
         rows.push(Row::pair(
             format!("ingest: AWS sink, {c} in flight, vs the bound"),
             rate(&ours, "ours_ingest"),
-            Ok(Q(bound, Unit::RowsPerSec)),
+            served,
             Goal::RatioAtLeast(0.9),
-            format!("{what}; the anchor is the bound, {c} in flight / {LATENCY_MS} ms"),
+            format!(
+                "{what}; the anchor is the bound, {c} in flight / the server's mean time per \
+                 PutRecord during our runs ({}: the injected {LATENCY_MS} ms plus its own \
+                 work, a durable commit per request, measured by fs-server's \
+                 `/_featurestore/stats`)",
+                served_ms.map_or_else(|| "not measured".to_owned(), |ms| format!("{ms:.1} ms"))
+            ),
+        ));
+        rows.push(Row::pair(
+            format!("ingest: AWS sink, {c} in flight, vs the nominal bound"),
+            rate(&ours, "ours_ingest"),
+            Ok(Q(bound, Unit::RowsPerSec)),
+            Goal::None,
+            format!("the same runs against {c} in flight / the injected {LATENCY_MS} ms alone"),
         ));
         rows.push(Row::pair(
             format!("ingest: AWS sink vs SageMaker SDK, {c} in flight"),
@@ -293,7 +315,17 @@ fn cli_ingest(
         .arg(ctx.scratch.join(format!("failures-{concurrency}.jsonl")))
         .arg("--checkpoint")
         .arg(ctx.scratch.join(format!("checkpoint-{concurrency}.json")));
+    let put = |stats: &serde_json::Map<String, serde_json::Value>, what: &str| {
+        stats
+            .get(&format!("PutRecord.{what}"))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    let before = crate::procs::fs_server_stats(url)?;
     let out = cmd.output().context("running featurestore ingest")?;
+    let after = crate::procs::fs_server_stats(url)?;
+    let answered = put(&after, "answered").saturating_sub(put(&before, "answered"));
+    let micros = put(&after, "total_micros").saturating_sub(put(&before, "total_micros"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         bail!(
@@ -316,5 +348,12 @@ fn cli_ingest(
         .as_f64()
         .context("no rows_per_sec in the ingest report")?;
     r.insert("ours_ingest", rps, "rows/s");
+    if answered > 0 {
+        r.insert(
+            "server_put_latency",
+            micros as f64 / answered as f64 / 1e3,
+            "ms",
+        );
+    }
     Ok(r)
 }

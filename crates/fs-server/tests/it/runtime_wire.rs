@@ -186,3 +186,44 @@ async fn faults_can_be_set_per_operation_over_http() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_report_counts_and_the_mean_time_in_the_server_per_operation() {
+    let env = env(1).await;
+    ControlPlane::new(&env.config)
+        .create_feature_group(&group("g"))
+        .await
+        .unwrap();
+    env.server.set_faults(
+        fs_server::Faults::default()
+            .latency(std::time::Duration::from_millis(30))
+            .only(["PutRecord"]),
+    );
+    let client = Client::new(&env.config);
+    for i in 0..3 {
+        client
+            .put_record()
+            .feature_group_name("g")
+            .record(fv("id", &i.to_string()))
+            .record(fv("ts", "2024-01-01T00:00:00Z"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (status, body) = raw_http(
+        env.server.addr(),
+        b"GET /_featurestore/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let stats: std::collections::BTreeMap<String, u64> = serde_json::from_str(&body).unwrap();
+    assert_eq!(stats["PutRecord"], 3, "{stats:?}");
+    assert_eq!(stats["PutRecord.answered"], 3, "{stats:?}");
+    // Every answer waited for the injected latency at least.
+    assert!(stats["PutRecord.mean_micros"] >= 30_000, "{stats:?}");
+    assert_eq!(stats["CreateFeatureGroup.answered"], 1, "{stats:?}");
+    assert!(
+        stats["CreateFeatureGroup.mean_micros"] < 30_000,
+        "{stats:?}"
+    );
+}
