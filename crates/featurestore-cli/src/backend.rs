@@ -127,10 +127,15 @@ impl Backend {
         self.store.online()
     }
 
-    /// The ingest sink for `group`, with `concurrency` puts in flight where
-    /// puts are requests.
-    pub(crate) fn sink(&self, group: &FeatureGroup, concurrency: usize) -> Arc<dyn Sink> {
-        self.store.sink(group, concurrency)
+    /// The ingest sink for `group`, with `concurrency` requests in flight
+    /// where writes are requests (`api`: which ones).
+    pub(crate) fn sink(
+        &self,
+        group: &FeatureGroup,
+        concurrency: usize,
+        api: featurestore::WriteApi,
+    ) -> Arc<dyn Sink> {
+        self.store.sink_with(group, concurrency, api)
     }
 
     /// Where ingest checkpoints go by default.

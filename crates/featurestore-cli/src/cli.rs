@@ -192,7 +192,9 @@ Examples:
   featurestore ingest customers 'data/*.parquet' --failures failed.csv
   featurestore ingest customers data/ --resume
   featurestore ingest customers data/ --shard 0/4     # worker 0 of 4 (0-based)
-  featurestore --aws --region eu-west-1 ingest customers data/ --concurrency 64")]
+  featurestore --aws --region eu-west-1 ingest customers data/ --concurrency 64
+  featurestore --aws ingest customers data/ --batch-write --concurrency 8   # 25 rows per request
+  featurestore ingest customers late.csv --target-stores offline --ttl 30d")]
     Ingest(IngestArgs),
 
     /// Read records from the online store (several ids: one batch get).
@@ -379,6 +381,40 @@ pub(crate) struct IngestArgs {
     /// Rows per batch.
     #[arg(long, value_name = "ROWS", default_value_t = featurestore::ingest::DEFAULT_BATCH_SIZE, value_parser = parse_batch_size)]
     pub(crate) batch_size: usize,
+    /// With --aws: write with BatchWriteRecord (up to 25 rows per request,
+    /// --concurrency requests in flight) instead of one PutRecord per row.
+    #[arg(long)]
+    pub(crate) batch_write: bool,
+    /// Write to these stores only (default: every store the group has).
+    #[arg(long, value_name = "STORES")]
+    pub(crate) target_stores: Option<TargetStores>,
+    /// A time to live for the ingested records in the online store, e.g.
+    /// 30d (units: s, m, h, d, w), instead of the group's default.
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+    pub(crate) ttl: Option<featurestore::schema::TtlDuration>,
+}
+
+/// `--target-stores`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TargetStores {
+    /// The online store only.
+    Online,
+    /// The offline store only.
+    Offline,
+    /// Both stores.
+    Both,
+}
+
+impl TargetStores {
+    /// The stores, as the API names them.
+    pub(crate) fn stores(self) -> Vec<featurestore::schema::TargetStore> {
+        use featurestore::schema::TargetStore;
+        match self {
+            Self::Online => vec![TargetStore::OnlineStore],
+            Self::Offline => vec![TargetStore::OfflineStore],
+            Self::Both => vec![TargetStore::OnlineStore, TargetStore::OfflineStore],
+        }
+    }
 }
 
 /// How `get` prints records.
@@ -543,6 +579,26 @@ fn parse_shard(s: &str) -> Result<(u32, u32), String> {
         return Err(bad());
     }
     Ok((i, n))
+}
+
+/// Parses a time to live: a whole number of s, m, h, d or w (at least 1).
+fn parse_ttl(s: &str) -> Result<featurestore::schema::TtlDuration, String> {
+    use featurestore::schema::{TtlDuration, TtlUnit};
+    let bad =
+        || format!("{s:?} is not a time to live such as 30d (a number, then s, m, h, d or w)");
+    let t = s.trim();
+    let unit = match t.chars().last().ok_or_else(bad)? {
+        's' => TtlUnit::Seconds,
+        'm' => TtlUnit::Minutes,
+        'h' => TtlUnit::Hours,
+        'd' => TtlUnit::Days,
+        'w' => TtlUnit::Weeks,
+        _ => return Err(bad()),
+    };
+    match t[..t.len() - 1].parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(TtlDuration::new(unit, n)),
+        _ => Err(bad()),
+    }
 }
 
 fn parse_rows(s: &str) -> Result<u64, String> {

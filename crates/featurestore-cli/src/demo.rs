@@ -210,6 +210,9 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
             shard: None,
             batch_size: featurestore::ingest::DEFAULT_BATCH_SIZE,
             progress: interactive(global.json),
+            write_api: featurestore::WriteApi::PutRecord,
+            target_stores: None,
+            ttl: None,
         },
     )
     .await?;

@@ -25,7 +25,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::backend::{Backend, Open};
-use crate::cli::{Global, IngestArgs};
+use crate::cli::{Global, IngestArgs, TargetStores};
 use crate::output::{count, duration, interactive, key_values, millis, print_json};
 
 /// An ingest that finished with failed rows (exit code 3).
@@ -86,6 +86,10 @@ pub(crate) struct Plan {
     pub(crate) shard: Option<(u32, u32)>,
     pub(crate) batch_size: usize,
     pub(crate) progress: bool,
+    /// With --aws: PutRecord per row or BatchWriteRecord.
+    pub(crate) write_api: featurestore::WriteApi,
+    pub(crate) target_stores: Option<Vec<featurestore::schema::TargetStore>>,
+    pub(crate) ttl: Option<featurestore::schema::TtlDuration>,
 }
 
 /// What an ingest did.
@@ -181,6 +185,12 @@ fn options(plan: &Plan, pb: &ProgressBar) -> IngestOptions {
     if let Some((i, n)) = plan.shard {
         o = o.shard(i, n);
     }
+    if let Some(stores) = &plan.target_stores {
+        o = o.target_stores(stores.iter().copied());
+    }
+    if let Some(ttl) = plan.ttl {
+        o = o.ttl(ttl);
+    }
     let pb = pb.clone();
     o.on_progress(move |p| {
         pb.set_position(p.bytes_read);
@@ -262,7 +272,7 @@ pub(crate) async fn run(backend: &Backend, plan: &Plan) -> Result<Done> {
     if let Some(f) = &plan.failures {
         opts = opts.failures_file(f.clone());
     }
-    let sink = backend.sink(&group, plan.concurrency);
+    let sink = backend.sink(&group, plan.concurrency, plan.write_api);
     let report = Ingest::new(group, sink, opts).run(&plan.inputs).await;
     pb.finish_and_clear();
     let report = report?;
@@ -359,6 +369,13 @@ pub(crate) async fn command(global: &Global, args: &IngestArgs) -> Result<()> {
         shard: args.shard,
         batch_size: args.batch_size,
         progress: interactive(global.json),
+        write_api: if args.batch_write {
+            featurestore::WriteApi::BatchWriteRecord
+        } else {
+            featurestore::WriteApi::PutRecord
+        },
+        target_stores: args.target_stores.map(TargetStores::stores),
+        ttl: args.ttl,
     };
     let done = run(&backend, &plan).await?;
     backend.close()?;

@@ -214,9 +214,27 @@ impl AwsBackend {
         &self,
         group: &FeatureGroup,
         concurrency: usize,
+        api: crate::store::WriteApi,
     ) -> Arc<dyn fs_ingest::Sink> {
-        let online = AwsOnlineStore::new(&self.config).with_group(group.clone());
-        Arc::new(fs_ingest::OnlineStoreSink::new(Arc::new(online)).with_concurrency(concurrency))
+        use fs_ingest::aws_sdk_sagemakerfeaturestoreruntime as runtime;
+        match api {
+            crate::store::WriteApi::PutRecord => {
+                let online = AwsOnlineStore::new(&self.config).with_group(group.clone());
+                Arc::new(
+                    fs_ingest::OnlineStoreSink::new(Arc::new(online)).with_concurrency(concurrency),
+                )
+            }
+            crate::store::WriteApi::BatchWriteRecord => {
+                // The sink's own policy retries entries (and counts them).
+                let config = runtime::config::Builder::from(&self.config)
+                    .retry_config(runtime::config::retry::RetryConfig::disabled())
+                    .build();
+                Arc::new(
+                    fs_ingest::BatchWriteSink::new(runtime::Client::from_conf(config))
+                        .with_concurrency(concurrency),
+                )
+            }
+        }
     }
 }
 

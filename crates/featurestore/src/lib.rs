@@ -42,7 +42,7 @@ mod store;
 #[cfg(feature = "aws")]
 pub use aws::{AwsOptions, OfflineEngine};
 #[cfg(any(feature = "local", feature = "aws"))]
-pub use store::{Error, FeatureStore, GroupInfo, GroupSummary, Result};
+pub use store::{Error, FeatureStore, GroupInfo, GroupSummary, Result, WriteApi};
 
 pub use arrow;
 #[cfg(feature = "local")]

@@ -287,12 +287,39 @@ impl FeatureStore {
     /// The sink an ingest of `group` writes through: the embedded store's
     /// bulk writer, or PutRecord requests with `concurrency` in flight.
     #[cfg(feature = "local")]
-    #[cfg_attr(not(feature = "aws"), allow(unused_variables))]
     pub fn sink(&self, group: &FeatureGroup, concurrency: usize) -> Arc<dyn fs_ingest::Sink> {
+        self.sink_with(group, concurrency, WriteApi::PutRecord)
+    }
+
+    /// The sink an ingest of `group` writes through, on SageMaker with the
+    /// write API `api` and `concurrency` requests in flight. The embedded
+    /// store always writes whole batches in one transaction, whatever `api`.
+    ///
+    /// ```no_run
+    /// # async fn f(store: featurestore::FeatureStore) -> featurestore::Result<()> {
+    /// use featurestore::WriteApi;
+    /// use featurestore::ingest::{Ingest, IngestOptions};
+    ///
+    /// let group = store.describe_feature_group("customers").await?.spec;
+    /// let sink = store.sink_with(&group, 8, WriteApi::BatchWriteRecord);
+    /// let report = Ingest::new(group, sink, IngestOptions::default())
+    ///     .run(&["customers.parquet".into()])
+    ///     .await?;
+    /// assert_eq!(report.rows_read, report.rows_written + report.rows_failed);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "local")]
+    #[cfg_attr(not(feature = "aws"), allow(unused_variables))]
+    pub fn sink_with(
+        &self,
+        group: &FeatureGroup,
+        concurrency: usize,
+        api: WriteApi,
+    ) -> Arc<dyn fs_ingest::Sink> {
         match &self.backend {
             Backend::Local(store) => Arc::new(fs_ingest::LocalSink::new(store.clone())),
             #[cfg(feature = "aws")]
-            Backend::Aws(aws) => aws.sink(group, concurrency),
+            Backend::Aws(aws) => aws.sink(group, concurrency, api),
         }
     }
 
@@ -444,4 +471,18 @@ fn local_table(store: &Store, name: &str) -> Result<fs_offline::table::OfflineTa
         ))
     })?;
     Ok(fs_offline::table::OfflineTable::new(desc.spec.clone(), dir))
+}
+
+/// Which SageMaker API an ingest writes rows with (see
+/// [`FeatureStore::sink_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteApi {
+    /// PutRecord: one request per row. Throughput is requests in flight
+    /// over the service's latency.
+    #[default]
+    PutRecord,
+    /// BatchWriteRecord: up to 25 rows per request, entries that fail with
+    /// a retryable code sent again; about 25 times PutRecord's throughput
+    /// at the same requests in flight.
+    BatchWriteRecord,
 }

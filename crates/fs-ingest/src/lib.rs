@@ -75,6 +75,9 @@ pub mod shard;
 pub mod sink;
 pub mod source;
 
+/// The runtime SDK [`BatchWriteSink`] is built on (feature `aws`).
+#[cfg(feature = "aws")]
+pub use aws_sdk_sagemakerfeaturestoreruntime;
 pub use checkpoint::{Checkpoint, FileProgress};
 pub use error::{BoxError, Error, Result};
 pub use infer::{

@@ -71,7 +71,9 @@ fn rows_for(ctx: &Ctx, concurrency: usize) -> usize {
     if ctx.quick {
         (concurrency * 10).max(200)
     } else {
-        concurrency * 40
+        // At least 2,000: below that the run's start (process, connections,
+        // the first batch) is a visible share of it.
+        (concurrency * 40).max(2_000)
     }
 }
 

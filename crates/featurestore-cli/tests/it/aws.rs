@@ -87,6 +87,28 @@ fn aws_commands_against_a_local_server() {
     assert_eq!(ingested["rows_written"], 120);
     let copied = aws(&env, &served, &["get", "copy", "1", "2"]).ok().json();
     assert_eq!(copied["records"], local["records"]);
+    // BatchWriteRecord when asked: the same rows again, 25 to a request.
+    let before = server_stats(&served.url);
+    let batched = aws(
+        &env,
+        &served,
+        &[
+            "ingest",
+            "copy",
+            &data,
+            "--batch-write",
+            "--concurrency",
+            "2",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(batched["rows_written"], 120);
+    let after = server_stats(&served.url);
+    let sent = |op: &str| after[op].as_u64().unwrap_or(0) - before[op].as_u64().unwrap_or(0);
+    assert_eq!((sent("BatchWriteRecord"), sent("PutRecord")), (5, 0));
+    let copied = aws(&env, &served, &["get", "copy", "1", "2"]).ok().json();
+    assert_eq!(copied["records"], local["records"]);
     let added = aws(
         &env,
         &served,
@@ -121,6 +143,21 @@ fn aws_commands_against_a_local_server() {
         after["FeatureGroupSummaries"].as_array().map(Vec::len),
         Some(1)
     );
+}
+
+/// fs-server's request counts (`GET /_featurestore/stats`).
+fn server_stats(url: &str) -> Value {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /_featurestore/stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap()
 }
 
 /// PUTs `body` to moto's S3 at `path` (`/bucket` or `/bucket/key`). moto

@@ -261,3 +261,87 @@ fn failures_resume_and_shards() {
         before["records"]
     );
 }
+
+#[test]
+fn target_stores_and_ttl_apply_to_an_ingest() {
+    let env = Env::new();
+    env.customers(10);
+    let rows = |name: &str, id: u32| {
+        env.write(
+            name,
+            &format!("customer_id,event_time,age,city\n{id},2024-07-01T00:00:00Z,40,Rome\n"),
+        )
+        .display()
+        .to_string()
+    };
+    let (offline_only, online_only, expiring) = (
+        rows("offline.csv", 7001),
+        rows("online.csv", 7002),
+        rows("ttl.csv", 7003),
+    );
+    env.run(&[
+        "ingest",
+        "customers",
+        &offline_only,
+        "--target-stores",
+        "offline",
+    ])
+    .ok();
+    env.run(&[
+        "ingest",
+        "customers",
+        &online_only,
+        "--target-stores",
+        "online",
+    ])
+    .ok();
+    env.run(&["ingest", "customers", &expiring, "--ttl", "1s"])
+        .ok();
+    // A missing record is exit code 1, with the found ones on stdout.
+    let out = env.run(&["--json", "get", "customers", "7001", "7002"]);
+    out.fails(1, &["not found", "\"7001\""]);
+    let got = out.json();
+    assert_eq!(got["missing"], serde_json::json!(["7001"]), "{got}");
+    assert_eq!(got["records"].as_array().map(Vec::len), Some(1), "{got}");
+
+    // Offline: 7001 and 7003, not 7002.
+    let train = env.path("train.csv");
+    env.run(&["flush"]).ok();
+    env.run(&[
+        "dataset",
+        "customers",
+        "--out",
+        &train.display().to_string(),
+    ])
+    .ok();
+    let ids: Vec<String> = std::fs::read_to_string(&train)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or_default().to_owned())
+        .collect();
+    assert!(ids.contains(&"7001".to_owned()), "{ids:?}");
+    assert!(ids.contains(&"7003".to_owned()), "{ids:?}");
+    assert!(!ids.contains(&"7002".to_owned()), "{ids:?}");
+
+    // The record with a one-second time to live expires online.
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    let out = env.run(&["--json", "get", "customers", "7003", "7002"]);
+    out.fails(1, &["not found", "\"7003\""]);
+    let got = out.json();
+    assert_eq!(got["missing"], serde_json::json!(["7003"]), "{got}");
+
+    // Bad values are one-line usage errors.
+    env.run(&["ingest", "customers", &expiring, "--ttl", "5x"])
+        .fails(2, &["--ttl", "5x"]);
+    env.run(&["ingest", "customers", &expiring, "--ttl", "0d"])
+        .fails(2, &["--ttl", "0d"]);
+    env.run(&[
+        "ingest",
+        "customers",
+        &expiring,
+        "--target-stores",
+        "nowhere",
+    ])
+    .fails(2, &["--target-stores", "nowhere"]);
+}
