@@ -123,6 +123,7 @@ impl AwsOptions {
 pub(crate) struct AwsBackend {
     control: ControlPlane,
     online: Arc<AwsOnlineStore>,
+    #[cfg_attr(not(any(feature = "local", feature = "sql")), allow(dead_code))]
     config: aws_types::SdkConfig,
     options: AwsOptions,
 }

@@ -6,11 +6,12 @@
 //! the right sink. The calls and their results are the same for both
 //! backends, so pipeline code does not change between a laptop and AWS.
 
+#[cfg(feature = "local")]
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fs_online::OnlineStore;
-use fs_schema::{EventTime, FeatureDefinition, FeatureGroup};
+use fs_schema::{FeatureDefinition, FeatureGroup};
 
 #[cfg(feature = "local")]
 use fs_local::{GroupDescription, Store};
@@ -88,8 +89,9 @@ pub struct GroupSummary {
     pub details: Option<(usize, bool, bool)>,
 }
 
+#[cfg(feature = "local")]
 fn iso_millis(ms: i64) -> String {
-    EventTime::from_millis(ms)
+    fs_schema::EventTime::from_millis(ms)
         .map(|t| t.to_iso())
         .unwrap_or_else(|_| ms.to_string())
 }
