@@ -237,83 +237,167 @@ impl<'a> Reader<'a> {
         self.str_of(n)
     }
 
-    /// Decodes a typed record of a group with `features`, keeping only the
-    /// features `keep` accepts.
-    fn typed_record(
+    /// Walks a typed record of a group with `features`: `visit` gets each
+    /// value, borrowed from the bytes.
+    fn walk_typed(
         &mut self,
         features: &[FeatureDefinition],
-        keep: &dyn Fn(&str) -> bool,
-    ) -> Result<Record> {
+        visit: &mut impl FnMut(Feature<'a>, Cell<'a>) -> Result<()>,
+    ) -> Result<()> {
         let count = self.u16()? as usize;
-        let mut values = Vec::with_capacity(count);
         for _ in 0..count {
             let index = self.u16()? as usize;
-            let name = features
-                .get(index)
-                .map(|d| d.name.as_str())
-                .ok_or_else(|| self.corrupt())?;
-            let kept = keep(name);
-            let value = match self.u8()? {
-                TAG_TEXT => Value::String(self.text()?.to_owned()),
+            if index >= features.len() {
+                return Err(self.corrupt());
+            }
+            let cell = match self.u8()? {
+                TAG_TEXT => Cell::Text(self.text()?),
                 TAG_LIST => {
                     let n = usize::try_from(self.varint()?).map_err(|_| self.corrupt())?;
                     let mut items = Vec::with_capacity(n.min(4096));
                     for _ in 0..n {
-                        items.push(self.text()?.to_owned());
+                        items.push(self.text()?);
                     }
-                    Value::List(items)
+                    Cell::List(items)
                 }
-                TAG_INTEGRAL => {
-                    let v = self.i64()?;
-                    Value::String(if kept { v.to_string() } else { String::new() })
-                }
-                TAG_FRACTIONAL => {
-                    let v = f64::from_bits(self.i64()? as u64);
-                    Value::String(if kept {
-                        fractional_text(v)
-                    } else {
-                        String::new()
-                    })
-                }
+                TAG_INTEGRAL => Cell::Integral(self.i64()?),
+                TAG_FRACTIONAL => Cell::Fractional(f64::from_bits(self.i64()? as u64)),
                 _ => return Err(self.corrupt()),
             };
-            if kept {
-                values.push(FeatureValue {
-                    feature_name: name.to_owned(),
-                    value,
-                });
-            }
+            visit(Feature::Index(index), cell)?;
         }
-        Ok(Record::from_values(values))
+        Ok(())
     }
 
-    /// Decodes a record, keeping only the features `keep` accepts.
-    fn record(&mut self, keep: &dyn Fn(&str) -> bool) -> Result<Record> {
+    /// Walks a text record: `visit` gets each value, borrowed from the
+    /// bytes, with the feature's position in `features` when it has one.
+    fn walk_text(
+        &mut self,
+        features: &[FeatureDefinition],
+        visit: &mut impl FnMut(Feature<'a>, Cell<'a>) -> Result<()>,
+    ) -> Result<()> {
         let count = self.u32()? as usize;
-        let mut values = Vec::with_capacity(count.min(4096));
+        // Records usually hold their features in definition order.
+        let mut hint = 0;
         for _ in 0..count {
-            let name = self.str16()?;
-            let value = match self.u8()? {
-                0 => Value::String(self.str32()?.to_owned()),
+            let n = self.u16()? as usize;
+            let name = self.take(n)?;
+            let feature = match resolve(features, name, &mut hint) {
+                Some(i) => Feature::Index(i),
+                None => Feature::Name(std::str::from_utf8(name).map_err(|_| self.corrupt())?),
+            };
+            let cell = match self.u8()? {
+                0 => Cell::Text(self.str32()?),
                 1 => {
                     let n = self.u32()? as usize;
                     let mut items = Vec::with_capacity(n.min(4096));
                     for _ in 0..n {
-                        items.push(self.str32()?.to_owned());
+                        items.push(self.str32()?);
                     }
-                    Value::List(items)
+                    Cell::List(items)
                 }
                 _ => return Err(self.corrupt()),
             };
+            visit(feature, cell)?;
+        }
+        Ok(())
+    }
+
+    /// Decodes a text record, keeping only the features `keep` accepts.
+    fn record(&mut self, keep: &dyn Fn(&str) -> bool) -> Result<Record> {
+        let mut values = Vec::new();
+        self.walk_text(&[], &mut |feature, cell| {
+            let name = feature.name(&[]);
             if keep(name) {
                 values.push(FeatureValue {
                     feature_name: name.to_owned(),
-                    value,
+                    value: cell.to_value(),
                 });
             }
-        }
+            Ok(())
+        })?;
         Ok(Record::from_values(values))
     }
+}
+
+/// The position in `features` of the feature named `name`, trying `hint`
+/// first (and moving it past the match).
+fn resolve(features: &[FeatureDefinition], name: &[u8], hint: &mut usize) -> Option<usize> {
+    if let Some(d) = features.get(*hint)
+        && d.name.as_bytes() == name
+    {
+        *hint += 1;
+        return Some(*hint - 1);
+    }
+    let i = features.iter().position(|d| d.name.as_bytes() == name)?;
+    *hint = i + 1;
+    Some(i)
+}
+
+/// Which feature a stored value is of.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Feature<'a> {
+    /// Its position among the group's feature definitions.
+    Index(usize),
+    /// A name the group does not define (only text records can hold one).
+    Name(&'a str),
+}
+
+impl<'a> Feature<'a> {
+    /// The feature's name.
+    pub(crate) fn name<'b>(self, features: &'b [FeatureDefinition]) -> &'b str
+    where
+        'a: 'b,
+    {
+        match self {
+            Feature::Index(i) => &features[i].name,
+            Feature::Name(n) => n,
+        }
+    }
+}
+
+/// One stored value, borrowed from the encoded bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cell<'a> {
+    Text(&'a str),
+    List(Vec<&'a str>),
+    Integral(i64),
+    Fractional(f64),
+}
+
+impl Cell<'_> {
+    /// The value as a record holds it: numbers as the text Arrow's cast
+    /// gives (`fs_schema::batch_to_records`).
+    pub(crate) fn to_value(&self) -> Value {
+        match self {
+            Cell::Text(s) => Value::String((*s).to_owned()),
+            Cell::List(items) => Value::List(items.iter().map(|s| (*s).to_owned()).collect()),
+            Cell::Integral(v) => Value::String(integral_text(*v)),
+            Cell::Fractional(v) => Value::String(fractional_text(*v)),
+        }
+    }
+}
+
+/// The text of an `Integral` value (as `i64::to_string`, without the
+/// formatting machinery).
+pub(crate) fn integral_text(v: i64) -> String {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut s = String::with_capacity(buf.len() - at + 1);
+    if v < 0 {
+        s.push('-');
+    }
+    s.push_str(std::str::from_utf8(&buf[at..]).expect("ASCII digits"));
+    s
 }
 
 /// The header of an online value: (event time, expires at, soft deleted).
@@ -331,6 +415,26 @@ pub(crate) fn online_header(buf: &[u8]) -> Result<(i64, Option<i64>, bool)> {
     Ok((event_time, expires, flags & 1 != 0))
 }
 
+/// Walks the record of an online value of a group with `features`:
+/// `visit` gets each value, borrowed from `buf`.
+pub(crate) fn walk_online<'a>(
+    buf: &'a [u8],
+    features: &[FeatureDefinition],
+    mut visit: impl FnMut(Feature<'a>, Cell<'a>) -> Result<()>,
+) -> Result<()> {
+    let (_, expires_at_ms, _) = online_header(buf)?;
+    let header = 10 + if expires_at_ms.is_some() { 8 } else { 0 };
+    let mut r = Reader {
+        buf: &buf[header..],
+        what: "online record",
+    };
+    if buf[0] == TYPED_VERSION {
+        r.walk_typed(features, &mut visit)
+    } else {
+        r.walk_text(features, &mut visit)
+    }
+}
+
 /// Decodes an online value of a group with `features`, keeping only the
 /// features `keep` accepts.
 pub(crate) fn decode_online(
@@ -339,21 +443,22 @@ pub(crate) fn decode_online(
     keep: &dyn Fn(&str) -> bool,
 ) -> Result<OnlineValue> {
     let (event_time_ms, expires_at_ms, soft_deleted) = online_header(buf)?;
-    let header = 10 + if expires_at_ms.is_some() { 8 } else { 0 };
-    let mut r = Reader {
-        buf: &buf[header..],
-        what: "online record",
-    };
-    let record = if buf[0] == TYPED_VERSION {
-        r.typed_record(features, keep)?
-    } else {
-        r.record(keep)?
-    };
+    let mut values = Vec::with_capacity(features.len());
+    walk_online(buf, features, |feature, cell| {
+        let name = feature.name(features);
+        if keep(name) {
+            values.push(FeatureValue {
+                feature_name: name.to_owned(),
+                value: cell.to_value(),
+            });
+        }
+        Ok(())
+    })?;
     Ok(OnlineValue {
         event_time_ms,
         expires_at_ms,
         soft_deleted,
-        record,
+        record: Record::from_values(values),
     })
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{decode_online, online_header};
 use crate::error::{Error, Result, db};
 use crate::store::{GroupDescription, ONLINE, Store};
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
@@ -52,6 +52,9 @@ impl Store {
         let table = txn.open_table(ONLINE).map_err(db("reading records"))?;
         let now = now_ms();
         let mut result = BatchGetResult::default();
+        result
+            .records
+            .reserve(requests.iter().map(|r| r.record_ids.len()).sum());
         for req in requests {
             let checked = self.describe_feature_group(&req.group).and_then(|desc| {
                 check_online(&desc)?;
@@ -181,7 +184,7 @@ impl Store {
     }
 }
 
-fn check_online(desc: &Arc<GroupDescription>) -> Result<()> {
+pub(crate) fn check_online(desc: &Arc<GroupDescription>) -> Result<()> {
     if desc.spec.online_enabled() {
         Ok(())
     } else {
@@ -192,7 +195,7 @@ fn check_online(desc: &Arc<GroupDescription>) -> Result<()> {
     }
 }
 
-fn check_features(spec: &FeatureGroup, features: &[String]) -> Result<()> {
+pub(crate) fn check_features(spec: &FeatureGroup, features: &[String]) -> Result<()> {
     if let Some(f) = features.iter().find(|f| spec.feature(f).is_none()) {
         return Err(Error::validation(format!(
             "feature {f:?} is not defined in feature group {:?}",
@@ -202,7 +205,7 @@ fn check_features(spec: &FeatureGroup, features: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn read_value(
+pub(crate) fn read_value(
     spec: &FeatureGroup,
     bytes: &[u8],
     features: Option<&[String]>,
@@ -221,11 +224,6 @@ fn read_value(
             decode_online(bytes, defs, &|n| set.contains(n))?
         }
     };
-    let to_time = |ms: i64| {
-        EventTime::from_millis(ms).map_err(|_| Error::Corrupt {
-            what: format!("stored time {ms} ms is out of range"),
-        })
-    };
     Ok(Some(OnlineRecord {
         record: value.record,
         event_time: to_time(value.event_time_ms)?,
@@ -234,4 +232,11 @@ fn read_value(
             .map(|e| to_time(e.min(EventTime::MAX.as_millis())))
             .transpose()?,
     }))
+}
+
+/// A stored time as an event time (an error names it when out of range).
+pub(crate) fn to_time(ms: i64) -> Result<EventTime> {
+    EventTime::from_millis(ms).map_err(|_| Error::Corrupt {
+        what: format!("stored time {ms} ms is out of range"),
+    })
 }

@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use async_trait::async_trait;
 use fs_local::Store;
 use fs_schema::FeatureGroup;
 use fs_schema::runtime::{BatchGetRequest, BatchGetResult, OnlineRecord, RecordIdPage};
 
 use crate::error::{Error, Result};
-use crate::store::{DeleteOptions, OnlineStore, PutOptions};
+use crate::store::{BatchGetBatch, DeleteOptions, OnlineStore, PutOptions, batch_get_via_records};
 
 /// An [`OnlineStore`] over an embedded [`fs_local::Store`].
 ///
@@ -65,6 +66,51 @@ impl OnlineStore for LocalOnlineStore {
 
     async fn batch_get_records(&self, requests: &[BatchGetRequest]) -> Result<BatchGetResult> {
         Ok(self.store.batch_get(requests)?)
+    }
+
+    /// Decodes the stored values straight into Arrow
+    /// ([`Store::get_batch`]).
+    async fn get_arrow(
+        &self,
+        group: &str,
+        record_id: &str,
+        features: Option<&[String]>,
+    ) -> Result<Option<RecordBatch>> {
+        let found = self.store.get_batch(group, &[record_id], features)?;
+        Ok((!found.rows.is_empty()).then_some(found.batch))
+    }
+
+    /// Decodes the stored values straight into Arrow
+    /// ([`Store::get_batch`]). A group without an online store or an
+    /// unknown feature fails every identifier: those answers come from
+    /// [`OnlineStore::batch_get_records`], as for every backend.
+    async fn batch_get_arrow(
+        &self,
+        group: &str,
+        record_ids: &[String],
+        features: Option<&[String]>,
+    ) -> Result<BatchGetBatch> {
+        let found = match self.store.get_batch(group, record_ids, features) {
+            Ok(found) => found,
+            Err(e) if e.is_not_found() => return Err(e.into()),
+            Err(_) => return batch_get_via_records(self, group, record_ids, features).await,
+        };
+        let mut ids = Vec::with_capacity(found.rows.len());
+        let mut missing = Vec::new();
+        let mut rows = found.rows.iter().peekable();
+        for (i, id) in record_ids.iter().enumerate() {
+            if rows.next_if_eq(&&i).is_some() {
+                ids.push(id.clone());
+            } else {
+                missing.push(id.clone());
+            }
+        }
+        Ok(BatchGetBatch {
+            batch: found.batch,
+            record_ids: ids,
+            missing,
+            errors: Vec::new(),
+        })
     }
 
     async fn put_record(

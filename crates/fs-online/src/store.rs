@@ -106,6 +106,31 @@ pub trait OnlineStore: Send + Sync + std::fmt::Debug {
         max_results: usize,
         next_token: Option<&str>,
     ) -> Result<RecordIdPage>;
+
+    /// What [`OnlineStoreExt::get`] returns. The default reads the record
+    /// with [`OnlineStore::get_record`] and converts it; a backend that can
+    /// decode straight into Arrow overrides it (with the same result).
+    async fn get_arrow(
+        &self,
+        group: &str,
+        record_id: &str,
+        features: Option<&[String]>,
+    ) -> Result<Option<RecordBatch>> {
+        get_via_records(self, group, record_id, features).await
+    }
+
+    /// What [`OnlineStoreExt::batch_get`] returns. The default reads the
+    /// records with [`OnlineStore::batch_get_records`] and converts them; a
+    /// backend that can decode straight into Arrow overrides it (with the
+    /// same result).
+    async fn batch_get_arrow(
+        &self,
+        group: &str,
+        record_ids: &[String],
+        features: Option<&[String]>,
+    ) -> Result<BatchGetBatch> {
+        batch_get_via_records(self, group, record_ids, features).await
+    }
 }
 
 /// The result of [`OnlineStoreExt::batch_get`].
@@ -133,15 +158,7 @@ pub trait OnlineStoreExt: OnlineStore {
         record_id: &str,
         features: Option<&[String]>,
     ) -> Result<Option<RecordBatch>> {
-        let spec = self.feature_group(group).await?;
-        let Some(found) = self.get_record(group, record_id, features).await? else {
-            return Ok(None);
-        };
-        let view = view_of(&spec, features)?;
-        Ok(Some(records_to_batch(
-            &view,
-            std::slice::from_ref(&found.record),
-        )?))
+        self.get_arrow(group, record_id, features).await
     }
 
     /// Reads many records of one group as one batch: one row per requested
@@ -153,49 +170,7 @@ pub trait OnlineStoreExt: OnlineStore {
         record_ids: &[String],
         features: Option<&[String]>,
     ) -> Result<BatchGetBatch> {
-        let spec = self.feature_group(group).await?;
-        let request = BatchGetRequest {
-            group: group.to_owned(),
-            record_ids: record_ids.to_vec(),
-            features: features.map(<[String]>::to_vec),
-        };
-        let result = self
-            .batch_get_records(std::slice::from_ref(&request))
-            .await?;
-        let by_id: HashMap<&str, &Record> = result
-            .records
-            .iter()
-            .map(|r| (r.record_id.as_str(), &r.record.record))
-            .collect();
-        let mut records = Vec::with_capacity(result.records.len());
-        let mut ids = Vec::with_capacity(result.records.len());
-        let mut missing = Vec::new();
-        let failed: HashMap<&str, &str> = result
-            .errors
-            .iter()
-            .map(|e| (e.record_id.as_str(), e.message.as_str()))
-            .collect();
-        for id in record_ids {
-            match by_id.get(id.as_str()) {
-                Some(&r) => {
-                    records.push(r.clone());
-                    ids.push(id.clone());
-                }
-                None if !failed.contains_key(id.as_str()) => missing.push(id.clone()),
-                None => {}
-            }
-        }
-        let view = view_of(&spec, features)?;
-        Ok(BatchGetBatch {
-            batch: records_to_batch(&view, &records)?,
-            record_ids: ids,
-            missing,
-            errors: result
-                .errors
-                .iter()
-                .map(|e| (e.record_id.clone(), e.message.clone()))
-                .collect(),
-        })
+        self.batch_get_arrow(group, record_ids, features).await
     }
 
     /// Writes every row of `batch` (cast to the group with
@@ -220,5 +195,76 @@ fn view_of(spec: &FeatureGroup, features: Option<&[String]>) -> Result<FeatureGr
     Ok(match features {
         Some(f) => spec.project(f)?,
         None => spec.clone(),
+    })
+}
+
+/// [`OnlineStore::get_arrow`] through [`OnlineStore::get_record`].
+pub(crate) async fn get_via_records<S: OnlineStore + ?Sized>(
+    store: &S,
+    group: &str,
+    record_id: &str,
+    features: Option<&[String]>,
+) -> Result<Option<RecordBatch>> {
+    let spec = store.feature_group(group).await?;
+    let Some(found) = store.get_record(group, record_id, features).await? else {
+        return Ok(None);
+    };
+    let view = view_of(&spec, features)?;
+    Ok(Some(records_to_batch(
+        &view,
+        std::slice::from_ref(&found.record),
+    )?))
+}
+
+/// [`OnlineStore::batch_get_arrow`] through
+/// [`OnlineStore::batch_get_records`].
+pub(crate) async fn batch_get_via_records<S: OnlineStore + ?Sized>(
+    store: &S,
+    group: &str,
+    record_ids: &[String],
+    features: Option<&[String]>,
+) -> Result<BatchGetBatch> {
+    let spec = store.feature_group(group).await?;
+    let request = BatchGetRequest {
+        group: group.to_owned(),
+        record_ids: record_ids.to_vec(),
+        features: features.map(<[String]>::to_vec),
+    };
+    let result = store
+        .batch_get_records(std::slice::from_ref(&request))
+        .await?;
+    let by_id: HashMap<&str, &Record> = result
+        .records
+        .iter()
+        .map(|r| (r.record_id.as_str(), &r.record.record))
+        .collect();
+    let mut records = Vec::with_capacity(result.records.len());
+    let mut ids = Vec::with_capacity(result.records.len());
+    let mut missing = Vec::new();
+    let failed: HashMap<&str, &str> = result
+        .errors
+        .iter()
+        .map(|e| (e.record_id.as_str(), e.message.as_str()))
+        .collect();
+    for id in record_ids {
+        match by_id.get(id.as_str()) {
+            Some(&r) => {
+                records.push(r.clone());
+                ids.push(id.clone());
+            }
+            None if !failed.contains_key(id.as_str()) => missing.push(id.clone()),
+            None => {}
+        }
+    }
+    let view = view_of(&spec, features)?;
+    Ok(BatchGetBatch {
+        batch: records_to_batch(&view, &records)?,
+        record_ids: ids,
+        missing,
+        errors: result
+            .errors
+            .iter()
+            .map(|e| (e.record_id.clone(), e.message.clone()))
+            .collect(),
     })
 }

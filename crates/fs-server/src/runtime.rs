@@ -224,37 +224,61 @@ pub(crate) async fn batch_get_record(
         .store
         .batch_get(&requests)
         .map_err(ApiError::from_store)?;
+    // Serialized straight from the decoded records (no JSON tree in between).
     let records: Vec<_> = result
         .records
-        .into_iter()
-        .map(|r| {
-            let mut v = json!({
-                "FeatureGroupName": r.group,
-                "RecordIdentifierValueAsString": r.record_id,
-                "Record": r.record.record,
-            });
-            if let Some(e) = expires(&r.record, with_expiry) {
-                v["ExpiresAt"] = json!(e);
-            }
-            v
+        .iter()
+        .map(|r| BatchGetRecordOut {
+            feature_group_name: &r.group,
+            record_identifier_value_as_string: &r.record_id,
+            record: &r.record.record,
+            expires_at: expires(&r.record, with_expiry),
         })
         .collect();
     let errors: Vec<_> = result
         .errors
-        .into_iter()
-        .map(|e| {
-            json!({
-                "FeatureGroupName": e.group,
-                "RecordIdentifierValueAsString": e.record_id,
-                "ErrorCode": e.code,
-                "ErrorMessage": e.message,
-            })
+        .iter()
+        .map(|e| BatchGetErrorOut {
+            feature_group_name: &e.group,
+            record_identifier_value_as_string: &e.record_id,
+            error_code: e.code,
+            error_message: &e.message,
         })
         .collect();
-    Ok(
-        axum::Json(json!({ "Records": records, "Errors": errors, "UnprocessedIdentifiers": [] }))
-            .into_response(),
-    )
+    Ok(axum::Json(BatchGetResponse {
+        records,
+        errors,
+        unprocessed_identifiers: [],
+    })
+    .into_response())
+}
+
+/// The body of a BatchGetRecord answer.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchGetResponse<'a> {
+    records: Vec<BatchGetRecordOut<'a>>,
+    errors: Vec<BatchGetErrorOut<'a>>,
+    unprocessed_identifiers: [(); 0],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchGetRecordOut<'a> {
+    feature_group_name: &'a str,
+    record_identifier_value_as_string: &'a str,
+    record: &'a Record,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchGetErrorOut<'a> {
+    feature_group_name: &'a str,
+    record_identifier_value_as_string: &'a str,
+    error_code: &'a str,
+    error_message: &'a str,
 }
 
 #[derive(Deserialize)]

@@ -189,9 +189,18 @@ fn cast_columns(
     group: &FeatureGroup,
     opts: &CastOptions,
 ) -> Result<(Vec<ArrayRef>, BTreeMap<usize, CastFailure>)> {
-    if !opts.ignore_unknown_columns
-        && let Some(f) = batch
-            .schema()
+    let schema = batch.schema();
+    // The common case: the batch's columns are the group's features, in
+    // order; then no column needs looking up by name.
+    let in_order = schema.fields().len() == group.feature_definitions.len()
+        && schema
+            .fields()
+            .iter()
+            .zip(&group.feature_definitions)
+            .all(|(f, d)| *f.name() == d.name);
+    if !in_order
+        && !opts.ignore_unknown_columns
+        && let Some(f) = schema
             .fields()
             .iter()
             .find(|f| group.feature(f.name()).is_none())
@@ -203,7 +212,7 @@ fn cast_columns(
     }
     let mut failures: BTreeMap<usize, CastFailure> = BTreeMap::new();
     let mut columns = Vec::with_capacity(group.feature_definitions.len());
-    for def in &group.feature_definitions {
+    for (i, def) in group.feature_definitions.iter().enumerate() {
         let role = if def.name == group.record_identifier_feature_name {
             Role::Identifier
         } else if def.name == group.event_time_feature_name {
@@ -211,7 +220,12 @@ fn cast_columns(
         } else {
             Role::Plain
         };
-        let Some(src) = batch.column_by_name(&def.name) else {
+        let src = if in_order {
+            Some(batch.column(i))
+        } else {
+            batch.column_by_name(&def.name)
+        };
+        let Some(src) = src else {
             if is_required(group, &def.name) {
                 return Err(Error::MissingColumn {
                     column: def.name.clone(),
