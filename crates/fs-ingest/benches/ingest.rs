@@ -119,7 +119,8 @@ impl Sink for Discard {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    // `--only=local` or `--only=aws` runs one half.
+    // `--only=local` or `--only=aws` runs one half; `--only=local-sink`
+    // only the whole ingests through the local sink (for profiling).
     let only = std::env::args().find_map(|a| a.strip_prefix("--only=").map(str::to_owned));
     let run = |part: &str| only.as_deref().is_none_or(|o| o == part);
     let rows = if quick { 200_000 } else { 1_000_000 };
@@ -129,6 +130,9 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     if run("local") {
         local(&dir, &input, rows, &rt);
+    }
+    if run("local") || run("local-sink") {
+        local_sink(&dir, &input, rows, &rt);
     }
     if run("aws") {
         aws(&dir, quick, &rt);
@@ -205,8 +209,12 @@ fn local(dir: &tempfile::TempDir, input: &Path, rows: usize, rt: &tokio::runtime
         flushed as f64 / t.elapsed().as_secs_f64()
     );
     drop(probe);
+}
 
-    // The whole ingest, with the default writes in flight and one at a time.
+/// The whole ingest through the local sink, with the default writes in
+/// flight and one at a time.
+fn local_sink(dir: &tempfile::TempDir, input: &Path, rows: usize, rt: &tokio::runtime::Runtime) {
+    let g = group("bench");
     for in_flight in [fs_ingest::DEFAULT_WRITES_IN_FLIGHT, 1] {
         let store =
             Arc::new(fs_local::Store::open(dir.path().join(format!("store-{in_flight}"))).unwrap());

@@ -23,7 +23,8 @@ use chrono::Utc;
 use fs_schema::{EventTime, FeatureGroup, layout, records_to_batch};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use crate::codec::OutboxRow;
@@ -84,15 +85,12 @@ const SYNC_THREADS: usize = 16;
 /// Files a flush keeps open at once.
 const OPEN_FILES: usize = 256;
 
-/// Rows of one partition from one outbox entry (or a run of row entries).
+/// Rows of one partition from a run of outbox entries of one kind.
 enum Piece {
     /// Rows entries (text records).
     Rows(Vec<OutboxRow>),
-    /// Rows of a batch entry: the features, and the put's invocation time.
-    Batch {
-        batch: RecordBatch,
-        api_invocation_time_ms: i64,
-    },
+    /// Rows of batch entries, already in the group's offline schema.
+    Ready(RecordBatch),
 }
 
 /// The rows of one group and event-time hour, in outbox order.
@@ -227,6 +225,8 @@ impl Flusher {
         };
         let mut partitions: BTreeMap<(String, i64), Partition> = BTreeMap::new();
         let mut rows = 0u64;
+        let write_time = Utc::now().timestamp_millis();
+        let mut run = BatchRun::default();
         {
             let txn = self.db.begin_read().map_err(db("starting a read"))?;
             let outbox = txn.open_table(OUTBOX).map_err(db("reading the outbox"))?;
@@ -234,6 +234,7 @@ impl Flusher {
                 let (_, bytes) = entry.map_err(db("reading the outbox"))?;
                 match decode_entry(bytes.value())? {
                     Entry::Row(row) => {
+                        run.finish(&mut partitions)?;
                         let hour = row.event_time_ms.div_euclid(HOUR_MS);
                         partitions
                             .entry((row.group.clone(), hour))
@@ -243,12 +244,17 @@ impl Flusher {
                     }
                     Entry::Batch(entry) => {
                         rows += entry.batch.num_rows() as u64;
-                        split_by_hour(entry, &mut partitions)?;
+                        if run.group != entry.group || run.rows() >= MAX_RUN_ROWS {
+                            run.finish(&mut partitions)?;
+                            run.group.clone_from(&entry.group);
+                            run.desc = self.describe(&entry.group);
+                        }
+                        run.push(&entry, write_time)?;
                     }
                 }
             }
+            run.finish(&mut partitions)?;
         }
-        let write_time = Utc::now().timestamp_millis();
         let mut jobs = Vec::with_capacity(partitions.len());
         for ((group, hour), partition) in partitions {
             let Some(desc) = self.describe(&group) else {
@@ -321,52 +327,95 @@ impl Flusher {
     }
 }
 
-/// Adds the rows of a batch entry to their partitions, keeping their order.
-fn split_by_hour(
-    entry: BatchEntry,
-    partitions: &mut BTreeMap<(String, i64), Partition>,
-) -> Result<()> {
-    let times = entry.event_times();
-    let hours: Vec<i64> = times.iter().map(|t| t.div_euclid(HOUR_MS)).collect();
-    let features = entry.features();
-    let api = entry.api_invocation_time_ms;
-    let mut add = |hour: i64, batch: RecordBatch, latest: i64| {
-        let p = partitions.entry((entry.group.clone(), hour)).or_default();
-        p.note(latest);
-        p.pieces.push(Piece::Batch {
-            batch,
-            api_invocation_time_ms: api,
-        });
-    };
-    let Some(&first) = hours.first() else {
-        return Ok(());
-    };
-    if hours.iter().all(|&h| h == first) {
-        let latest = times.iter().copied().max().expect("not empty");
-        add(first, features, latest);
-        return Ok(());
+/// Rows of a batch entry run at most this long are split by hour at once.
+const MAX_RUN_ROWS: usize = 1 << 20;
+
+/// Consecutive batch entries of one group, each in the group's offline
+/// schema, split by event-time hour together: one sort and one copy for
+/// the run rather than one per entry and hour.
+#[derive(Default)]
+struct BatchRun {
+    group: String,
+    /// The group, or `None` when it was deleted (its rows are dropped).
+    desc: Option<Arc<GroupDescription>>,
+    batches: Vec<RecordBatch>,
+    times: Vec<i64>,
+}
+
+impl BatchRun {
+    fn rows(&self) -> usize {
+        self.times.len()
     }
-    // Rows grouped by hour, in their order within each hour.
-    let mut order: Vec<u32> = (0..hours.len() as u32).collect();
-    order.sort_by_key(|&i| hours[i as usize]);
-    let sorted =
-        arrow_select::take::take_record_batch(&features, &UInt32Array::from(order.clone()))
-            .map_err(|e| Error::Corrupt {
-                what: format!("splitting an outbox batch by hour: {e}"),
-            })?;
-    let mut start = 0;
-    while start < order.len() {
-        let hour = hours[order[start] as usize];
-        let mut end = start;
-        let mut latest = i64::MIN;
-        while end < order.len() && hours[order[end] as usize] == hour {
-            latest = latest.max(times[order[end] as usize]);
-            end += 1;
+
+    fn push(&mut self, entry: &BatchEntry, write_time_ms: i64) -> Result<()> {
+        let Some(desc) = &self.desc else {
+            tracing::warn!(
+                group = entry.group,
+                "dropping offline rows of a deleted feature group"
+            );
+            return Ok(());
+        };
+        let spec = &desc.spec;
+        let schema = offline_schema(spec);
+        let features = entry.features();
+        let api = entry.api_invocation_time_ms;
+        self.batches
+            .push(batch_piece(spec, &schema, &features, api, write_time_ms)?);
+        self.times.extend_from_slice(entry.event_times());
+        Ok(())
+    }
+
+    /// Adds the run's rows to their partitions, keeping their order, and
+    /// empties the run.
+    fn finish(&mut self, partitions: &mut BTreeMap<(String, i64), Partition>) -> Result<()> {
+        let batches = std::mem::take(&mut self.batches);
+        let times = std::mem::take(&mut self.times);
+        let (Some(first), Some(desc)) = (batches.first(), &self.desc) else {
+            return Ok(());
+        };
+        let corrupt = |e: arrow_schema::ArrowError| Error::Corrupt {
+            what: format!(
+                "splitting offline outbox rows of feature group {:?} by hour: {e}",
+                self.group
+            ),
+        };
+        let all = if batches.len() == 1 {
+            first.clone()
+        } else {
+            arrow_select::concat::concat_batches(&first.schema(), &batches).map_err(corrupt)?
+        };
+        let hours: Vec<i64> = times.iter().map(|t| t.div_euclid(HOUR_MS)).collect();
+        let group = desc.spec.feature_group_name.clone();
+        let mut add = |hour: i64, batch: RecordBatch, latest: i64| {
+            let p = partitions.entry((group.clone(), hour)).or_default();
+            p.note(latest);
+            p.pieces.push(Piece::Ready(batch));
+        };
+        let first_hour = hours[0];
+        if hours.iter().all(|&h| h == first_hour) {
+            let latest = times.iter().copied().max().expect("not empty");
+            add(first_hour, all, latest);
+            return Ok(());
         }
-        add(hour, sorted.slice(start, end - start), latest);
-        start = end;
+        // Rows grouped by hour, in their order within each hour (a stable sort).
+        let mut order: Vec<u32> = (0..hours.len() as u32).collect();
+        order.sort_by_key(|&i| hours[i as usize]);
+        let sorted = arrow_select::take::take_record_batch(&all, &UInt32Array::from(order.clone()))
+            .map_err(corrupt)?;
+        let mut start = 0;
+        while start < order.len() {
+            let hour = hours[order[start] as usize];
+            let mut end = start;
+            let mut latest = i64::MIN;
+            while end < order.len() && hours[order[end] as usize] == hour {
+                latest = latest.max(times[order[end] as usize]);
+                end += 1;
+            }
+            add(hour, sorted.slice(start, end - start), latest);
+            start = end;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Writes each partition's file and returns the files, in partition order.
@@ -455,10 +504,9 @@ fn offline_batch(spec: &FeatureGroup, pieces: &[Piece], write_time_ms: i64) -> R
         .iter()
         .map(|p| match p {
             Piece::Rows(rows) => rows_batch(spec, &schema, rows, write_time_ms),
-            Piece::Batch {
-                batch,
-                api_invocation_time_ms,
-            } => batch_piece(spec, &schema, batch, *api_invocation_time_ms, write_time_ms),
+            Piece::Ready(batch) if batch.schema() == schema => Ok(batch.clone()),
+            // The group gained features since the run was read.
+            Piece::Ready(batch) => widen(&schema, batch),
         })
         .collect::<Result<Vec<_>>>()?;
     if parts.len() == 1 {
@@ -470,6 +518,22 @@ fn offline_batch(spec: &FeatureGroup, pieces: &[Piece], write_time_ms: i64) -> R
             spec.feature_group_name
         ),
     })
+}
+
+/// `batch` in `schema`, which has the same columns and more (null here).
+fn widen(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            batch
+                .column_by_name(f.name())
+                .cloned()
+                .unwrap_or_else(|| new_null_array(f.data_type(), batch.num_rows()))
+        })
+        .collect();
+    RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| Error::from(fs_schema::Error::from(e)))
 }
 
 fn ts_column(values: Vec<i64>) -> ArrayRef {
@@ -526,15 +590,31 @@ fn batch_piece(
         .map_err(|e| Error::from(fs_schema::Error::from(e)))
 }
 
+/// The Parquet settings of an offline file: snappy; statistics per column
+/// chunk (what readers prune with; a flush writes one row group per file,
+/// so page statistics and the page index would only repeat them); and no
+/// dictionary for numbers, whose values rarely repeat (hashing each value
+/// for a dictionary that is then dropped costs more than the encoding).
+fn writer_properties(batch: &RecordBatch) -> WriterProperties {
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_statistics_enabled(EnabledStatistics::Chunk);
+    for field in batch.schema().fields() {
+        if matches!(field.data_type(), DataType::Float64 | DataType::Int64) {
+            props =
+                props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    props.build()
+}
+
 /// Writes `batch` to a temporary file next to `dir/name` and returns it
 /// (written, not yet synced) with its path.
 fn write_parquet(dir: &Path, name: &str, batch: &RecordBatch) -> Result<(PathBuf, File)> {
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let tmp = dir.join(format!(".{name}.tmp"));
     let file = File::create(&tmp).map_err(Error::io(&tmp))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
+    let props = writer_properties(batch);
     let parquet_err = |source| Error::Parquet {
         path: dir.join(name),
         source,
