@@ -84,18 +84,27 @@ fn main() {
         .build()
         .expect("a tokio runtime");
 
-    if std::env::var_os("FS_BENCH_SHAPES").is_some() {
-        runtime.block_on(shapes(&orders, &orders_dir, &out_dir));
-        return;
-    }
     let latest = DatasetBuilder::from_group(orders.clone())
         .build()
         .expect("spec");
-    let pit = DatasetBuilder::from_group(orders)
+    let pit = DatasetBuilder::from_group(orders.clone())
         .include_duplicated_records()
-        .join(JoinSpec::new(profiles).left().prefix("p_"))
+        .join(JoinSpec::new(profiles.clone()).left().prefix("p_"))
         .build()
         .expect("spec");
+    if std::env::var_os("FS_BENCH_SHAPES").is_some() {
+        let rendered = [("latest", &latest), ("pit_join", &pit)].map(|(n, spec)| {
+            let sql = runtime.block_on(engine.sql(spec)).expect("rendering");
+            (n.to_string(), sql)
+        });
+        runtime.block_on(shapes(
+            (&orders, &orders_dir),
+            (&profiles, &profiles_dir),
+            &out_dir,
+            rendered,
+        ));
+        return;
+    }
     for (name, spec) in [("latest", latest), ("pit_join", pit)] {
         let out = out_dir.join(format!("{name}.parquet"));
         let sql = runtime.block_on(engine.sql(&spec)).expect("rendering");
@@ -295,10 +304,21 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-async fn shapes(orders: &FeatureGroup, dir: &Path, out: &Path) {
+/// Times SQL shapes over the data (`FS_BENCH_SHAPES=1`): the built-in
+/// ones, or `FS_SHAPES_FILE` (lines `name<TAB>sql`, `{F}` for the 18
+/// features), one of them with `FS_SHAPE=name`. Tables: `orders` and
+/// `fs_base` (the orders group), `fs_j1` (profiles); `latest` and
+/// `pit_join` are the engine's rendered SQL. `FS_SET="k=v;k=v"` sets
+/// session options (`SET k = v`), `FS_EXPLAIN=1` prints plans.
+async fn shapes(
+    (orders, dir): (&FeatureGroup, &Path),
+    (profiles, profiles_dir): (&FeatureGroup, &Path),
+    out: &Path,
+    rendered: [(String, String); 2],
+) {
     use datafusion::prelude::*;
-    let schema = fs_offline::table::offline_read_schema(orders);
     let mut config = SessionConfig::new();
+    config.options_mut().execution.collect_statistics = false;
     config
         .options_mut()
         .execution
@@ -308,13 +328,31 @@ async fn shapes(orders: &FeatureGroup, dir: &Path, out: &Path) {
         config = config.with_target_partitions(p.parse().unwrap());
     }
     let ctx = SessionContext::new_with_config(config);
-    ctx.register_parquet(
-        "orders",
-        dir.to_str().unwrap(),
-        ParquetReadOptions::default().schema(&schema),
-    )
-    .await
-    .unwrap();
+    if let Ok(sets) = std::env::var("FS_SET") {
+        for set in sets.split(';').filter(|s| !s.trim().is_empty()) {
+            let (k, v) = set.split_once('=').expect("FS_SET: k=v;k=v");
+            ctx.sql(&format!("SET {} = {}", k.trim(), v.trim()))
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+        }
+    }
+    for (name, group, d) in [
+        ("orders", orders, dir),
+        ("fs_base", orders, dir),
+        ("fs_j1", profiles, profiles_dir),
+    ] {
+        let schema = fs_offline::table::offline_read_schema(group);
+        ctx.register_parquet(
+            name,
+            d.to_str().unwrap(),
+            ParquetReadOptions::default().schema(&schema),
+        )
+        .await
+        .unwrap();
+    }
     let feats: Vec<String> = (0..18).map(|i| format!("f{i}")).collect();
     let f = feats.join(", ");
     let of = feats
@@ -365,6 +403,7 @@ async fn shapes(orders: &FeatureGroup, dir: &Path, out: &Path) {
             })
             .collect();
     }
+    list.extend(rendered);
     for (name, sql) in list {
         if only.as_deref().is_some_and(|o| o != name.as_str()) {
             continue;

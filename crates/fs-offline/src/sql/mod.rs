@@ -63,13 +63,23 @@
 //! full tie a marker ranks first, so it hides the row it ties with), which
 //! is what steps 2–4 give and costs one window instead of three steps.
 //!
+//! In the DataFusion dialect that window ranks only the key columns
+//! (identifier, event time, `api_invocation_time`, `write_time`,
+//! `is_deleted`) and a hash join on them fetches the winners' full rows, so
+//! the wide rows are never sorted (a last window, over the winners only,
+//! keeps one row should two rows tie on every key).
+//!
 //! A point-in-time join numbers the entity rows (`row_number() OVER ()`, or
 //! the base identifier when the base holds one row per record), left-joins
 //! the group's rows with the same identifier and `__fs_et <= t` (and
 //! `>= t - max_age`), and keeps per entity row the newest by the same
 //! ordering; a delete marker there counts as no match. Joins chain, each on
 //! the previous one's result. `NULLS LAST` is explicit everywhere because
-//! the two engines differ in their defaults.
+//! the two engines differ in their defaults. In the DataFusion dialect the
+//! entity rows are neither numbered nor sorted: a match depends only on an
+//! entity row's (join key, time), so the newest match is picked per
+//! distinct pair (narrow rows) and the pairs' features are hash-joined back
+//! onto the entity rows.
 //!
 //! # Quoting
 //!

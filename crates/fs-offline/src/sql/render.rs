@@ -18,6 +18,11 @@ const ROW: &str = "\"__fs_row\"";
 const WT: &str = "\"write_time\"";
 const API: &str = "\"api_invocation_time\"";
 const DEL: &str = "\"is_deleted\"";
+const KID: &str = "\"__fs_kid\"";
+const KET: &str = "\"__fs_ket\"";
+const KAPI: &str = "\"__fs_kapi\"";
+const KWT: &str = "\"__fs_kwt\"";
+const KDEL: &str = "\"__fs_kdel\"";
 
 /// The newest-first ordering of a group's rows, on columns of `alias`
 /// (`""` for none).
@@ -130,13 +135,17 @@ impl<'a> Renderer<'a> {
             } else {
                 format!(" AND NOT coalesce({DEL}, false)")
             };
-            let body = format!(
-                "SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {id} ORDER BY {order}) AS {RN} FROM {from}) t\nWHERE {RN} = 1{keep_deleted}",
-                cols = src.columns.join(", "),
-                order = newest_first("", true),
-                from = src.name,
-            );
-            let name = self.push("g0", body);
+            let name = if self.dialect == Dialect::DataFusion {
+                self.latest_narrow(&id, &src, &keep_deleted)
+            } else {
+                let body = format!(
+                    "SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {id} ORDER BY {order}) AS {RN} FROM {from}) t\nWHERE {RN} = 1{keep_deleted}",
+                    cols = src.columns.join(", "),
+                    order = newest_first("", true),
+                    from = src.name,
+                );
+                self.push("g0", body)
+            };
             Rel {
                 name,
                 columns: src.columns,
@@ -172,7 +181,8 @@ impl<'a> Renderer<'a> {
             return Ok((rows.name, select));
         }
         // One row per record when n = 1: the identifier is the row key.
-        let entity = if n == Some(1) {
+        // (DataFusion's joins need no row key: see `join_by_keys`.)
+        let entity = if n == Some(1) || self.dialect == Dialect::DataFusion {
             EntityRel {
                 rel: rows,
                 time: ET,
@@ -234,14 +244,24 @@ impl<'a> Renderer<'a> {
         }
         let columns: Vec<String> = table.columns.iter().map(|c| q(c)).collect::<Result<_>>()?;
         let time = self.time_ms(&q(time_column)?, table.time_encoding);
+        // The DataFusion shape of a join needs no row key (see `join_by_keys`).
+        let numbered = self.dialect != Dialect::DataFusion;
+        let row = if numbered {
+            format!(", row_number() OVER () AS {ROW}")
+        } else {
+            String::new()
+        };
         let body = format!(
-            "SELECT {}, {time} AS {T}, row_number() OVER () AS {ROW} FROM {}",
+            "SELECT {}, {time} AS {T}{row} FROM {}",
             columns.join(", "),
             table.table.to_sql()?
         );
         let name = self.push("e0", body);
         let mut carried = columns.clone();
-        carried.extend([T.to_string(), ROW.to_string()]);
+        carried.push(T.to_string());
+        if numbered {
+            carried.push(ROW.to_string());
+        }
         let entity = EntityRel {
             rel: Rel {
                 name,
@@ -311,6 +331,34 @@ impl<'a> Renderer<'a> {
         Ok(Rel { name, columns })
     }
 
+    /// The latest row per record (steps 2–4 for `n = 1`) without sorting
+    /// the wide rows: the window ranks only the key columns, and the
+    /// winners' full rows are fetched by a hash join on (identifier, event
+    /// time, `api_invocation_time`, `write_time`, `is_deleted`); a last
+    /// window over the (one-per-record) winners keeps one row should two
+    /// rows tie on every key. The winners come first in the join: with no
+    /// statistics DataFusion builds its hash table on the left side; and
+    /// that window partitions by the winners' column, which a hash join's
+    /// output is not ordered by, so its sort stays above the join (on the
+    /// winners) instead of being pushed down onto the probe side (every
+    /// wide row).
+    fn latest_narrow(&mut self, id: &str, src: &Rel, keep_deleted: &str) -> String {
+        let body = format!(
+            "SELECT {id} AS {KID}, {ET} AS {KET}, {API} AS {KAPI}, {WT} AS {KWT}, {DEL} AS {KDEL} FROM (SELECT {id}, {ET}, {API}, {WT}, {DEL}, row_number() OVER (PARTITION BY {id} ORDER BY {order}) AS {RN} FROM {from}) t\nWHERE {RN} = 1{keep_deleted}",
+            order = newest_first("", true),
+            from = src.name,
+        );
+        let winners = self.push("g0_win", body);
+        let s_cols: Vec<String> = src.columns.iter().map(|c| format!("s.{c}")).collect();
+        let body = format!(
+            "SELECT {cols} FROM (SELECT {s_cols}, row_number() OVER (PARTITION BY w.{KID}) AS {RN} FROM {winners} w JOIN {from} s ON s.{id} = w.{KID} AND (s.{ET} IS NOT DISTINCT FROM w.{KET}) AND (s.{API} IS NOT DISTINCT FROM w.{KAPI}) AND (s.{WT} IS NOT DISTINCT FROM w.{KWT}) AND (s.{DEL} IS NOT DISTINCT FROM w.{KDEL})) t\nWHERE {RN} = 1",
+            cols = src.columns.join(", "),
+            s_cols = s_cols.join(", "),
+            from = src.name,
+        );
+        self.push("g0", body)
+    }
+
     /// Step 2: one row per (identifier, event time), the newest.
     fn dedupe(&mut self, k: usize, id: &str, rows: Rel) -> Rel {
         let body = format!(
@@ -335,11 +383,16 @@ impl<'a> Renderer<'a> {
         );
         let markers = self.push(&format!("g{k}_deletes"), body);
         let cols: Vec<String> = rows.columns.iter().map(|c| format!("s.{c}")).collect();
+        // DataFusion (with no statistics) builds its hash table on the left
+        // side: the few markers, not the rows.
+        let from = match self.dialect {
+            Dialect::DataFusion => format!("{markers} d RIGHT JOIN {} s", rows.name),
+            Dialect::Athena => format!("{} s LEFT JOIN {markers} d", rows.name),
+        };
         let body = format!(
-            "SELECT {cols} FROM {from} s LEFT JOIN {markers} d ON s.{id} = d.{id}\n\
+            "SELECT {cols} FROM {from} ON s.{id} = d.{id}\n\
              WHERE d.{id} IS NULL OR s.{ET} > d.{ET} OR (s.{ET} = d.{ET} AND (s.{API} > d.{API} OR (s.{API} = d.{API} AND s.{WT} > d.{WT})))",
             cols = cols.join(", "),
-            from = rows.name,
         );
         let name = self.push(&format!("g{k}_live"), body);
         Rel {
@@ -369,6 +422,18 @@ impl<'a> Renderer<'a> {
                 picked.push(format!("g.{} AS {internal}", q(feature)?));
                 carried_new.push(internal.clone());
                 select.push(format!("{internal} AS {}", q(out_name)?));
+            }
+            if self.dialect == Dialect::DataFusion {
+                let name =
+                    self.join_by_keys(k, join, &entity, &rows, (&on, &id), (&picked, &carried_new));
+                let mut columns = entity.rel.columns;
+                columns.extend(carried_new);
+                entity = EntityRel {
+                    rel: Rel { name, columns },
+                    time: entity.time,
+                    row_key: entity.row_key,
+                };
+                continue;
             }
             let hit = format!("\"__fs_j{k}_et\"");
             let gone = format!("\"__fs_j{k}_deleted\"");
@@ -422,6 +487,65 @@ impl<'a> Renderer<'a> {
             };
         }
         Ok(entity.rel.name)
+    }
+
+    /// One point-in-time join without numbering or sorting the entity rows
+    /// (the DataFusion shape): the match depends only on an entity row's
+    /// (join key, time), so the newest matching row is picked per distinct
+    /// pair, narrow, and the pairs' features are hash-joined back onto the
+    /// entity rows (the pairs on the left: the hash table is built on
+    /// them, not on the wide entity rows). Returns the new relation.
+    ///
+    /// `(on, id)`: the entity's join column and the group's identifier;
+    /// `(picked, internal)`: the group's features as selected (`g.f AS
+    /// "__fs_j…"`) and their internal names.
+    fn join_by_keys(
+        &mut self,
+        k: usize,
+        join: &JoinSpec,
+        entity: &EntityRel,
+        rows: &Rel,
+        (on, id): (&str, &str),
+        (picked, internal): (&[String], &[String]),
+    ) -> String {
+        let time = entity.time;
+        let body = format!(
+            "SELECT DISTINCT {on} AS {KID}, {time} AS {KET} FROM {e}",
+            e = entity.rel.name
+        );
+        let keys = self.push(&format!("e{k}_keys"), body);
+        let mut window = format!("g.{ET} <= x.{KET}");
+        if let Some(age) = join.max_age {
+            let ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX / 2);
+            window.push_str(&format!(" AND g.{ET} >= x.{KET} - {ms}"));
+        }
+        let gone = format!("\"__fs_j{k}_deleted\"");
+        let body = format!(
+            "SELECT {KID}, {KET}, {internal} FROM (SELECT x.{KID}, x.{KET}, {picked}, g.{DEL} AS {gone}, row_number() OVER (PARTITION BY x.{KID}, x.{KET} ORDER BY {order}) AS {RN}\n\
+             FROM {keys} x JOIN {g} g ON x.{KID} = g.{id} AND {window}) t\nWHERE {RN} = 1 AND NOT coalesce({gone}, false)",
+            internal = internal.join(", "),
+            picked = picked.join(", "),
+            order = newest_first("g.", true),
+            g = rows.name,
+        );
+        let hits = self.push(&format!("e{k}_hits"), body);
+        let kind = match join.join_type {
+            JoinType::Inner => "JOIN",
+            JoinType::Left => "RIGHT JOIN",
+        };
+        let mut cols: Vec<String> = entity
+            .rel
+            .columns
+            .iter()
+            .map(|c| format!("e.{c}"))
+            .collect();
+        cols.extend(internal.iter().map(|c| format!("h.{c}")));
+        let body = format!(
+            "SELECT {cols} FROM {hits} h {kind} {e} e ON e.{on} = h.{KID} AND e.{time} = h.{KET}",
+            cols = cols.join(", "),
+            e = entity.rel.name,
+        );
+        self.push(&format!("e{k}"), body)
     }
 
     /// A joined group's rows after steps 1–3. (Step 2 matters here: a
