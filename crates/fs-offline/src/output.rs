@@ -20,6 +20,7 @@ use futures::TryStreamExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
 use crate::scan::BatchStream;
@@ -39,7 +40,8 @@ pub enum ParquetCompression {
 /// How a Parquet output file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParquetOptions {
-    /// Compression of every column.
+    /// Compression of every column. Floating-point columns are written
+    /// without a dictionary (their values rarely repeat); others with one.
     pub compression: ParquetCompression,
     /// Rows per row group: the writer buffers one row group, so this bounds
     /// its memory (default 262,144).
@@ -178,10 +180,20 @@ fn write_blocking(
                     ),
                     ParquetCompression::Uncompressed => Compression::UNCOMPRESSED,
                 };
-                let props = WriterProperties::builder()
+                let mut props = WriterProperties::builder()
                     .set_compression(compression)
-                    .set_max_row_group_row_count(Some(options.row_group_rows.max(1)))
-                    .build();
+                    .set_max_row_group_row_count(Some(options.row_group_rows.max(1)));
+                // Fractional features rarely repeat: a dictionary costs time
+                // to build and is dropped for plain pages once it grows.
+                for field in schema.fields() {
+                    if field.data_type().is_floating() {
+                        props = props.set_column_dictionary_enabled(
+                            ColumnPath::from(field.name().as_str()),
+                            false,
+                        );
+                    }
+                }
+                let props = props.build();
                 let mut writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))
                     .map_err(|e| out_err(Box::new(e)))?;
                 while let Some(batch) = rx.blocking_recv() {

@@ -68,6 +68,12 @@ fn parquet_output_round_trips_in_bounded_row_groups() {
             rg.column(0).compression(),
             parquet::basic::Compression::ZSTD(_)
         ));
+        // Floating-point columns without a dictionary, the others with one.
+        for col in rg.columns() {
+            let dictionary = col.dictionary_page_offset().is_some();
+            let floating = col.column_type() == parquet::basic::Type::DOUBLE;
+            assert_eq!(dictionary, !floating, "{}", col.column_path());
+        }
     }
     // Only the target is left in the directory.
     let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
