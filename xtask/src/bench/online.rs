@@ -62,7 +62,21 @@ pub(crate) fn local(ctx: &Ctx) -> Vec<Row> {
             "online: local batch get of 1,000 ids p99",
             micros(&ours, "batch_get_1000_record_p99"),
             Goal::AtMost(Q(10_000.0, Unit::Micros)),
-            "same store; 1,000 random ids of one group per call",
+            "same store; 1,000 random ids of one group per call, as `Record`s \
+             (`batch_get_records`)",
+        ),
+        Row::alone(
+            "online: local batch get of 1,000 ids as Arrow p99",
+            micros(&ours, "batch_get_1000_arrow_p99"),
+            Goal::AtMost(Q(10_000.0, Unit::Micros)),
+            "the same calls as one Arrow batch (`OnlineStoreExt::batch_get`, decoded from the \
+             stored typed values)",
+        ),
+        Row::alone(
+            "online: local get as Arrow p99",
+            micros(&ours, "get_100_features_arrow_p99"),
+            Goal::None,
+            "single gets as a one-row Arrow batch (`OnlineStoreExt::get`)",
         ),
     ]
 }
