@@ -269,7 +269,7 @@ fn target_stores_and_ttl_apply_to_an_ingest() {
     let rows = |name: &str, id: u32| {
         env.write(
             name,
-            &format!("customer_id,event_time,age,city\n{id},2024-07-01T00:00:00Z,40,Rome\n"),
+            format!("customer_id,event_time,age,city\n{id},2024-07-01T00:00:00Z,40,Rome\n"),
         )
         .display()
         .to_string()
