@@ -19,6 +19,10 @@
 //! - `scan`: every row and column of the `orders` files as Arrow batches
 //!   (fs-offline's `Scan`), rows per second.
 //!
+//! `FS_MEMORY_LIMIT_MB=512` runs the engine with that memory limit
+//! ([`fs_offline::local::EngineOptions::memory_limit`]: sorts spill, hash-join
+//! build sides cannot and fail beyond it).
+//!
 //! Output lines: `DATA_DIR <dir>`, `SQL <name> <the DataFusion SQL on one
 //! line>` (tables `fs_base` = orders, `fs_j1` = profiles; for DuckDB replace
 //! `CAST(to_timestamp_millis(c) AS BIGINT)` with `epoch_ms(CAST(c AS
@@ -76,7 +80,15 @@ fn main() {
     let out_dir = dir.join("out");
     std::fs::create_dir_all(&out_dir).expect("creating the output directory");
 
-    let engine = LocalEngine::new()
+    // FS_MEMORY_LIMIT_MB: the engine's memory limit (sorts spill beyond it).
+    let mut options = fs_offline::local::EngineOptions::default();
+    if let Some(mb) = std::env::var("FS_MEMORY_LIMIT_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        options.memory_limit = Some(mb << 20);
+    }
+    let engine = LocalEngine::with_options(options)
         .with_table(OfflineTable::new(orders.clone(), &orders_dir))
         .with_table(OfflineTable::new(profiles.clone(), &profiles_dir));
     let runtime = tokio::runtime::Builder::new_multi_thread()
