@@ -294,7 +294,11 @@ pub(crate) fn cache(ctx: &Ctx) -> Vec<Row> {
         Some(d) => format!(
             "the `orders` files of the dataset bench ({}, {} rows of 20 features, 48 Parquet \
              files)",
-            d.display(),
+            d.canonicalize()
+                .ok()
+                .and_then(|c| c.strip_prefix(crate::root()).ok().map(PathBuf::from))
+                .unwrap_or_else(|| d.clone())
+                .display(),
             dataset_rows(ctx).1
         ),
         None => format!(
