@@ -19,7 +19,9 @@
 //! - `scan`: every row and column of the `orders` files as Arrow batches
 //!   (fs-offline's `Scan`), rows per second.
 //!
-//! `FS_MEMORY_LIMIT_MB=512` runs the engine with that memory limit
+//! `FS_BENCH_ONLY=latest,pit_join,scan` runs only those parts;
+//! `FS_NATIVE_LATEST=0` builds the latest rows through SQL rather than the
+//! native two-pass reader; `FS_MEMORY_LIMIT_MB=512` runs the engine with that memory limit
 //! ([`fs_offline::local::EngineOptions::memory_limit`]: sorts spill, hash-join
 //! build sides cannot and fail beyond it).
 //!
@@ -88,6 +90,17 @@ fn main() {
     {
         options.memory_limit = Some(mb << 20);
     }
+    // FS_NATIVE_LATEST=0: the latest build through SQL rather than the
+    // native two-pass reader.
+    if std::env::var("FS_NATIVE_LATEST").is_ok_and(|v| v == "0") {
+        options.native_latest = false;
+    }
+    // FS_BENCH_ONLY=latest,pit_join,scan: run only these parts.
+    let only = std::env::var("FS_BENCH_ONLY").ok();
+    let runs = |part: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|p| p.trim() == part))
+    };
     let engine = LocalEngine::with_options(options)
         .with_table(OfflineTable::new(orders.clone(), &orders_dir))
         .with_table(OfflineTable::new(profiles.clone(), &profiles_dir));
@@ -118,6 +131,9 @@ fn main() {
         return;
     }
     for (name, spec) in [("latest", latest), ("pit_join", pit)] {
+        if !runs(name) {
+            continue;
+        }
         let out = out_dir.join(format!("{name}.parquet"));
         let sql = runtime.block_on(engine.sql(&spec)).expect("rendering");
         say(&format!("SQL {name} {}", sql.replace('\n', " ")));
@@ -142,7 +158,9 @@ fn main() {
             say(&format!("RESULT {label}_peak_rss {mb:.0} MB"));
         }
     }
-    scan::scan(&runtime, &orders_group(), &orders_dir, &count_label(rows));
+    if runs("scan") {
+        scan::scan(&runtime, &orders_group(), &orders_dir, &count_label(rows));
+    }
 }
 
 #[allow(clippy::print_stdout)]

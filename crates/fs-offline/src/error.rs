@@ -24,6 +24,16 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// A local offline file could not be read, or holds a value the
+    /// dataset cannot use (the message names the row group, row, column
+    /// and value).
+    #[error("reading {path}: {source}")]
+    Input {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The embedded engine (DataFusion) failed planning or running a query.
     #[error("{context}: {source}")]
     Query {

@@ -52,6 +52,7 @@ pub mod athena;
 #[cfg(feature = "s3")]
 pub mod cache;
 pub mod error;
+mod latest;
 pub mod local;
 pub mod output;
 pub mod scan;

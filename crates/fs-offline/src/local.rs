@@ -8,6 +8,13 @@
 //! or JSON Lines file), renders the spec with [`crate::sql`] in the
 //! DataFusion dialect and streams the result.
 //!
+//! Latest-per-record datasets (a base group, one row per record, no joins)
+//! take a native path instead of SQL unless
+//! [`EngineOptions::native_latest`] is off: pass 1 reads only the key
+//! columns and keeps each record's winning file and row in a hash table,
+//! pass 2 reads only those rows with Parquet row selections. It gives the
+//! SQL plan's rows, without sorting, in bounded memory.
+//!
 //! Memory: scans and joins stream; the window functions that pick the latest
 //! rows sort, and sorts spill to disk when [`EngineOptions::memory_limit`]
 //! is set (hash-join build sides — the joined groups' rows — are held in
@@ -46,6 +53,13 @@ pub struct EngineOptions {
     pub memory_limit: Option<usize>,
     /// Where spill files go (default: the system's temporary directory).
     pub spill_dir: Option<PathBuf>,
+    /// Build latest-per-record datasets (a base group, one row per record,
+    /// no joins) with the native two-pass reader rather than SQL (default
+    /// `true`; see the [module docs](self)). Both give the same rows; the
+    /// native path is faster and its memory is bounded (by half of
+    /// `memory_limit` when that is set, else about 512 MB of identifier
+    /// tables, past which it makes more passes).
+    pub native_latest: bool,
 }
 
 impl Default for EngineOptions {
@@ -57,6 +71,7 @@ impl Default for EngineOptions {
             batch_size: 8192,
             memory_limit: None,
             spill_dir: None,
+            native_latest: true,
         }
     }
 }
@@ -144,6 +159,13 @@ impl LocalEngine {
 
     /// Runs `spec`, streaming the rows.
     pub async fn execute(&self, spec: &DatasetSpec) -> Result<BatchStream> {
+        if self.options.native_latest && crate::latest::applies(spec) {
+            spec.validate()?;
+            if let Base::Group(group) = &spec.base {
+                let table = self.table_of(group)?;
+                return crate::latest::execute(table, spec, &self.options).await;
+            }
+        }
         let (ctx, sql) = self.prepare(spec).await?;
         let context = describe(spec);
         let df = ctx.sql(&sql).await.map_err(query(context.clone()))?;

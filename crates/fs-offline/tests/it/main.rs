@@ -5,6 +5,7 @@ mod athena;
 #[cfg(feature = "s3")]
 mod cache;
 mod local;
+mod native;
 mod output;
 mod random;
 mod reference;

@@ -16,19 +16,19 @@ use crate::local::Fixture;
 use crate::reference::{RefSpec, base, point_in_time, prepared};
 use crate::support::{Cell, Row, group, ms, rows};
 
-const IDS: usize = 12;
+pub(crate) const IDS: usize = 12;
 
-fn base_ms() -> i64 {
+pub(crate) fn base_ms() -> i64 {
     ms("2024-03-01T00:00:00Z")
 }
 
 /// Minutes after the start, in steps of 10 (several hours: several partitions).
-fn at(minutes: i64) -> i64 {
+pub(crate) fn at(minutes: i64) -> i64 {
     base_ms() + minutes * 60_000
 }
 
 /// Random rows with many ties: few event times, api and write times.
-fn random_rows(rng: &mut StdRng, n: usize, first_a: i64) -> Vec<Row> {
+pub(crate) fn random_rows(rng: &mut StdRng, n: usize, first_a: i64) -> Vec<Row> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for i in 0..n {
@@ -50,7 +50,7 @@ fn random_rows(rng: &mut StdRng, n: usize, first_a: i64) -> Vec<Row> {
     out
 }
 
-fn expected_row(r: &Row) -> Vec<Cell> {
+pub(crate) fn expected_row(r: &Row) -> Vec<Cell> {
     vec![
         Cell::Str(r.id.clone()),
         Cell::Str(EventTime::from_millis(r.et).unwrap().to_iso()),
@@ -61,7 +61,7 @@ fn expected_row(r: &Row) -> Vec<Cell> {
     ]
 }
 
-fn random_spec(rng: &mut StdRng) -> RefSpec {
+pub(crate) fn random_spec(rng: &mut StdRng) -> RefSpec {
     let maybe = |rng: &mut StdRng, v: i64| rng.random_bool(0.3).then_some(v);
     let from = rng.random_range(0..30) * 10;
     let to = from + rng.random_range(0..30) * 10;
@@ -78,7 +78,7 @@ fn random_spec(rng: &mut StdRng) -> RefSpec {
     }
 }
 
-fn builder(g: fs_schema::FeatureGroup, s: &RefSpec) -> DatasetBuilder {
+pub(crate) fn builder(g: fs_schema::FeatureGroup, s: &RefSpec) -> DatasetBuilder {
     let et = |v: Option<i64>| v.map(|m| EventTime::from_millis(m).unwrap());
     let mut b = DatasetBuilder::from_group(g).event_time_range(et(s.from), et(s.to));
     if let Some(a) = s.as_of {

@@ -219,7 +219,7 @@ fn timestamps_of_any_unit_and_missing_features_are_normalised() {
 
 /// Writes one row with `write_time` and `api_invocation_time` as Parquet
 /// `INT96` (as Spark and Hive do), through the low-level writer.
-fn write_int96_file(path: &std::path::Path, millis: i64) {
+pub(crate) fn write_int96_file(path: &std::path::Path, millis: i64) {
     use parquet::column::writer::ColumnWriter;
     use parquet::data_type::{ByteArray, Int96};
     use parquet::file::properties::WriterProperties;

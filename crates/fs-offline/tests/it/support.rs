@@ -99,6 +99,16 @@ static FILE_SEQ: AtomicU64 = AtomicU64::new(0);
 /// event-time hour, typed as fs-local types its files. `b` is `a / 2` and
 /// `s` is `"s<a>"` (null with `a`).
 pub(crate) fn write_rows(dir: &Path, group: &FeatureGroup, rows: &[Row]) -> Vec<PathBuf> {
+    write_rows_grouped(dir, group, rows, None)
+}
+
+/// [`write_rows`] with at most `row_group` rows per Parquet row group.
+pub(crate) fn write_rows_grouped(
+    dir: &Path,
+    group: &FeatureGroup,
+    rows: &[Row],
+    row_group: Option<usize>,
+) -> Vec<PathBuf> {
     let mut parts: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
     for r in rows {
         let part = fs_schema::layout::partition(EventTime::from_millis(r.et).unwrap());
@@ -140,7 +150,7 @@ pub(crate) fn write_rows(dir: &Path, group: &FeatureGroup, rows: &[Row]) -> Vec<
         let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
         let seq = FILE_SEQ.fetch_add(1, Ordering::SeqCst);
         let path = dir.join(&part).join(format!("rows_{seq:016x}.parquet"));
-        write_batch(&path, &batch);
+        write_batch_grouped(&path, &batch, row_group);
         files.push(path);
     }
     files
@@ -152,9 +162,19 @@ fn ts_ms(values: impl Iterator<Item = i64>) -> ArrayRef {
 
 /// Writes one batch to a Parquet file, creating directories.
 pub(crate) fn write_batch(path: &Path, batch: &RecordBatch) {
+    write_batch_grouped(path, batch, None);
+}
+
+/// [`write_batch`] with at most `row_group` rows per row group.
+fn write_batch_grouped(path: &Path, batch: &RecordBatch, row_group: Option<usize>) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let file = std::fs::File::create(path).unwrap();
-    let mut w = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    let props = row_group.map(|n| {
+        parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(n))
+            .build()
+    });
+    let mut w = ArrowWriter::try_new(file, batch.schema(), props).unwrap();
     w.write(batch).unwrap();
     w.close().unwrap();
 }

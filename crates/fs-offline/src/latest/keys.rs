@@ -1,0 +1,444 @@
+//! Pass 1: the winning row of every record identifier, read from the five
+//! key columns only.
+//!
+//! Row groups are read in parallel; each row's identifier is hashed into one
+//! of [`SHARDS`] locked hash tables holding, per identifier, the best
+//! candidate so far (its ordering key and where the row is). Identifiers are
+//! copied once into the shard's arena, so the tables hold no per-row
+//! allocation. When the tables would outgrow the memory budget the pass
+//! stops and starts again with the identifiers split by hash into twice as
+//! many passes, each over the key columns again: memory stays bounded
+//! whatever the number of records.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow_schema::{DataType, SchemaRef};
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry as TableEntry;
+
+use super::read::{OpenFile, Unit, input};
+use crate::error::Result;
+
+/// Shards of the identifier table (a power of two).
+const SHARDS: usize = 64;
+/// A null time or flag: below every value, as `NULLS LAST` in a
+/// newest-first order needs.
+const NULL: i64 = i64::MIN;
+
+/// What pass 1 needs to know about the dataset.
+#[derive(Debug, Clone)]
+pub(super) struct KeySpec {
+    /// The key columns as the table declares them: identifier, event time,
+    /// `write_time`, `api_invocation_time`, `is_deleted`.
+    pub(super) schema: SchemaRef,
+    /// Only rows written at or before this (ms since the epoch).
+    pub(super) as_of: Option<i64>,
+    /// Only rows with an event time at or after this (ms).
+    pub(super) from: Option<i64>,
+    /// Only rows with an event time at or before this (ms).
+    pub(super) to: Option<i64>,
+    /// Keep a record whose latest row is a delete marker (as that row).
+    pub(super) keep_deleted: bool,
+    /// Bytes the identifier tables may use.
+    pub(super) budget: usize,
+    /// Threads reading row groups.
+    pub(super) workers: usize,
+    /// Rows per batch.
+    pub(super) batch_size: usize,
+}
+
+/// A candidate row: its newest-first ordering key and where it is.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    event_time: i64,
+    api: i64,
+    write: i64,
+    /// 0 null, 1 false, 2 true (`is_deleted DESC NULLS LAST`).
+    deleted: u8,
+    file: u32,
+    row: u32,
+}
+
+impl Candidate {
+    /// Whether `self` ranks before `other`: newer (event time, then
+    /// `api_invocation_time`, then `write_time`), a delete marker on a tie,
+    /// then the earlier file and row so that the choice is deterministic.
+    fn beats(&self, other: &Candidate) -> bool {
+        let a = (self.event_time, self.api, self.write, self.deleted);
+        let b = (other.event_time, other.api, other.write, other.deleted);
+        match a.cmp(&b) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => (self.file, self.row) < (other.file, other.row),
+        }
+    }
+}
+
+struct Slot {
+    hash: u64,
+    start: usize,
+    len: u32,
+    best: Candidate,
+}
+
+#[derive(Default)]
+struct Shard {
+    table: HashTable<Slot>,
+    arena: Vec<u8>,
+}
+
+impl Shard {
+    /// Offers `candidate` for `key`; returns the bytes newly held.
+    fn offer(&mut self, hash: u64, key: &[u8], candidate: Candidate) -> usize {
+        let arena = &self.arena;
+        let entry = self.table.entry(
+            hash,
+            |s| s.hash == hash && &arena[s.start..s.start + s.len as usize] == key,
+            |s| s.hash,
+        );
+        match entry {
+            TableEntry::Occupied(mut slot) => {
+                if candidate.beats(&slot.get().best) {
+                    slot.get_mut().best = candidate;
+                }
+                0
+            }
+            TableEntry::Vacant(vacant) => {
+                let start = self.arena.len();
+                self.arena.extend_from_slice(key);
+                vacant.insert(Slot {
+                    hash,
+                    start,
+                    len: u32::try_from(key.len()).unwrap_or(u32::MAX),
+                    best: candidate,
+                });
+                // The slot, its control byte, the table's growth slack and the key.
+                2 * (size_of::<Slot>() + 1) + key.len()
+            }
+        }
+    }
+}
+
+/// The winning rows of every file (indices into `files`), each list sorted.
+pub(super) fn winners(files: &[OpenFile], spec: &KeySpec) -> Result<Vec<Vec<u32>>> {
+    let units: Vec<Unit> = files
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| f.units(u32::try_from(i).unwrap_or(u32::MAX)))
+        .collect();
+    // One hasher for every pass: which pass an identifier belongs to must
+    // not change between passes.
+    let hasher = hashbrown::DefaultHashBuilder::default();
+    let mut passes = 1u32;
+    loop {
+        if let Some(out) = split_passes(files, &units, spec, &hasher, passes)? {
+            return Ok(out);
+        }
+        passes = passes.saturating_mul(2);
+        tracing::debug!(passes, "identifier tables over budget; splitting by hash");
+    }
+}
+
+/// The winners from `passes` passes; `None` if one outgrew the budget.
+fn split_passes(
+    files: &[OpenFile],
+    units: &[Unit],
+    spec: &KeySpec,
+    hasher: &hashbrown::DefaultHashBuilder,
+    passes: u32,
+) -> Result<Option<Vec<Vec<u32>>>> {
+    let mut out: Vec<Vec<u32>> = vec![Vec::new(); files.len()];
+    for pass in 0..passes {
+        let Some(shards) = run_pass(files, units, spec, hasher, pass, passes)? else {
+            return Ok(None);
+        };
+        for shard in shards {
+            for slot in shard.table {
+                if spec.keep_deleted || slot.best.deleted != 2 {
+                    out[slot.best.file as usize].push(slot.best.row);
+                }
+            }
+        }
+    }
+    for rows in &mut out {
+        rows.sort_unstable();
+    }
+    Ok(Some(out))
+}
+
+/// One pass over every unit's key columns, for identifiers whose hash falls
+/// in `pass` of `passes`; `None` when the tables outgrew the budget.
+fn run_pass(
+    files: &[OpenFile],
+    units: &[Unit],
+    spec: &KeySpec,
+    hasher: &hashbrown::DefaultHashBuilder,
+    pass: u32,
+    passes: u32,
+) -> Result<Option<Vec<Shard>>> {
+    let shards: Vec<Mutex<Shard>> = (0..SHARDS).map(|_| Mutex::default()).collect();
+    let held = AtomicUsize::new(0);
+    let over = AtomicBool::new(false);
+    let next = AtomicUsize::new(0);
+    let ctx = PassContext {
+        files,
+        units,
+        spec,
+        pass,
+        passes,
+        shards: &shards,
+        held: &held,
+        over: &over,
+        next: &next,
+        hasher,
+    };
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..spec.workers.max(1))
+            .map(|_| s.spawn(|| ctx.work()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    results.into_iter().collect::<Result<()>>()?;
+    if over.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
+    Ok(Some(
+        shards
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
+            .collect(),
+    ))
+}
+
+struct PassContext<'a> {
+    files: &'a [OpenFile],
+    units: &'a [Unit],
+    spec: &'a KeySpec,
+    pass: u32,
+    passes: u32,
+    shards: &'a [Mutex<Shard>],
+    held: &'a AtomicUsize,
+    over: &'a AtomicBool,
+    next: &'a AtomicUsize,
+    hasher: &'a hashbrown::DefaultHashBuilder,
+}
+
+impl PassContext<'_> {
+    fn work(&self) -> Result<()> {
+        let mut buckets: Vec<Vec<(u64, u32)>> = vec![Vec::new(); SHARDS];
+        loop {
+            if self.over.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(unit) = self.units.get(i) else {
+                return Ok(());
+            };
+            let file = &self.files[unit.file as usize];
+            let mut row = unit.first_row;
+            let reader = file.reader(
+                unit.row_group,
+                &self.spec.schema,
+                None,
+                self.spec.batch_size,
+            )?;
+            for batch in reader {
+                let batch = batch?;
+                let n = batch.num_rows();
+                self.batch(file, unit, row, &batch, &mut buckets)?;
+                row += n;
+                if self.over.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Offers the rows of one batch (file rows from `first`).
+    fn batch(
+        &self,
+        file: &OpenFile,
+        unit: &Unit,
+        first: usize,
+        batch: &RecordBatch,
+        buckets: &mut [Vec<(u64, u32)>],
+    ) -> Result<()> {
+        let spec = self.spec;
+        let ids = Ids::new(batch.column(0));
+        let et_name = spec.schema.field(1).name();
+        let event_times = event_times(batch.column(1), et_name).map_err(|(i, reason)| {
+            input(
+                &file.path,
+                format!(
+                    "row {} (row group {}), column `{}`: {reason}",
+                    first + i,
+                    unit.row_group,
+                    et_name
+                ),
+            )
+        })?;
+        let write = batch.column(2).as_primitive::<TimestampMillisecondType>();
+        let api = batch.column(3).as_primitive::<TimestampMillisecondType>();
+        let deleted: &BooleanArray = batch.column(4).as_boolean();
+        let millis = |a: &arrow_array::TimestampMillisecondArray, i: usize| {
+            if a.is_null(i) { NULL } else { a.value(i) }
+        };
+        let mut scratch = [0u8; 8];
+        for (i, &et) in event_times.iter().enumerate() {
+            let wt = millis(write, i);
+            if let Some(as_of) = spec.as_of
+                && (wt == NULL || wt > as_of)
+            {
+                continue;
+            }
+            if (spec.from.is_some() || spec.to.is_some())
+                && (et == NULL
+                    || spec.from.is_some_and(|f| et < f)
+                    || spec.to.is_some_and(|t| et > t))
+            {
+                continue;
+            }
+            let Some(key) = ids.key(i, &mut scratch) else {
+                continue;
+            };
+            let hash = self.hasher.hash_one(key);
+            if self.passes > 1 && ((hash >> 38) as u32) % self.passes != self.pass {
+                continue;
+            }
+            buckets[((hash >> 32) as usize) & (SHARDS - 1)].push((hash, i as u32));
+        }
+        for (s, bucket) in buckets.iter_mut().enumerate() {
+            if bucket.is_empty() {
+                continue;
+            }
+            let mut shard = self.shards[s]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let mut added = 0;
+            for &(hash, i) in bucket.iter() {
+                let i = i as usize;
+                let key = ids.key(i, &mut scratch).expect("filtered above");
+                let candidate = Candidate {
+                    event_time: event_times[i],
+                    api: millis(api, i),
+                    write: millis(write, i),
+                    deleted: if deleted.is_null(i) {
+                        0
+                    } else {
+                        1 + u8::from(deleted.value(i))
+                    },
+                    file: unit.file,
+                    row: u32::try_from(first + i).unwrap_or(u32::MAX),
+                };
+                added += shard.offer(hash, key, candidate);
+            }
+            drop(shard);
+            bucket.clear();
+            if added > 0 && self.held.fetch_add(added, Ordering::Relaxed) + added > spec.budget {
+                self.over.store(true, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The identifier column of a batch, as hashable bytes.
+enum Ids<'a> {
+    Utf8(&'a arrow_array::StringArray),
+    Int64(&'a arrow_array::Int64Array),
+    Float64(&'a arrow_array::Float64Array),
+}
+
+impl<'a> Ids<'a> {
+    fn new(column: &'a ArrayRef) -> Self {
+        match column.data_type() {
+            DataType::Int64 => Self::Int64(column.as_primitive::<Int64Type>()),
+            DataType::Float64 => Self::Float64(column.as_primitive::<Float64Type>()),
+            _ => Self::Utf8(column.as_string::<i32>()),
+        }
+    }
+
+    /// Row `i`'s identifier as bytes; `None` when null (such rows are no
+    /// record's, as in the SQL engine).
+    fn key<'b>(&'b self, i: usize, scratch: &'b mut [u8; 8]) -> Option<&'b [u8]> {
+        match self {
+            Self::Utf8(a) => (!a.is_null(i)).then(|| a.value(i).as_bytes()),
+            Self::Int64(a) => (!a.is_null(i)).then(|| {
+                *scratch = a.value(i).to_le_bytes();
+                &scratch[..]
+            }),
+            Self::Float64(a) => (!a.is_null(i)).then(|| {
+                // -0.0 and 0.0 are one identifier, as SQL equality has it.
+                let v = a.value(i);
+                let v = if v == 0.0 { 0.0f64 } else { v };
+                *scratch = v.to_bits().to_le_bytes();
+                &scratch[..]
+            }),
+        }
+    }
+}
+
+/// Event times in milliseconds, as the SQL engine computes them
+/// (`to_timestamp_millis` of an ISO-8601 string, `round(x * 1000)` of
+/// seconds); `Err((row, reason))` for a string that is not a time.
+fn event_times(column: &ArrayRef, name: &str) -> std::result::Result<Vec<i64>, (usize, String)> {
+    let n = column.len();
+    let mut out = Vec::with_capacity(n);
+    match column.data_type() {
+        DataType::Float64 => {
+            let a = column.as_primitive::<Float64Type>();
+            for i in 0..n {
+                out.push(if a.is_null(i) {
+                    NULL
+                } else {
+                    seconds_to_millis(a.value(i))
+                });
+            }
+        }
+        DataType::Int64 => {
+            let a = column.as_primitive::<Int64Type>();
+            for i in 0..n {
+                out.push(if a.is_null(i) {
+                    NULL
+                } else {
+                    a.value(i).checked_mul(1000).unwrap_or(NULL)
+                });
+            }
+        }
+        _ => {
+            let a = column.as_string::<i32>();
+            for i in 0..n {
+                if a.is_null(i) {
+                    out.push(NULL);
+                    continue;
+                }
+                let s = a.value(i);
+                let nanos = arrow_cast::parse::string_to_timestamp_nanos(s).map_err(|e| {
+                    (
+                        i,
+                        format!("`{s}` is not an ISO-8601 time for event time `{name}` ({e})"),
+                    )
+                })?;
+                out.push(nanos / 1_000_000);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn seconds_to_millis(seconds: f64) -> i64 {
+    let ms = (seconds * 1000.0).round();
+    if ms.is_finite() && ms > i64::MIN as f64 && ms < i64::MAX as f64 {
+        ms as i64
+    } else {
+        NULL
+    }
+}
