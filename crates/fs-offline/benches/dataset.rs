@@ -21,7 +21,8 @@
 //!
 //! `FS_BENCH_ONLY=latest,pit_join,scan` runs only those parts;
 //! `FS_NATIVE_LATEST=0` builds the latest rows through SQL rather than the
-//! native two-pass reader; `FS_MEMORY_LIMIT_MB=512` runs the engine with that memory limit
+//! native two-pass reader; `FS_JOIN_PASSES=4` splits the point-in-time join
+//! into 4 key-hash passes; `FS_MEMORY_LIMIT_MB=512` runs the engine with that memory limit
 //! ([`fs_offline::local::EngineOptions::memory_limit`]: sorts spill, hash-join
 //! build sides cannot and fail beyond it).
 //!
@@ -94,6 +95,13 @@ fn main() {
     // native two-pass reader.
     if std::env::var("FS_NATIVE_LATEST").is_ok_and(|v| v == "0") {
         options.native_latest = false;
+    }
+    // FS_JOIN_PASSES=n: split the point-in-time join into n key-hash passes.
+    if let Some(n) = std::env::var("FS_JOIN_PASSES")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        options.join_passes = Some(n);
     }
     // FS_BENCH_ONLY=latest,pit_join,scan: run only these parts.
     let only = std::env::var("FS_BENCH_ONLY").ok();

@@ -55,6 +55,7 @@ pub mod error;
 mod latest;
 pub mod local;
 pub mod output;
+mod passes;
 pub mod scan;
 pub mod spec;
 pub mod sql;

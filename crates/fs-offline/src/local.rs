@@ -17,8 +17,11 @@
 //!
 //! Memory: scans and joins stream; the window functions that pick the latest
 //! rows sort, and sorts spill to disk when [`EngineOptions::memory_limit`]
-//! is set (hash-join build sides — the joined groups' rows — are held in
-//! memory).
+//! is set. Hash-join build sides cannot spill, so a point-in-time join over
+//! many rows runs as several passes, each over the keys of one hash bucket
+//! (the same SQL on tables filtered to the bucket; see
+//! [`EngineOptions::join_passes`]): about 1/n of the memory for n passes,
+//! at the cost of reading the files n times.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,8 +37,10 @@ use datafusion::prelude::{
     CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionConfig, SessionContext,
 };
 use fs_schema::FeatureGroup;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
+use crate::passes::{self, Pass};
 use crate::scan::{BatchStream, listing_table, query};
 use crate::spec::{Base, DatasetSpec, EntitySource};
 use crate::sql::{Dialect, EntityTable, TableRef, render, render_with_entities};
@@ -60,6 +65,14 @@ pub struct EngineOptions {
     /// `memory_limit` when that is set, else about 512 MB of identifier
     /// tables, past which it makes more passes).
     pub native_latest: bool,
+    /// Passes a point-in-time join is split into, by hash of the join key
+    /// (each pass holds about that share of the join's memory; see
+    /// [`EngineOptions::memory_limit`]). `None` (the default) chooses from
+    /// the rows the dataset reads: one pass per about 3M rows, or per
+    /// `memory_limit / 128` rows when that is set. Joins that match on
+    /// another column than the base's key, or on keys of different types,
+    /// run in one pass.
+    pub join_passes: Option<u32>,
 }
 
 impl Default for EngineOptions {
@@ -72,6 +85,7 @@ impl Default for EngineOptions {
             memory_limit: None,
             spill_dir: None,
             native_latest: true,
+            join_passes: None,
         }
     }
 }
@@ -159,6 +173,9 @@ impl LocalEngine {
 
     /// Runs `spec`, streaming the rows.
     pub async fn execute(&self, spec: &DatasetSpec) -> Result<BatchStream> {
+        if let Some(of) = self.join_passes(spec).await? {
+            return self.execute_in_passes(spec, of).await;
+        }
         if self.options.native_latest && crate::latest::applies(spec) {
             spec.validate()?;
             if let Base::Group(group) = &spec.base {
@@ -166,11 +183,95 @@ impl LocalEngine {
                 return crate::latest::execute(table, spec, &self.options).await;
             }
         }
-        let (ctx, sql) = self.prepare(spec).await?;
-        let context = describe(spec);
+        self.execute_pass(spec, None).await
+    }
+
+    /// Runs `spec` over the rows of `pass` (all when `None`).
+    async fn execute_pass(&self, spec: &DatasetSpec, pass: Option<Pass>) -> Result<BatchStream> {
+        let (ctx, sql) = self.prepare_pass(spec, pass).await?;
+        let mut context = describe(spec);
+        if let Some(p) = pass {
+            context.push_str(&format!(" (pass {} of {})", p.index + 1, p.of));
+        }
         let df = ctx.sql(&sql).await.map_err(query(context.clone()))?;
         let stream = df.execute_stream().await.map_err(query(context.clone()))?;
         Ok(BatchStream::from_datafusion(stream, context))
+    }
+
+    /// How many passes [`Self::execute`] makes over the files for `spec`:
+    /// more than one only for a point-in-time join split by key hash (see
+    /// [`EngineOptions::join_passes`]).
+    pub async fn passes(&self, spec: &DatasetSpec) -> Result<u32> {
+        Ok(self.join_passes(spec).await?.unwrap_or(1))
+    }
+
+    /// How many key-hash passes a dataset with joins takes; `None` for one.
+    async fn join_passes(&self, spec: &DatasetSpec) -> Result<Option<u32>> {
+        if spec.joins.is_empty() {
+            return Ok(None);
+        }
+        spec.validate()?;
+        let (key_type, mut rows) = match &spec.base {
+            Base::Group(group) => {
+                let files = self
+                    .table_of(group)?
+                    .files(spec.event_time_from, spec.event_time_to)?;
+                (Some(passes::key_type(group)), passes::rows_in(&files))
+            }
+            Base::Entities(e) => {
+                let (schema, rows) = match &e.source {
+                    EntitySource::Batches { schema, batches } => (
+                        schema.clone(),
+                        batches.iter().map(|b| b.num_rows() as u64).sum(),
+                    ),
+                    EntitySource::File(_) => {
+                        let probe = self.options.session(false)?;
+                        (register_entities(&probe, &e.source).await?, 0)
+                    }
+                };
+                (passes::column_type(&schema, &e.id_column), rows)
+            }
+        };
+        if !passes::splittable(spec, key_type.as_ref()) {
+            return Ok(None);
+        }
+        let mut seen = Vec::new();
+        for join in &spec.joins {
+            if !seen.contains(&&join.group.feature_group_name) {
+                seen.push(&join.group.feature_group_name);
+                rows += passes::rows_in(&self.table_of(&join.group)?.files(None, None)?);
+            }
+        }
+        let budget = self
+            .options
+            .memory_limit
+            .unwrap_or(passes::DEFAULT_JOIN_BUDGET);
+        let of = match self.options.join_passes {
+            Some(n) => n.clamp(1, 1024),
+            None => passes::pass_count(rows, budget),
+        };
+        tracing::debug!(rows, passes = of, "point-in-time join split by key hash");
+        Ok((of > 1).then_some(of))
+    }
+
+    /// Runs `spec` once per key-hash bucket of `of`, one pass after another.
+    async fn execute_in_passes(&self, spec: &DatasetSpec, of: u32) -> Result<BatchStream> {
+        let first = self.execute_pass(spec, Some(Pass { index: 0, of })).await?;
+        let schema = first.schema();
+        let engine = self.clone();
+        let owned = spec.clone();
+        let rest = futures::stream::iter(1..of)
+            .then(move |index| {
+                let engine = engine.clone();
+                let spec = owned.clone();
+                async move { engine.execute_pass(&spec, Some(Pass { index, of })).await }
+            })
+            .try_flatten();
+        let rows = first.chain(rest);
+        Ok(match spec.limit {
+            None => BatchStream::new(schema, rows),
+            Some(limit) => BatchStream::new(schema, crate::scan::take_rows(rows, limit)),
+        })
     }
 
     /// Runs `spec` and reads every row into memory.
@@ -199,6 +300,15 @@ impl LocalEngine {
 
     /// Registers the tables `spec` reads in a new session and renders it.
     async fn prepare(&self, spec: &DatasetSpec) -> Result<(SessionContext, String)> {
+        self.prepare_pass(spec, None).await
+    }
+
+    /// [`Self::prepare`] with every table filtered to the keys of `pass`.
+    async fn prepare_pass(
+        &self,
+        spec: &DatasetSpec,
+        pass: Option<Pass>,
+    ) -> Result<(SessionContext, String)> {
         spec.validate()?;
         let ranged = spec.event_time_from.is_some() || spec.event_time_to.is_some();
         let ctx = self.options.session(ranged)?;
@@ -206,7 +316,10 @@ impl LocalEngine {
         if let Some(group) = base {
             let table = self.table_of(group)?;
             let files = table.files(spec.event_time_from, spec.event_time_to)?;
-            let provider = group_provider(&ctx, group, &files).await?;
+            let mut provider = group_provider(&ctx, group, &files).await?;
+            if let Some(pass) = pass {
+                provider = passes::filtered(&ctx, provider, passes::base_key(spec), pass)?;
+            }
             register(&ctx, BASE_TABLE, provider)?;
         }
         let mut join_tables: HashMap<&str, String> = HashMap::new();
@@ -217,7 +330,11 @@ impl LocalEngine {
             }
             let table_name = format!("fs_j{}", join_tables.len() + 1);
             let files = self.table_of(&join.group)?.files(None, None)?;
-            let provider = group_provider(&ctx, &join.group, &files).await?;
+            let mut provider = group_provider(&ctx, &join.group, &files).await?;
+            if let Some(pass) = pass {
+                let key = &join.group.record_identifier_feature_name;
+                provider = passes::filtered(&ctx, provider, key, pass)?;
+            }
             register(&ctx, &table_name, provider)?;
             join_tables.insert(name, table_name);
         }
@@ -239,6 +356,16 @@ impl LocalEngine {
             Base::Group(_) => render(spec, Dialect::DataFusion, &tables)?,
             Base::Entities(e) => {
                 let schema = register_entities(&ctx, &e.source).await?;
+                if let Some(pass) = pass {
+                    let provider = ctx
+                        .deregister_table(TableReference::bare(ENTITY_TABLE))
+                        .map_err(query("splitting the entity table"))?
+                        .ok_or_else(|| {
+                            Error::InvalidDataset("the entity table was not registered".into())
+                        })?;
+                    let provider = passes::filtered(&ctx, provider, &e.id_column, pass)?;
+                    register(&ctx, ENTITY_TABLE, provider)?;
+                }
                 let entities =
                     EntityTable::from_schema(TableRef::new(ENTITY_TABLE), &schema, &e.time_column)?;
                 render_with_entities(spec, Dialect::DataFusion, &tables, &entities)?

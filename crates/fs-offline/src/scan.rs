@@ -306,3 +306,22 @@ pub(crate) async fn listing_table(
     let table = ListingTable::try_new(config).map_err(query("opening offline files"))?;
     Ok(Arc::new(table))
 }
+
+/// At most `limit` rows of `rows`; the rest is never read.
+pub(crate) fn take_rows(
+    rows: impl futures::Stream<Item = Result<RecordBatch>> + Send,
+    limit: u64,
+) -> impl futures::Stream<Item = Result<RecordBatch>> + Send {
+    futures::StreamExt::scan(rows, limit, |left, item| {
+        let out = match item {
+            _ if *left == 0 => None,
+            Ok(batch) => {
+                let n = (batch.num_rows() as u64).min(*left);
+                *left -= n;
+                Some(Ok(batch.slice(0, n as usize)))
+            }
+            Err(e) => Some(Err(e)),
+        };
+        std::future::ready(out)
+    })
+}

@@ -132,7 +132,7 @@ pub(crate) async fn execute(
         .filter(|b| std::future::ready(b.as_ref().map_or(true, |b| b.num_rows() > 0)));
     Ok(match spec.limit {
         None => BatchStream::new(out_schema, rows),
-        Some(limit) => BatchStream::new(out_schema, take_rows(rows, limit)),
+        Some(limit) => BatchStream::new(out_schema, crate::scan::take_rows(rows, limit)),
     })
 }
 
@@ -220,23 +220,4 @@ fn read_rows(
         }
     });
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
-}
-
-/// At most `limit` rows of `rows`; the rest is never read.
-fn take_rows(
-    rows: impl futures::Stream<Item = Result<RecordBatch>> + Send,
-    limit: u64,
-) -> impl futures::Stream<Item = Result<RecordBatch>> + Send {
-    rows.scan(limit, |left, item| {
-        let out = match item {
-            _ if *left == 0 => None,
-            Ok(batch) => {
-                let n = (batch.num_rows() as u64).min(*left);
-                *left -= n;
-                Some(Ok(batch.slice(0, n as usize)))
-            }
-            Err(e) => Some(Err(e)),
-        };
-        std::future::ready(out)
-    })
 }

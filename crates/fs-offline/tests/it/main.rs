@@ -7,6 +7,7 @@ mod cache;
 mod local;
 mod native;
 mod output;
+mod passes;
 mod random;
 mod reference;
 mod scan;

@@ -1,0 +1,218 @@
+//! Point-in-time joins split into key-hash passes give the rows of one pass:
+//! onto a base group, onto in-memory entities and onto an entity file, with
+//! duplicates, deletes, max age, inner and left joins, and a limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use fs_offline::local::{EngineOptions, LocalEngine};
+use fs_offline::spec::{DatasetSpec, Entities, EntitySource};
+use fs_offline::table::OfflineTable;
+use fs_offline::{DatasetBuilder, JoinSpec};
+use fs_schema::{EventTime, FeatureType};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tempfile::TempDir;
+
+use crate::random::{IDS, at, builder, random_rows, random_spec};
+use crate::support::{Cell, group, rows, runtime, total_rows, write_batch, write_rows};
+
+fn engine(dir: &TempDir, groups: &[&fs_schema::FeatureGroup], passes: Option<u32>) -> LocalEngine {
+    let mut engine = LocalEngine::with_options(EngineOptions {
+        join_passes: passes,
+        ..EngineOptions::default()
+    });
+    for g in groups {
+        engine.register(OfflineTable::new(
+            (*g).clone(),
+            dir.path().join(&g.feature_group_name),
+        ));
+    }
+    engine
+}
+
+fn run(engine: &LocalEngine, spec: &DatasetSpec) -> Vec<RecordBatch> {
+    runtime().block_on(engine.collect(spec)).unwrap()
+}
+
+/// The rows of `spec` with one pass and with `passes`, which must be equal.
+fn one_and_split(
+    dir: &TempDir,
+    groups: &[&fs_schema::FeatureGroup],
+    spec: &DatasetSpec,
+    columns: &[&str],
+    passes: u32,
+) -> Vec<Vec<Cell>> {
+    let one = engine(dir, groups, Some(1));
+    let many = engine(dir, groups, Some(passes));
+    assert_eq!(runtime().block_on(one.passes(spec)).unwrap(), 1);
+    assert_eq!(runtime().block_on(many.passes(spec)).unwrap(), passes);
+    let one = rows(&run(&one, spec), columns);
+    let split = rows(&run(&many, spec), columns);
+    assert_eq!(split, one, "{passes} passes: {spec:?}");
+    one
+}
+
+fn entity_batch(rng: &mut StdRng) -> RecordBatch {
+    let ents: Vec<(String, i64)> = (0..60)
+        .map(|_| {
+            (
+                format!("r{}", rng.random_range(0..IDS + 2)),
+                at(rng.random_range(0..35) * 10 - 20),
+            )
+        })
+        .collect();
+    RecordBatch::try_from_iter([
+        (
+            "who",
+            Arc::new(StringArray::from_iter_values(
+                ents.iter().map(|e| e.0.clone()),
+            )) as ArrayRef,
+        ),
+        (
+            "when",
+            Arc::new(StringArray::from_iter_values(
+                ents.iter()
+                    .map(|e| EventTime::from_millis(e.1).unwrap().to_iso()),
+            )) as ArrayRef,
+        ),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn split_point_in_time_joins_give_the_rows_of_one_pass() {
+    for seed in [21u64, 22] {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let base = group("base", FeatureType::String);
+        let feats = group("feats", FeatureType::Fractional);
+        let dir = TempDir::new().unwrap();
+        write_rows(
+            &dir.path().join("base"),
+            &base,
+            &random_rows(&mut rng, 200, 0),
+        );
+        write_rows(
+            &dir.path().join("feats"),
+            &feats,
+            &random_rows(&mut rng, 300, 10_000),
+        );
+        let groups = [&base, &feats];
+        let batch = entity_batch(&mut rng);
+        let entity_file = dir.path().join("entities.parquet");
+        write_batch(&entity_file, &batch);
+        let mut nonempty = 0;
+        for case in 0..4 {
+            let s = random_spec(&mut rng);
+            let mut join = JoinSpec::new(feats.clone()).features(["a"]).prefix("j_");
+            if rng.random_bool(0.4) {
+                join = join.max_age(Duration::from_millis(rng.random_range(0..12) * 600_000));
+            }
+            if rng.random_bool(0.5) {
+                join = join.left();
+            }
+            let passes = 2 + case % 3;
+
+            let spec = builder(base.clone(), &s)
+                .join(join.clone())
+                .build()
+                .unwrap();
+            let got = one_and_split(&dir, &groups, &spec, &["id", "ts", "a", "j_a"], passes);
+            nonempty += usize::from(!got.is_empty());
+
+            for source in [
+                EntitySource::Batches {
+                    schema: batch.schema(),
+                    batches: vec![batch.clone()],
+                },
+                EntitySource::File(entity_file.clone()),
+            ] {
+                let mut b = DatasetBuilder::from_entities(Entities {
+                    source,
+                    id_column: "who".into(),
+                    time_column: "when".into(),
+                })
+                .join(join.clone());
+                if s.include_deleted {
+                    b = b.include_deleted_records();
+                }
+                if s.include_duplicated {
+                    b = b.include_duplicated_records();
+                }
+                let spec = b.build().unwrap();
+                let got = one_and_split(&dir, &groups, &spec, &["who", "when", "j_a"], passes);
+                nonempty += usize::from(!got.is_empty());
+            }
+        }
+        assert!(nonempty > 4, "seed {seed}: too few non-empty cases");
+    }
+}
+
+#[test]
+fn joins_on_another_column_or_key_type_run_in_one_pass() {
+    let base = group("base", FeatureType::String);
+    let feats = group("feats", FeatureType::String);
+    let dir = TempDir::new().unwrap();
+    let split = engine(&dir, &[&base, &feats], Some(4));
+    let on_s = DatasetBuilder::from_group(base.clone())
+        .join(JoinSpec::new(feats.clone()).on("s").prefix("j_"))
+        .build()
+        .unwrap();
+    assert_eq!(runtime().block_on(split.passes(&on_s)).unwrap(), 1);
+    let numbers = RecordBatch::try_from_iter([
+        (
+            "who",
+            Arc::new(arrow_array::Int64Array::from(vec![1])) as ArrayRef,
+        ),
+        (
+            "when",
+            Arc::new(StringArray::from(vec!["2024-01-01T00:00:00Z"])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let spec = DatasetBuilder::from_entities(Entities {
+        source: EntitySource::Batches {
+            schema: numbers.schema(),
+            batches: vec![numbers],
+        },
+        id_column: "who".into(),
+        time_column: "when".into(),
+    })
+    .join(JoinSpec::new(feats))
+    .build()
+    .unwrap();
+    assert_eq!(runtime().block_on(split.passes(&spec)).unwrap(), 1);
+}
+
+#[test]
+fn a_limit_counts_rows_over_every_pass() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let base = group("base", FeatureType::String);
+    let feats = group("feats", FeatureType::String);
+    let dir = TempDir::new().unwrap();
+    write_rows(
+        &dir.path().join("base"),
+        &base,
+        &random_rows(&mut rng, 300, 0),
+    );
+    write_rows(
+        &dir.path().join("feats"),
+        &feats,
+        &random_rows(&mut rng, 300, 0),
+    );
+    let all = DatasetBuilder::from_group(base.clone())
+        .include_duplicated_records()
+        .include_deleted_records()
+        .join(JoinSpec::new(feats.clone()).left().prefix("j_"))
+        .build()
+        .unwrap();
+    let n = total_rows(&run(&engine(&dir, &[&base, &feats], Some(1)), &all));
+    assert!(n > 100, "{n} rows");
+    let mut limited = all.clone();
+    limited.limit = Some(n as u64 - 7);
+    let split = engine(&dir, &[&base, &feats], Some(4));
+    assert_eq!(runtime().block_on(split.passes(&limited)).unwrap(), 4);
+    assert_eq!(total_rows(&run(&split, &limited)), n - 7);
+    assert_eq!(total_rows(&run(&split, &all)), n);
+}
