@@ -191,7 +191,9 @@ pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
             secs(&anchor, "duckdb_latest_seconds"),
             Goal::RatioAtLeast(1.0),
             format!(
-                "{size}. Ours: the embedded engine (DataFusion) streaming to Parquet; anchor: \
+                "{size}. Ours: the embedded engine's native latest-per-record path (the key \
+                 columns into hash tables, then the winners' rows by Parquet row selection) \
+                 streaming to Parquet; anchor: \
                  DuckDB (`xtask/bench/duckdb_dataset.py`, a `row_number()` window per id over \
                  event time, api_invocation_time, write_time; delete markers win ties and \
                  remove the record) in `COPY … TO` Parquet.{}",
@@ -205,7 +207,8 @@ pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
             Goal::RatioAtLeast(1.0),
             format!(
                 "every `orders` row (duplicates kept, deletes applied) left-joined with \
-                 `profiles` as of its event time; anchor: DuckDB's ASOF LEFT JOIN after the \
+                 `profiles` as of its event time; ours: the embedded engine's SQL (DataFusion), \
+                 split into key-hash passes by its default memory budget; anchor: DuckDB's ASOF LEFT JOIN after the \
                  same duplicate and delete steps.{}",
                 check("pit_join")
             ),
