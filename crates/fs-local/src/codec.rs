@@ -19,6 +19,12 @@ use fs_schema::{FeatureDefinition, FeatureValue, Record, Value};
 
 use crate::error::{Error, Result};
 
+mod decode;
+
+#[cfg(test)]
+pub(crate) use decode::decode_online;
+pub(crate) use decode::{Alloc, Header, Keep, decode_record, each_value, online_header};
+
 pub(crate) const VERSION: u8 = 1;
 /// The version of online values holding a typed record.
 pub(crate) const TYPED_VERSION: u8 = 2;
@@ -162,98 +168,125 @@ pub(crate) fn encode_outbox_parts(
     out
 }
 
+/// A truncated or invalid encoding, turned into [`Error::Corrupt`] (naming
+/// what was read) where a decode ends: small, so that the readers' results
+/// stay in registers.
+#[derive(Debug)]
+struct Bad;
+
+type Read<T> = std::result::Result<T, Bad>;
+
+#[cold]
+#[inline(never)]
+fn corrupt(what: &str) -> Error {
+    Error::Corrupt {
+        what: format!("truncated or invalid {what}"),
+    }
+}
+
 struct Reader<'a> {
     buf: &'a [u8],
-    what: &'static str,
 }
 
 impl<'a> Reader<'a> {
-    fn corrupt(&self) -> Error {
-        Error::Corrupt {
-            what: format!("truncated or invalid {}", self.what),
-        }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.buf.len() < n {
-            return Err(self.corrupt());
-        }
-        let (head, rest) = self.buf.split_at(n);
+    #[inline(always)]
+    fn take(&mut self, n: usize) -> Read<&'a [u8]> {
+        let (head, rest) = self.buf.split_at_checked(n).ok_or(Bad)?;
         self.buf = rest;
         Ok(head)
     }
 
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
+    #[inline(always)]
+    fn array<const N: usize>(&mut self) -> Read<[u8; N]> {
+        let (head, rest) = self.buf.split_first_chunk::<N>().ok_or(Bad)?;
+        self.buf = rest;
+        Ok(*head)
     }
 
-    fn u16(&mut self) -> Result<u16> {
-        Ok(u16::from_le_bytes(
-            self.take(2)?.try_into().expect("2 bytes"),
-        ))
+    #[inline(always)]
+    fn u8(&mut self) -> Read<u8> {
+        Ok(self.array::<1>()?[0])
     }
 
-    fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
+    #[inline(always)]
+    fn u16(&mut self) -> Read<u16> {
+        Ok(u16::from_le_bytes(self.array()?))
     }
 
-    fn i64(&mut self) -> Result<i64> {
-        Ok(i64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
+    #[inline(always)]
+    fn u32(&mut self) -> Read<u32> {
+        Ok(u32::from_le_bytes(self.array()?))
     }
 
-    fn str_of(&mut self, n: usize) -> Result<&'a str> {
-        let bytes = self.take(n)?;
-        std::str::from_utf8(bytes).map_err(|_| self.corrupt())
+    #[inline(always)]
+    fn i64(&mut self) -> Read<i64> {
+        Ok(i64::from_le_bytes(self.array()?))
     }
 
-    fn str16(&mut self) -> Result<&'a str> {
+    #[inline(always)]
+    fn str_of(&mut self, n: usize) -> Read<&'a str> {
+        std::str::from_utf8(self.take(n)?).map_err(|_| Bad)
+    }
+
+    fn str16(&mut self) -> Read<&'a str> {
         let n = self.u16()? as usize;
         self.str_of(n)
     }
 
-    fn str32(&mut self) -> Result<&'a str> {
+    #[inline(always)]
+    fn str32(&mut self) -> Read<&'a str> {
         let n = self.u32()? as usize;
         self.str_of(n)
     }
 
-    fn varint(&mut self) -> Result<u64> {
+    #[inline(always)]
+    fn varint(&mut self) -> Read<usize> {
+        // One byte: every length under 128.
+        if let Some((&b, rest)) = self.buf.split_first()
+            && b & 0x80 == 0
+        {
+            self.buf = rest;
+            return Ok(usize::from(b));
+        }
+        self.long_varint()
+    }
+
+    fn long_varint(&mut self) -> Read<usize> {
         let mut n = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
             n |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
-                return Ok(n);
+                return usize::try_from(n).map_err(|_| Bad);
             }
         }
-        Err(self.corrupt())
+        Err(Bad)
     }
 
-    fn text(&mut self) -> Result<&'a str> {
-        let n = usize::try_from(self.varint()?).map_err(|_| self.corrupt())?;
+    #[inline(always)]
+    fn text(&mut self) -> Read<&'a str> {
+        let n = self.varint()?;
         self.str_of(n)
     }
 
     /// Walks a typed record of a group with `features`: `visit` gets each
     /// value, borrowed from the bytes.
+    #[inline(always)]
     fn walk_typed(
         &mut self,
         features: &[FeatureDefinition],
-        visit: &mut impl FnMut(Feature<'a>, Cell<'a>) -> Result<()>,
-    ) -> Result<()> {
-        let count = self.u16()? as usize;
+        visit: &mut impl FnMut(Feature<'a>, Cell<'a>),
+    ) -> Read<()> {
+        let count = self.u16()?;
         for _ in 0..count {
             let index = self.u16()? as usize;
             if index >= features.len() {
-                return Err(self.corrupt());
+                return Err(Bad);
             }
             let cell = match self.u8()? {
                 TAG_TEXT => Cell::Text(self.text()?),
                 TAG_LIST => {
-                    let n = usize::try_from(self.varint()?).map_err(|_| self.corrupt())?;
+                    let n = self.varint()?;
                     let mut items = Vec::with_capacity(n.min(4096));
                     for _ in 0..n {
                         items.push(self.text()?);
@@ -262,21 +295,22 @@ impl<'a> Reader<'a> {
                 }
                 TAG_INTEGRAL => Cell::Integral(self.i64()?),
                 TAG_FRACTIONAL => Cell::Fractional(f64::from_bits(self.i64()? as u64)),
-                _ => return Err(self.corrupt()),
+                _ => return Err(Bad),
             };
-            visit(Feature::Index(index), cell)?;
+            visit(Feature::Index(index), cell);
         }
         Ok(())
     }
 
     /// Walks a text record: `visit` gets each value, borrowed from the
     /// bytes, with the feature's position in `features` when it has one.
+    #[inline(always)]
     fn walk_text(
         &mut self,
         features: &[FeatureDefinition],
-        visit: &mut impl FnMut(Feature<'a>, Cell<'a>) -> Result<()>,
-    ) -> Result<()> {
-        let count = self.u32()? as usize;
+        visit: &mut impl FnMut(Feature<'a>, Cell<'a>),
+    ) -> Read<()> {
+        let count = self.u32()?;
         // Records usually hold their features in definition order.
         let mut hint = 0;
         for _ in 0..count {
@@ -284,7 +318,7 @@ impl<'a> Reader<'a> {
             let name = self.take(n)?;
             let feature = match resolve(features, name, &mut hint) {
                 Some(i) => Feature::Index(i),
-                None => Feature::Name(std::str::from_utf8(name).map_err(|_| self.corrupt())?),
+                None => Feature::Name(std::str::from_utf8(name).map_err(|_| Bad)?),
             };
             let cell = match self.u8()? {
                 0 => Cell::Text(self.str32()?),
@@ -296,25 +330,21 @@ impl<'a> Reader<'a> {
                     }
                     Cell::List(items)
                 }
-                _ => return Err(self.corrupt()),
+                _ => return Err(Bad),
             };
-            visit(feature, cell)?;
+            visit(feature, cell);
         }
         Ok(())
     }
 
-    /// Decodes a text record, keeping only the features `keep` accepts.
-    fn record(&mut self, keep: &dyn Fn(&str) -> bool) -> Result<Record> {
+    /// Decodes a text record.
+    fn record(&mut self) -> Read<Record> {
         let mut values = Vec::new();
         self.walk_text(&[], &mut |feature, cell| {
-            let name = feature.name(&[]);
-            if keep(name) {
-                values.push(FeatureValue {
-                    feature_name: name.to_owned(),
-                    value: cell.to_value(),
-                });
-            }
-            Ok(())
+            values.push(FeatureValue {
+                feature_name: feature.name(&[]).to_owned(),
+                value: cell.to_value(),
+            });
         })?;
         Ok(Record::from_values(values))
     }
@@ -322,16 +352,25 @@ impl<'a> Reader<'a> {
 
 /// The position in `features` of the feature named `name`, trying `hint`
 /// first (and moving it past the match).
+#[inline(always)]
 fn resolve(features: &[FeatureDefinition], name: &[u8], hint: &mut usize) -> Option<usize> {
     if let Some(d) = features.get(*hint)
-        && d.name.as_bytes() == name
+        && same(d.name.as_bytes(), name)
     {
         *hint += 1;
         return Some(*hint - 1);
     }
-    let i = features.iter().position(|d| d.name.as_bytes() == name)?;
+    let i = features
+        .iter()
+        .position(|d| same(d.name.as_bytes(), name))?;
     *hint = i + 1;
     Some(i)
+}
+
+/// `a == b`, without a call for the short names features have.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Which feature a stored value is of.
@@ -368,6 +407,7 @@ pub(crate) enum Cell<'a> {
 impl Cell<'_> {
     /// The value as a record holds it: numbers as the text Arrow's cast
     /// gives (`fs_schema::batch_to_records`).
+    #[inline(always)]
     pub(crate) fn to_value(&self) -> Value {
         match self {
             Cell::Text(s) => Value::String((*s).to_owned()),
@@ -400,81 +440,20 @@ pub(crate) fn integral_text(v: i64) -> String {
     s
 }
 
-/// The header of an online value: (event time, expires at, soft deleted).
-pub(crate) fn online_header(buf: &[u8]) -> Result<(i64, Option<i64>, bool)> {
-    let mut r = Reader {
-        buf,
-        what: "online record",
-    };
-    if !matches!(r.u8()?, VERSION | TYPED_VERSION) {
-        return Err(r.corrupt());
-    }
-    let flags = r.u8()?;
-    let event_time = r.i64()?;
-    let expires = if flags & 2 != 0 { Some(r.i64()?) } else { None };
-    Ok((event_time, expires, flags & 1 != 0))
-}
-
-/// Walks the record of an online value of a group with `features`:
-/// `visit` gets each value, borrowed from `buf`.
-pub(crate) fn walk_online<'a>(
-    buf: &'a [u8],
-    features: &[FeatureDefinition],
-    mut visit: impl FnMut(Feature<'a>, Cell<'a>) -> Result<()>,
-) -> Result<()> {
-    let (_, expires_at_ms, _) = online_header(buf)?;
-    let header = 10 + if expires_at_ms.is_some() { 8 } else { 0 };
-    let mut r = Reader {
-        buf: &buf[header..],
-        what: "online record",
-    };
-    if buf[0] == TYPED_VERSION {
-        r.walk_typed(features, &mut visit)
-    } else {
-        r.walk_text(features, &mut visit)
-    }
-}
-
-/// Decodes an online value of a group with `features`, keeping only the
-/// features `keep` accepts.
-pub(crate) fn decode_online(
-    buf: &[u8],
-    features: &[FeatureDefinition],
-    keep: &dyn Fn(&str) -> bool,
-) -> Result<OnlineValue> {
-    let (event_time_ms, expires_at_ms, soft_deleted) = online_header(buf)?;
-    let mut values = Vec::with_capacity(features.len());
-    walk_online(buf, features, |feature, cell| {
-        let name = feature.name(features);
-        if keep(name) {
-            values.push(FeatureValue {
-                feature_name: name.to_owned(),
-                value: cell.to_value(),
-            });
-        }
-        Ok(())
-    })?;
-    Ok(OnlineValue {
-        event_time_ms,
-        expires_at_ms,
-        soft_deleted,
-        record: Record::from_values(values),
-    })
-}
-
 pub(crate) fn decode_outbox(buf: &[u8]) -> Result<OutboxRow> {
-    let mut r = Reader {
-        buf,
-        what: "offline outbox row",
-    };
+    read_outbox(buf).map_err(|Bad| corrupt("offline outbox row"))
+}
+
+fn read_outbox(buf: &[u8]) -> Read<OutboxRow> {
+    let mut r = Reader { buf };
     if r.u8()? != VERSION {
-        return Err(r.corrupt());
+        return Err(Bad);
     }
     let is_deleted = r.u8()? != 0;
     let event_time_ms = r.i64()?;
     let api_invocation_time_ms = r.i64()?;
     let group = r.str16()?.to_owned();
-    let record = r.record(&|_| true)?;
+    let record = r.record()?;
     Ok(OutboxRow {
         group,
         event_time_ms,

@@ -3,20 +3,21 @@
 //! [`Store::get_record`] (numbers stay numbers).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    ArrayBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-};
+use arrow_array::builder::{Float64Builder, Int64Builder, ListBuilder, StringBuilder};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
 use fs_schema::{
     CastOptions, EventTime, FeatureDefinition, FeatureGroup, FeatureType, Record, cast_batch,
 };
 
-use crate::codec::{Cell, Feature, fractional_text, integral_text, online_header, walk_online};
+use crate::codec::{Alloc, Cell, Feature, Header, each_value, fractional_text, integral_text};
 use crate::error::{Result, db};
-use crate::online::{check_features, check_online, now_ms, read_value, to_time};
+use crate::online::{
+    Selection, check_features, check_online, keep, key_order, now_ms, read_value, to_time,
+};
 use crate::store::{ONLINE, Store};
 
 /// The result of [`Store::get_batch`].
@@ -59,12 +60,20 @@ impl Store {
         // The column of each of the group's features, if selected.
         let mut column_of = vec![None; defs.len()];
         let mut duplicated = false;
-        for (c, def) in view.feature_definitions.iter().enumerate() {
-            let d = defs
+        if features.is_none() {
+            column_of = (0..defs.len()).map(Some).collect();
+        } else {
+            let position: HashMap<&str, usize> = defs
                 .iter()
-                .position(|x| x.name == def.name)
-                .expect("checked features are defined");
-            duplicated |= column_of[d].replace(c).is_some();
+                .enumerate()
+                .map(|(d, def)| (def.name.as_str(), d))
+                .collect();
+            for (c, def) in view.feature_definitions.iter().enumerate() {
+                let d = *position
+                    .get(def.name.as_str())
+                    .expect("checked features are defined");
+                duplicated |= column_of[d].replace(c).is_some();
+            }
         }
         let now = now_ms();
         let txn = self.read_txn()?;
@@ -74,49 +83,67 @@ impl Store {
             .iter()
             .map(|def| Column::new(def, record_ids.len()))
             .collect();
+        // Looked up in key order (neighbours share pages), decoded in
+        // request order.
+        let mut order = Vec::new();
+        key_order(record_ids, &mut order);
+        let mut found: Vec<Option<redb::AccessGuard<'_, &[u8]>>> =
+            (0..record_ids.len()).map(|_| None).collect();
+        for &i in &order {
+            found[i] = table
+                .get((group, record_ids[i].as_ref()))
+                .map_err(db("reading records"))?;
+        }
         let mut rows = Vec::new();
         // Values the typed builders do not take as they are (a feature
         // the group lacks, a list for a scalar, a value given twice) are
         // read the slow way, which reports them as records would be.
         let mut plain = !duplicated;
-        for (i, id) in record_ids.iter().enumerate() {
-            let Some(guard) = table
-                .get((group, id.as_ref()))
-                .map_err(db("reading records"))?
-            else {
+        for (i, guard) in found.iter().enumerate() {
+            let Some(guard) = guard else {
                 continue;
             };
             let bytes = guard.value();
-            let (event_time, expiry, soft_deleted) = online_header(bytes)?;
-            if soft_deleted || expiry.is_some_and(|e| e <= now) {
+            let header = Header::read(bytes)?;
+            if !header.is_live(now) {
                 continue;
             }
             // Times out of range fail as they do for records.
-            to_time(event_time)?;
-            if let Some(e) = expiry {
+            to_time(header.event_time_ms)?;
+            if let Some(e) = header.expires_at_ms {
                 to_time(e.min(EventTime::MAX.as_millis()))?;
             }
             let row = rows.len();
-            walk_online(bytes, defs, |feature, cell| {
-                match feature {
+            let mut filled = 0;
+            each_value(
+                bytes,
+                &header,
+                defs,
+                #[inline(always)]
+                |feature, cell| match feature {
                     Feature::Index(d) => {
                         if let Some(c) = column_of[d] {
                             plain &= columns[c].push(row, cell);
+                            filled += 1;
                         }
                     }
                     // Left out by a selection, or refused by the cast.
                     Feature::Name(_) => plain &= features.is_some(),
-                }
-                Ok(())
-            })?;
+                },
+            )?;
             if !plain {
                 break;
             }
-            for c in &mut columns {
-                c.end_row(row);
+            // Nulls for the columns without a value (one value each, or
+            // `plain` would be false).
+            if filled < columns.len() {
+                for c in &mut columns {
+                    c.end_row(row);
+                }
             }
             rows.push(i);
         }
+        drop(found);
         if !plain {
             return self.get_batch_from_records(&table, group, record_ids, features, &view, now);
         }
@@ -144,6 +171,7 @@ impl Store {
         now: i64,
     ) -> Result<OnlineBatch> {
         let desc = self.describe_feature_group(group)?;
+        let selection = features.map(|f| Selection::new(&desc.spec, f));
         let mut records: Vec<Record> = Vec::new();
         let mut rows = Vec::new();
         for (i, id) in record_ids.iter().enumerate() {
@@ -153,7 +181,13 @@ impl Store {
             else {
                 continue;
             };
-            if let Some(r) = read_value(&desc.spec, guard.value(), features, now)? {
+            if let Some(r) = read_value(
+                &desc.spec,
+                guard.value(),
+                keep(&selection),
+                Alloc::Direct,
+                now,
+            )? {
                 records.push(r.record);
                 rows.push(i);
             }
@@ -165,7 +199,13 @@ impl Store {
 
 /// The builder of one column: numbers typed while every value comes typed,
 /// text otherwise (which the cast then parses, as for records).
-enum Column {
+struct Column {
+    /// Rows with a value or a null so far.
+    rows: usize,
+    builder: Builder,
+}
+
+enum Builder {
     Integral(Int64Builder),
     Fractional(Float64Builder),
     Text(StringBuilder),
@@ -176,97 +216,94 @@ impl Column {
     /// A builder for about `rows` rows (the builders' defaults, 1,024,
     /// cost more than a one-record read itself).
     fn new(def: &FeatureDefinition, rows: usize) -> Self {
-        if def.is_collection() {
+        let builder = if def.is_collection() {
             let items = StringBuilder::with_capacity(rows, rows * 16);
-            return Column::List(ListBuilder::with_capacity(items, rows));
-        }
-        match def.feature_type {
-            FeatureType::Integral => Column::Integral(Int64Builder::with_capacity(rows)),
-            FeatureType::Fractional => Column::Fractional(Float64Builder::with_capacity(rows)),
-            FeatureType::String => Column::Text(StringBuilder::with_capacity(rows, rows * 16)),
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Column::Integral(b) => b.len(),
-            Column::Fractional(b) => b.len(),
-            Column::Text(b) => b.len(),
-            Column::List(b) => b.len(),
-        }
+            Builder::List(ListBuilder::with_capacity(items, rows))
+        } else {
+            match def.feature_type {
+                FeatureType::Integral => Builder::Integral(Int64Builder::with_capacity(rows)),
+                FeatureType::Fractional => Builder::Fractional(Float64Builder::with_capacity(rows)),
+                FeatureType::String => Builder::Text(StringBuilder::with_capacity(rows, rows * 16)),
+            }
+        };
+        Column { rows: 0, builder }
     }
 
     /// Adds the value of row `row`; `false` when the typed path cannot
     /// take it (a list for a scalar or the reverse, a second value).
+    #[inline(always)]
     fn push(&mut self, row: usize, cell: Cell<'_>) -> bool {
-        if self.len() != row {
+        if self.rows != row {
             return false;
         }
-        match (&mut *self, cell) {
-            (Column::List(b), Cell::List(items)) => {
+        match (&mut self.builder, cell) {
+            (Builder::Text(b), Cell::Text(s)) => b.append_value(s),
+            // Text the cast would parse to this very number (it trims
+            // first; text without spaces reads the same): kept typed.
+            (Builder::Integral(b), Cell::Text(s)) if let Ok(v) = s.parse::<i64>() => {
+                b.append_value(v);
+            }
+            (Builder::Fractional(b), Cell::Text(s)) if let Ok(v) = s.parse::<f64>() => {
+                b.append_value(v);
+            }
+            (Builder::Integral(b), Cell::Integral(v)) => b.append_value(v),
+            (Builder::Fractional(b), Cell::Fractional(v)) => b.append_value(v),
+            (Builder::List(b), Cell::List(items)) => {
                 for item in items {
                     b.values().append_value(item);
                 }
                 b.append(true);
             }
-            (Column::List(_), _) | (_, Cell::List(_)) => return false,
-            (Column::Integral(b), Cell::Integral(v)) => b.append_value(v),
-            (Column::Fractional(b), Cell::Fractional(v)) => b.append_value(v),
-            // Text the cast would parse to this very number (it trims
-            // first; text without spaces reads the same): kept typed.
-            (Column::Integral(b), Cell::Text(s)) if let Ok(v) = s.parse::<i64>() => {
-                b.append_value(v);
-            }
-            (Column::Fractional(b), Cell::Text(s)) if let Ok(v) = s.parse::<f64>() => {
-                b.append_value(v);
-            }
-            (Column::Text(b), cell) => append_text(b, &cell),
-            (_, cell) => {
-                let mut text = self.take_as_text();
-                append_text(&mut text, &cell);
-                *self = Column::Text(text);
-            }
+            (Builder::List(_), _) | (_, Cell::List(_)) => return false,
+            (Builder::Text(b), cell) => append_text(b, &cell),
+            (_, cell) => self.turn_into_text(&cell),
         }
+        self.rows += 1;
         true
     }
 
     /// Pads row `row` with a null when it had no value.
     fn end_row(&mut self, row: usize) {
-        if self.len() == row {
-            match self {
-                Column::Integral(b) => b.append_null(),
-                Column::Fractional(b) => b.append_null(),
-                Column::Text(b) => b.append_null(),
-                Column::List(b) => b.append_null(),
+        if self.rows == row {
+            match &mut self.builder {
+                Builder::Integral(b) => b.append_null(),
+                Builder::Fractional(b) => b.append_null(),
+                Builder::Text(b) => b.append_null(),
+                Builder::List(b) => b.append_null(),
             }
+            self.rows += 1;
         }
     }
 
-    /// The values so far as text, as records hold them.
-    fn take_as_text(&mut self) -> StringBuilder {
-        let mut text = StringBuilder::with_capacity(self.len(), self.len() * 16);
-        match self {
-            Column::Integral(b) => {
+    /// Turns a column of numbers into text, as records hold them, with
+    /// `cell` (a value the numbers' builder does not take) at its end.
+    #[cold]
+    #[inline(never)]
+    fn turn_into_text(&mut self, cell: &Cell<'_>) {
+        let mut text = StringBuilder::with_capacity(self.rows + 1, (self.rows + 1) * 16);
+        match &mut self.builder {
+            Builder::Integral(b) => {
                 for v in &b.finish() {
                     text.append_option(v.map(integral_text));
                 }
             }
-            Column::Fractional(b) => {
+            Builder::Fractional(b) => {
                 for v in &b.finish() {
                     text.append_option(v.map(fractional_text));
                 }
             }
-            Column::Text(_) | Column::List(_) => unreachable!("only numbers turn into text"),
+            Builder::Text(_) | Builder::List(_) => unreachable!("only numbers turn into text"),
         }
-        text
+        append_text(&mut text, cell);
+        self.builder = Builder::Text(text);
     }
 
     fn finish(self) -> ArrayRef {
-        match self {
-            Column::Integral(mut b) => Arc::new(b.finish()),
-            Column::Fractional(mut b) => Arc::new(b.finish()),
-            Column::Text(mut b) => Arc::new(b.finish()),
-            Column::List(mut b) => Arc::new(b.finish()),
+        match self.builder {
+            Builder::Integral(mut b) => Arc::new(b.finish()),
+            Builder::Fractional(mut b) => Arc::new(b.finish()),
+            Builder::Text(mut b) => Arc::new(b.finish()),
+            Builder::List(mut b) => Arc::new(b.finish()),
         }
     }
 }
@@ -277,5 +314,99 @@ fn append_text(b: &mut StringBuilder, cell: &Cell<'_>) {
         Cell::Integral(v) => b.append_value(integral_text(*v)),
         Cell::Fractional(v) => b.append_value(fractional_text(*v)),
         Cell::List(_) => unreachable!("lists are refused before"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fs_schema::{FeatureDefinition, OnlineStoreConfig, Record, records_to_batch};
+
+    use super::*;
+
+    fn group() -> FeatureGroup {
+        FeatureGroup::builder("g", "id", "ts")
+            .features([
+                FeatureDefinition::string("id"),
+                FeatureDefinition::string("ts"),
+                FeatureDefinition::integral("n"),
+                FeatureDefinition::fractional("x"),
+                FeatureDefinition::string("s"),
+            ])
+            .online_store(OnlineStoreConfig::enabled())
+            .build()
+            .unwrap()
+    }
+
+    /// The batch the record path gives for `ids`.
+    fn via_records(store: &Store, ids: &[&str], features: Option<&[String]>) -> RecordBatch {
+        let spec = store.describe_feature_group("g").unwrap().spec.clone();
+        let view = match features {
+            Some(f) => spec.project(f).unwrap(),
+            None => spec,
+        };
+        let records: Vec<Record> = ids
+            .iter()
+            .filter_map(|id| store.get_record("g", id, features).unwrap())
+            .map(|r| r.record)
+            .collect();
+        records_to_batch(&view, &records).unwrap()
+    }
+
+    #[test]
+    fn numbers_the_typed_builders_refuse_go_through_the_cast_as_records_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_feature_group(group()).unwrap();
+        let t = "2024-01-01T00:00:00Z";
+        let records = [
+            Record::new()
+                .with("id", "plain")
+                .with("ts", t)
+                .with("n", "7")
+                .with("x", "0.5"),
+            // Whole, but not as `i64` reads it; a number with spaces.
+            Record::new()
+                .with("id", "decimals")
+                .with("ts", t)
+                .with("n", "12.000"),
+            Record::new()
+                .with("id", "spaces")
+                .with("ts", t)
+                .with("n", " 5")
+                .with("x", " 1.5"),
+            Record::new()
+                .with("id", "text")
+                .with("ts", t)
+                .with("s", "s"),
+        ];
+        store.put_records("g", &records, None, None).unwrap();
+        let orders: [&[&str]; 4] = [
+            &["plain", "decimals", "spaces", "text"],
+            &["decimals", "plain"],
+            &["spaces", "nobody", "plain", "spaces"],
+            &["text", "plain"],
+        ];
+        let projections = [
+            None,
+            Some(vec!["x".to_owned(), "n".to_owned()]),
+            // A feature asked twice: read through records.
+            Some(vec!["n".to_owned(), "n".to_owned()]),
+        ];
+        for ids in orders {
+            for features in &projections {
+                let got = store.get_batch("g", ids, features.as_deref()).unwrap();
+                let want = via_records(&store, ids, features.as_deref());
+                assert_eq!(got.batch, want, "{ids:?} {features:?}");
+                let rows: Vec<usize> = (0..ids.len()).filter(|&i| ids[i] != "nobody").collect();
+                assert_eq!(got.rows, rows, "{ids:?}");
+            }
+        }
+        let got = store.get_batch("g", &["decimals", "spaces"], None).unwrap();
+        let n = got
+            .batch
+            .column(2)
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>();
+        assert_eq!(n.unwrap().values(), &[12, 5]);
     }
 }

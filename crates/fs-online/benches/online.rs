@@ -11,8 +11,9 @@
 //!   to both stores; `flush`: rows/s of the outbox turned into Parquet.
 //! - `put_single`: latency of one durable PutRecord.
 //!
-//! Run with `cargo bench -p fs-online --bench online [-- --quick]`; prints
-//! one `RESULT name value unit` line per number for `cargo xtask bench`.
+//! Run with `cargo bench -p fs-online --bench online [-- --quick]
+//! [--reads-only]` (the latter skips the write measurements); prints one
+//! `RESULT name value unit` line per number for `cargo xtask bench`.
 
 #![allow(missing_docs, clippy::print_stdout)]
 
@@ -71,6 +72,7 @@ fn report(name: &str, mut samples: Vec<Duration>) {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let reads_only = std::env::args().any(|a| a == "--reads-only");
     let (records, get_samples, batch_samples, put_rows) = if quick {
         (5_000, 20_000, 50, 100_000)
     } else {
@@ -165,6 +167,10 @@ fn main() {
         }
         report("batch_get_1000_arrow", samples);
     });
+
+    if reads_only {
+        return;
+    }
 
     // Writes: 10-feature records, both stores, 10,000 per transaction.
     let narrow = group("narrow", 10);
