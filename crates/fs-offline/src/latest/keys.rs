@@ -4,7 +4,7 @@
 //! Row groups are read in parallel; each row's identifier is hashed into one
 //! of [`SHARDS`] locked hash tables holding, per identifier, the best
 //! candidate so far (its ordering key and where the row is). Identifiers are
-//! copied once into the shard's arena, so the tables hold no per-row
+//! held in the slot (up to 16 bytes) or copied once into the shard's arena, so the tables hold no per-row
 //! allocation. When the tables would outgrow the memory budget the pass
 //! stops and starts again with the identifiers split by hash into twice as
 //! many passes, each over the key columns again: memory stays bounded
@@ -80,10 +80,25 @@ impl Candidate {
 }
 
 struct Slot {
+    /// The key's first [`INLINE`] bytes, zero-padded: most identifiers fit,
+    /// and then comparing keys touches neither the arena nor `memcmp`.
+    head: u128,
     hash: u64,
+    /// Where the whole key is in the arena (keys longer than [`INLINE`]).
     start: usize,
     len: u32,
     best: Candidate,
+}
+
+/// Key bytes held in the slot itself.
+const INLINE: usize = 16;
+
+/// The first [`INLINE`] bytes of `key`, zero-padded.
+fn head(key: &[u8]) -> u128 {
+    let mut bytes = [0u8; INLINE];
+    let n = key.len().min(INLINE);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u128::from_le_bytes(bytes)
 }
 
 #[derive(Default)]
@@ -96,9 +111,16 @@ impl Shard {
     /// Offers `candidate` for `key`; returns the bytes newly held.
     fn offer(&mut self, hash: u64, key: &[u8], candidate: Candidate) -> usize {
         let arena = &self.arena;
+        let first = head(key);
+        let len = u32::try_from(key.len()).unwrap_or(u32::MAX);
         let entry = self.table.entry(
             hash,
-            |s| s.hash == hash && &arena[s.start..s.start + s.len as usize] == key,
+            |s| {
+                s.hash == hash
+                    && s.head == first
+                    && s.len == len
+                    && (key.len() <= INLINE || &arena[s.start..s.start + key.len()] == key)
+            },
             |s| s.hash,
         );
         match entry {
@@ -110,15 +132,22 @@ impl Shard {
             }
             TableEntry::Vacant(vacant) => {
                 let start = self.arena.len();
-                self.arena.extend_from_slice(key);
+                let spilled = if key.len() > INLINE {
+                    self.arena.extend_from_slice(key);
+                    key.len()
+                } else {
+                    0
+                };
                 vacant.insert(Slot {
+                    head: first,
                     hash,
                     start,
-                    len: u32::try_from(key.len()).unwrap_or(u32::MAX),
+                    len,
                     best: candidate,
                 });
-                // The slot, its control byte, the table's growth slack and the key.
-                2 * (size_of::<Slot>() + 1) + key.len()
+                // The slot, its control byte, the table's growth slack and
+                // any key bytes in the arena.
+                2 * (size_of::<Slot>() + 1) + spilled
             }
         }
     }

@@ -301,3 +301,31 @@ fn the_native_path_honours_as_of_and_the_event_time_range() {
         vec![(s("a"), Cell::Int(2)), (s("b"), Cell::Null)]
     );
 }
+
+#[test]
+fn long_identifiers_sharing_their_first_bytes_are_distinct_records() {
+    let g = group("g", FeatureType::String);
+    let prefix = "customer-0000000000000000-";
+    let data: Vec<Row> = (0..40)
+        .map(|i| {
+            let id = format!("{prefix}{}", i % 10);
+            let et = at(i);
+            Row::put(&id, et, i, et, et + 60_000)
+        })
+        .chain([Row::put("short", at(0), 99, at(0), at(1))])
+        .collect();
+    let dir = TempDir::new().unwrap();
+    write_rows(dir.path(), &g, &data);
+    let table = OfflineTable::new(g.clone(), dir.path());
+    let spec = DatasetBuilder::from_group(g).build().unwrap();
+    let got: Vec<(Cell, Cell)> = both_ways(&table, &spec, native())
+        .into_iter()
+        .map(|r| (r[0].clone(), r[2].clone()))
+        .collect();
+    let mut want: Vec<(Cell, Cell)> = (30..40)
+        .map(|i| (Cell::Str(format!("{prefix}{}", i % 10)), Cell::Int(i)))
+        .collect();
+    want.push((Cell::Str("short".into()), Cell::Int(99)));
+    want.sort();
+    assert_eq!(got, want);
+}
