@@ -17,7 +17,8 @@ use tempfile::TempDir;
 
 use crate::random::{at, builder, random_rows, random_spec};
 use crate::support::{
-    Cell, Row, group, ms, rows, runtime, total_rows, write_batch, write_rows, write_rows_grouped,
+    Cell, Row, group, ms, names, rows, runtime, total_rows, write_batch, write_rows,
+    write_rows_grouped,
 };
 
 fn engine(table: &OfflineTable, options: EngineOptions) -> LocalEngine {
@@ -54,17 +55,11 @@ fn both_ways(table: &OfflineTable, spec: &DatasetSpec, options: EngineOptions) -
         }
         assert_eq!(a.len(), b.len());
     }
-    let columns: Vec<String> = ours
-        .first()
-        .or(theirs.first())
-        .map(|b| {
-            b.schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    let columns = if ours.is_empty() {
+        names(&theirs)
+    } else {
+        names(&ours)
+    };
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
     let got = rows(&ours, &columns);
     assert_eq!(got, rows(&theirs, &columns), "{spec:?}");

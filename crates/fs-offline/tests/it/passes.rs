@@ -10,12 +10,12 @@ use fs_offline::local::{EngineOptions, LocalEngine};
 use fs_offline::spec::{DatasetSpec, Entities, EntitySource};
 use fs_offline::table::OfflineTable;
 use fs_offline::{DatasetBuilder, JoinSpec};
-use fs_schema::{EventTime, FeatureType};
+use fs_schema::FeatureType;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tempfile::TempDir;
 
-use crate::random::{IDS, at, builder, random_rows, random_spec};
+use crate::random::{builder, entity_batch, random_rows, random_spec};
 use crate::support::{Cell, group, rows, runtime, total_rows, write_batch, write_rows};
 
 fn engine(dir: &TempDir, groups: &[&fs_schema::FeatureGroup], passes: Option<u32>) -> LocalEngine {
@@ -54,33 +54,6 @@ fn one_and_split(
     one
 }
 
-fn entity_batch(rng: &mut StdRng) -> RecordBatch {
-    let ents: Vec<(String, i64)> = (0..60)
-        .map(|_| {
-            (
-                format!("r{}", rng.random_range(0..IDS + 2)),
-                at(rng.random_range(0..35) * 10 - 20),
-            )
-        })
-        .collect();
-    RecordBatch::try_from_iter([
-        (
-            "who",
-            Arc::new(StringArray::from_iter_values(
-                ents.iter().map(|e| e.0.clone()),
-            )) as ArrayRef,
-        ),
-        (
-            "when",
-            Arc::new(StringArray::from_iter_values(
-                ents.iter()
-                    .map(|e| EventTime::from_millis(e.1).unwrap().to_iso()),
-            )) as ArrayRef,
-        ),
-    ])
-    .unwrap()
-}
-
 #[test]
 fn split_point_in_time_joins_give_the_rows_of_one_pass() {
     for seed in [21u64, 22] {
@@ -99,7 +72,7 @@ fn split_point_in_time_joins_give_the_rows_of_one_pass() {
             &random_rows(&mut rng, 300, 10_000),
         );
         let groups = [&base, &feats];
-        let batch = entity_batch(&mut rng);
+        let (_, batch) = entity_batch(&mut rng, 60);
         let entity_file = dir.path().join("entities.parquet");
         write_batch(&entity_file, &batch);
         let mut nonempty = 0;

@@ -183,30 +183,7 @@ fn random_point_in_time_joins_match_the_reference() {
             );
 
             // Onto an entity table (with duplicate entity rows).
-            let ents: Vec<(String, i64)> = (0..40)
-                .map(|_| {
-                    (
-                        format!("r{}", rng.random_range(0..IDS + 2)),
-                        at(rng.random_range(0..35) * 10 - 20),
-                    )
-                })
-                .collect();
-            let batch = RecordBatch::try_from_iter([
-                (
-                    "who",
-                    Arc::new(StringArray::from_iter_values(
-                        ents.iter().map(|e| e.0.clone()),
-                    )) as ArrayRef,
-                ),
-                (
-                    "when",
-                    Arc::new(StringArray::from_iter_values(
-                        ents.iter()
-                            .map(|e| EventTime::from_millis(e.1).unwrap().to_iso()),
-                    )) as ArrayRef,
-                ),
-            ])
-            .unwrap();
+            let (ents, batch) = entity_batch(&mut rng, 40);
             let mut b = DatasetBuilder::from_entities(Entities {
                 source: EntitySource::Batches {
                     schema: batch.schema(),
@@ -248,4 +225,34 @@ fn random_point_in_time_joins_match_the_reference() {
             );
         }
     }
+}
+
+/// `n` random entity rows (`who`, `when`; some identifiers unknown to the
+/// groups, some times before any row) and the same as a batch.
+pub(crate) fn entity_batch(rng: &mut StdRng, n: usize) -> (Vec<(String, i64)>, RecordBatch) {
+    let ents: Vec<(String, i64)> = (0..n)
+        .map(|_| {
+            (
+                format!("r{}", rng.random_range(0..IDS + 2)),
+                at(rng.random_range(0..35) * 10 - 20),
+            )
+        })
+        .collect();
+    let batch = RecordBatch::try_from_iter([
+        (
+            "who",
+            Arc::new(StringArray::from_iter_values(
+                ents.iter().map(|e| e.0.clone()),
+            )) as ArrayRef,
+        ),
+        (
+            "when",
+            Arc::new(StringArray::from_iter_values(
+                ents.iter()
+                    .map(|e| EventTime::from_millis(e.1).unwrap().to_iso()),
+            )) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    (ents, batch)
 }
