@@ -14,6 +14,13 @@
 //!   per-record API, `batch_to_records_10_features` (typed batch to the
 //!   API's record form) and `put_records_10_features` (8,192 records per
 //!   durable transaction).
+//! - `redb_floor_1_database` and `redb_floor_2_databases`: the embedded
+//!   database alone, with none of our code: as many (group, identifier)
+//!   keys with 150-byte values (the size fs-local's encoding gives these
+//!   rows) inserted into a bare redb table, one durable transaction per
+//!   8,192 rows; then the same split over two databases written in
+//!   parallel. The first bounds any local sink that commits each batch
+//!   durably in one redb database, on this machine.
 //!
 //! - `aws_sink_c{8,32,128}`: rows/s of an ingest through `OnlineStoreSink`
 //!   over `AwsOnlineStore` (the real runtime SDK client, PutRecord per row)
@@ -134,6 +141,9 @@ fn main() {
     if run("local") || run("local-sink") {
         local_sink(&dir, &input, rows, &rt);
     }
+    if run("local") || run("floor") {
+        redb_floor(&dir, rows);
+    }
     if run("aws") {
         aws(&dir, quick, &rt);
     }
@@ -239,6 +249,50 @@ fn local_sink(dir: &tempfile::TempDir, input: &Path, rows: usize, rt: &tokio::ru
             stats.transactions
         );
     }
+}
+
+/// The database alone: `rows` fresh keys shaped as fs-local's online
+/// table's, in durable transactions of 8,192 rows, into one database and
+/// into two written in parallel.
+fn redb_floor(dir: &tempfile::TempDir, rows: usize) {
+    const ONLINE: redb::TableDefinition<'_, (&str, &str), &[u8]> =
+        redb::TableDefinition::new("online");
+    let write = |db: &redb::Database, ids: &mut dyn Iterator<Item = usize>| {
+        let value = [7u8; 150];
+        let mut ids = ids.peekable();
+        while ids.peek().is_some() {
+            let txn = db.begin_write().unwrap();
+            {
+                let mut table = txn.open_table(ONLINE).unwrap();
+                for id in ids.by_ref().take(8192) {
+                    table
+                        .insert(("bench", id.to_string().as_str()), value.as_slice())
+                        .unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+    };
+    let one = redb::Database::create(dir.path().join("floor.redb")).unwrap();
+    let t = std::time::Instant::now();
+    write(&one, &mut (0..rows));
+    println!(
+        "RESULT redb_floor_1_database {:.0} rows/s",
+        rows as f64 / t.elapsed().as_secs_f64()
+    );
+    let two: Vec<redb::Database> = (0..2)
+        .map(|k| redb::Database::create(dir.path().join(format!("floor-{k}.redb"))).unwrap())
+        .collect();
+    let t = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for (k, db) in two.iter().enumerate() {
+            s.spawn(move || write(db, &mut (k..rows).step_by(2)));
+        }
+    });
+    println!(
+        "RESULT redb_floor_2_databases {:.0} rows/s",
+        rows as f64 / t.elapsed().as_secs_f64()
+    );
 }
 
 /// The AWS sink against fs-server with 10 ms of latency per request.

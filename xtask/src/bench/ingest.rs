@@ -62,6 +62,23 @@ pub(crate) fn local(ctx: &Ctx) -> Vec<Row> {
             Goal::None,
             "the same file into a sink that writes nothing: the pipeline's ceiling",
         ),
+        Row::alone(
+            "ingest: the database alone",
+            rate(&ours, "redb_floor_1_database"),
+            Goal::None,
+            format!(
+                "{rows} keys shaped as fs-local's online table's, with 150-byte values, \
+                 inserted into a bare redb table in durable transactions of 8,192 rows, none \
+                 of our code: the ceiling of a sink that commits each batch durably in one \
+                 redb database on this machine"
+            ),
+        ),
+        Row::alone(
+            "ingest: the database alone, 2 databases in parallel",
+            rate(&ours, "redb_floor_2_databases"),
+            Goal::None,
+            "the same keys split over two redb databases, each written by its own thread",
+        ),
     ]
 }
 
