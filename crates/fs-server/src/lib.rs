@@ -40,6 +40,7 @@ mod control;
 mod error;
 mod faults;
 mod runtime;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -93,6 +94,8 @@ impl ServerOptions {
 
 pub(crate) struct AppState {
     pub(crate) store: Arc<fs_local::Store>,
+    /// The thread writing PutRecords.
+    pub(crate) writer: writer::Writer,
     pub(crate) faults: FaultState,
     counts: Mutex<BTreeMap<&'static str, u64>>,
     /// Per operation: requests answered and their total time in the
@@ -134,8 +137,10 @@ impl Server {
         store: Arc<fs_local::Store>,
         options: ServerOptions,
     ) -> std::io::Result<Server> {
+        let writer = writer::Writer::start(store.clone())?;
         let state = Arc::new(AppState {
             store,
+            writer,
             faults: FaultState::default(),
             counts: Mutex::new(BTreeMap::new()),
             timings: Mutex::new(BTreeMap::new()),
@@ -197,6 +202,9 @@ impl Server {
             let _ = stop.send(());
         }
         let _ = (&mut self.task).await;
+        // Every request has been answered; the writer thread has nothing
+        // left to write and ends.
+        self.state.writer.close();
     }
 }
 

@@ -73,15 +73,10 @@ pub(crate) async fn put_record(
     state.enter("PutRecord").await?;
     let group = group_name(&name)?;
     let body: PutRecordBody = parse_body(&body)?;
-    blocking(&state, move |s| {
-        s.put_record(
-            &group,
-            &body.record,
-            body.target_stores.as_deref(),
-            body.ttl_duration,
-        )
-    })
-    .await?;
+    state
+        .writer
+        .put(group, body.record, body.target_stores, body.ttl_duration)
+        .await?;
     Ok(().into_response())
 }
 

@@ -178,3 +178,30 @@ async fn concurrent_put_records_share_transactions() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_shutdown_the_server_holds_the_store_no_longer() {
+    let env = env(1).await;
+    env.store.create_feature_group(group("g")).unwrap();
+    let client = Client::new(&env.config);
+    client
+        .put_record()
+        .feature_group_name("g")
+        .record(fv("id", "a"))
+        .record(fv("ts", "2024-01-01T00:00:00Z"))
+        .send()
+        .await
+        .unwrap();
+    let dir = env.store.dir().to_path_buf();
+    // The temporary directory stays in `env` until the test ends.
+    let crate::support::Env { store, server, .. } = env;
+    server.shutdown().await;
+    assert_eq!(
+        Arc::strong_count(&store),
+        1,
+        "neither the server nor its writer thread keeps the store"
+    );
+    drop(store);
+    let reopened = fs_local::Store::open(&dir).unwrap();
+    assert!(reopened.get_record("g", "a", None).unwrap().is_some());
+}
