@@ -482,10 +482,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_job_failing_in_a_group_fails_alone_and_the_group_is_one_transaction() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+    /// A hard delete of `id` in group `g` as of `t`.
+    fn hard_delete(id: &str, t: i64) -> Job {
+        Job {
+            group: "g".into(),
+            online: OnlineOp::HardDelete {
+                id: id.into(),
+                event_time_ms: t,
+                event_time: t.to_string(),
+            },
+            outbox: Vec::new(),
+            outbox_rows: 0,
+            rows: 1,
+            key: None,
+        }
+    }
+
+    /// A store in `dir` with group `g` (identifier `id`, event time `ts`), online only.
+    fn store_with_group(dir: &std::path::Path) -> Store {
+        let store = Store::open(dir).unwrap();
         store
             .create_feature_group(
                 FeatureGroup::builder("g", "id", "ts")
@@ -498,24 +513,19 @@ mod tests {
                     .unwrap(),
             )
             .unwrap();
-        let hard_delete = |t: i64| Job {
-            group: "g".into(),
-            online: OnlineOp::HardDelete {
-                id: "a".into(),
-                event_time_ms: t,
-                event_time: t.to_string(),
-            },
-            outbox: Vec::new(),
-            outbox_rows: 0,
-            rows: 1,
-            key: None,
-        };
+        store
+    }
+
+    #[test]
+    fn a_job_failing_in_a_group_fails_alone_and_the_group_is_one_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_group(dir.path());
         let before = store.commit_stats();
         let results = store.commit(vec![
             put("a", 10),
-            hard_delete(5),
+            hard_delete("a", 5),
             put("b", 10),
-            hard_delete(11),
+            hard_delete("a", 11),
         ]);
         assert!(matches!(results[0], Ok(Outcome::Written)));
         let err = results[1].as_ref().unwrap_err();
@@ -538,19 +548,7 @@ mod tests {
     #[test]
     fn writers_sharing_a_commit_each_get_their_own_outcomes_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
-        store
-            .create_feature_group(
-                FeatureGroup::builder("g", "id", "ts")
-                    .features([
-                        FeatureDefinition::string("id"),
-                        FeatureDefinition::string("ts"),
-                    ])
-                    .online_store(OnlineStoreConfig::enabled())
-                    .build()
-                    .unwrap(),
-            )
-            .unwrap();
+        let store = std::sync::Arc::new(store_with_group(dir.path()));
         let before = store.commit_stats();
         let threads: Vec<_> = (0..8)
             .map(|t| {
@@ -561,21 +559,9 @@ mod tests {
                         // A put, a hard delete of the record just put at
                         // an older event time (refused: not newer), and
                         // another put.
-                        let stale_delete = Job {
-                            group: "g".into(),
-                            online: OnlineOp::HardDelete {
-                                id: id.clone(),
-                                event_time_ms: 5,
-                                event_time: "5".into(),
-                            },
-                            outbox: Vec::new(),
-                            outbox_rows: 0,
-                            rows: 1,
-                            key: None,
-                        };
                         let results = store.commit(vec![
                             put(&id, 10),
-                            stale_delete,
+                            hard_delete(&id, 5),
                             put(&format!("{id}-b"), 10),
                         ]);
                         assert_eq!(results.len(), 3, "writer {t}, round {i}");
