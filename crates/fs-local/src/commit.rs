@@ -194,12 +194,11 @@ impl Drop for Turn<'_> {
         let mut st = self.queue.lock();
         // Hand the lead to the first waiting writer still there; a writer
         // that is gone drops out of the queue.
-        while !st.waiting.is_empty() {
-            let next = st.waiting.remove(0);
+        while let Some(next) = st.waiting.first() {
             if next.reply.send(Message::Lead).is_ok() {
-                st.waiting.insert(0, next);
                 return;
             }
+            st.waiting.remove(0);
         }
         st.leading = false;
     }
@@ -211,12 +210,11 @@ impl Store {
     pub(crate) fn commit(&self, jobs: Vec<Job>) -> Vec<Result<Outcome>> {
         let queue = &self.commits;
         let (reply, answers) = mpsc::channel();
-        let lead = {
+        let mut lead = {
             let mut st = queue.lock();
             st.waiting.push(Waiter { jobs, reply });
             !std::mem::replace(&mut st.leading, true)
         };
-        let mut lead = lead;
         let results = loop {
             if lead {
                 self.lead_one_commit();
