@@ -8,7 +8,9 @@
 //! and awaits the answer; the writer thread takes every put queued, writes
 //! them with one [`Store::put_records_each`] (each put checked and
 //! answered on its own, the valid ones in one durable transaction), and
-//! answers each request.
+//! answers each request. With a store that flushes its outbox in the write
+//! that reaches the threshold (`StoreOptions::background_flush(false)`),
+//! that flush runs on this thread and the puts queued meanwhile wait for it.
 
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, PoisonError};
