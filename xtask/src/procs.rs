@@ -49,9 +49,19 @@ pub(crate) fn wait_for_port(addr: SocketAddr, guard: &mut Guard, timeout: Durati
     bail!("{} did not listen on {addr} within {timeout:?}", guard.name)
 }
 
-/// The python of the virtual environment `target/<name>`, created when
-/// missing, with `requirements` pip-installed unless `python -c check`
-/// already succeeds.
+/// The file in a virtual environment that holds the text of the
+/// requirements it was filled from.
+const STAMP: &str = "xtask-requirements.txt";
+
+/// The python of the virtual environment `target/<name>`, filled with
+/// `pip install -r` of `requirements` (files of `xtask/`, every version
+/// pinned).
+///
+/// The environment is re-created from scratch when it is missing, when the
+/// requirements' text differs from what it was filled from (a version
+/// changed), or when `python -c check` fails in it (it was damaged). The
+/// text is stored in the environment only once pip has succeeded, so a
+/// failed install is retried next time.
 #[allow(clippy::print_stderr)]
 pub(crate) fn venv_python(
     root: &Path,
@@ -61,64 +71,91 @@ pub(crate) fn venv_python(
 ) -> Result<PathBuf> {
     let venv = root.join("target").join(name);
     let python = venv.join("bin").join("python");
-    if !python.exists() {
-        eprintln!("==> creating {}", venv.display());
-        let status = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .context("running python3 -m venv (is Python 3 installed?)")?;
-        if !status.success() {
-            bail!("python3 -m venv {} failed", venv.display());
-        }
-    }
-    let satisfied = Command::new(&python)
-        .args(["-c", check])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !satisfied {
-        eprintln!(
-            "==> pip install {} into {}",
-            requirements.join(" "),
-            venv.display()
+    let files: Vec<PathBuf> = requirements
+        .iter()
+        .map(|r| root.join("xtask").join(r))
+        .collect();
+    let mut wanted = String::new();
+    for f in &files {
+        wanted.push_str(&format!("# {}\n", f.display()));
+        wanted.push_str(
+            &std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
         );
-        let status = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(requirements)
-            .status()
-            .context("running pip")?;
-        if !status.success() {
-            bail!(
-                "pip install {} into {} failed",
-                requirements.join(" "),
-                venv.display()
-            );
-        }
     }
+    let stamp = venv.join(STAMP);
+    let filled_from = std::fs::read_to_string(&stamp).ok();
+    if python.exists() && filled_from.as_deref() == Some(wanted.as_str()) && runs(&python, check)
+    {
+        return Ok(python);
+    }
+    if venv.exists() {
+        eprintln!(
+            "==> re-creating {} ({})",
+            venv.display(),
+            if filled_from.as_deref() == Some(wanted.as_str()) {
+                "its packages do not import"
+            } else {
+                "its requirements changed"
+            }
+        );
+        std::fs::remove_dir_all(&venv).with_context(|| format!("removing {}", venv.display()))?;
+    } else {
+        eprintln!("==> creating {}", venv.display());
+    }
+    let status = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .context("running python3 -m venv (is Python 3 installed?)")?;
+    if !status.success() {
+        bail!("python3 -m venv {} failed", venv.display());
+    }
+    let listed = requirements.join(" ");
+    eprintln!("==> pip install -r {listed} into {}", venv.display());
+    let mut pip = Command::new(&python);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]);
+    for f in &files {
+        pip.arg("-r").arg(f);
+    }
+    let status = pip.status().context("running pip")?;
+    if !status.success() {
+        bail!("pip install -r {listed} into {} failed", venv.display());
+    }
+    if !runs(&python, check) {
+        bail!(
+            "{} -c {check:?} fails after pip install -r {listed}",
+            python.display()
+        );
+    }
+    std::fs::write(&stamp, &wanted).with_context(|| format!("writing {}", stamp.display()))?;
     Ok(python)
 }
 
+/// Whether `python -c code` succeeds.
+fn runs(python: &Path, code: &str) -> bool {
+    Command::new(python)
+        .args(["-c", code])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// The `target/it-venv` python, with moto's server installed (and MiniStack,
-/// DuckDB and sqlglot for the fs-offline Athena tests).
+/// DuckDB and sqlglot for the fs-offline Athena tests), as pinned in
+/// `xtask/requirements-it.txt`.
 pub(crate) fn moto_python(root: &Path) -> Result<PathBuf> {
     venv_python(
         root,
         "it-venv",
         "import moto.server, flask, ministack, duckdb, sqlglot",
-        &[
-            "moto[server]>=5,<6",
-            "ministack>=1.5.33,<2",
-            "duckdb>=1.1,<3",
-            "sqlglot>=30,<31",
-        ],
+        &["requirements-it.txt"],
     )
 }
 

@@ -36,15 +36,12 @@ mod table;
 use build::{Exes, Target};
 use table::Row;
 
-/// The requirements of `target/bench-venv`, major versions pinned.
-const REQUIREMENTS: &[&str] = &[
-    "duckdb>=2,<3",
-    "pyarrow>=26,<27",
-    "pandas>=3,<4",
-    "boto3>=1.40,<2",
-];
-/// The SageMaker Python SDK, v2 (v3 moved the feature store elsewhere).
-const SAGEMAKER: &str = "sagemaker>=2.250,<3";
+/// The requirements of `target/bench-venv` (files of `xtask/`, every
+/// version pinned): the anchors' packages...
+const REQUIREMENTS: &str = "requirements-bench.txt";
+/// ...and the SageMaker Python SDK on top, v2 (v3 moved the feature store
+/// elsewhere).
+const SAGEMAKER: &str = "requirements-sagemaker.txt";
 
 /// What every pair needs.
 pub(crate) struct Ctx {
@@ -185,19 +182,17 @@ fn selected(name: &str, n: &str) -> bool {
 #[allow(clippy::print_stderr)]
 fn bench_venv() -> (Result<PathBuf, String>, Result<(), String>) {
     let root = crate::root();
-    let mut with_sdk: Vec<&str> = REQUIREMENTS.to_vec();
-    with_sdk.push(SAGEMAKER);
     let check = "import duckdb, pyarrow, boto3, sagemaker.feature_store.feature_group";
-    match crate::procs::venv_python(&root, "bench-venv", check, &with_sdk) {
+    match crate::procs::venv_python(&root, "bench-venv", check, &[REQUIREMENTS, SAGEMAKER]) {
         Ok(p) => (Ok(p), Ok(())),
         Err(e) => {
             eprintln!("xtask bench: {e:#}; trying without the SageMaker SDK");
-            let sdk = Err(format!("{SAGEMAKER} did not install: {e:#}"));
+            let sdk = Err(format!("xtask/{SAGEMAKER} did not install: {e:#}"));
             match crate::procs::venv_python(
                 &root,
                 "bench-venv",
                 "import duckdb, pyarrow, boto3",
-                REQUIREMENTS,
+                &[REQUIREMENTS],
             ) {
                 Ok(p) => (Ok(p), sdk),
                 Err(e) => (Err(format!("{e:#}")), sdk),
