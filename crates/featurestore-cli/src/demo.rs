@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use featurestore::arrow::array::{Array, BooleanArray, Int64Array};
 use featurestore::local::IS_DELETED;
-use featurestore::online::{DeleteOptions, OnlineStoreExt};
+use featurestore::online::{DeleteOptions, OnlineStore, OnlineStoreExt};
 use featurestore::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use featurestore::schema::EventTime;
 use futures::TryStreamExt;
@@ -27,12 +27,12 @@ use serde_json::{Value, json};
 
 use crate::backend::{Backend, Open, open_local};
 use crate::cli::{CreateGroupArgs, DataFormat, DemoArgs, Global};
-use crate::dataset::{self, ID, Row};
 use crate::groups::build_spec;
 use crate::ingest::{self, Plan};
 use crate::output::{
     batch_json, batch_table, bytes, count, duration, interactive, millis, print_json, table,
 };
+use crate::synthetic::{self, ID, Row, Written};
 
 const GROUP: &str = "customers";
 const SEED: u64 = 42;
@@ -52,6 +52,7 @@ struct Steps {
 }
 
 impl Steps {
+    /// Keeps a finished step and, in text mode, prints it.
     fn finish(
         &mut self,
         name: &'static str,
@@ -78,6 +79,43 @@ impl Steps {
         }
         self.done.push(step);
     }
+
+    /// The whole demo as one JSON document.
+    fn to_json(&self, place: &Place, total: Duration) -> Value {
+        json!({
+            "dir": place.dir,
+            "kept": place.temp.is_none(),
+            "total_ms": millis(total),
+            "steps": self.done.iter().enumerate().map(|(i, s)| json!({
+                "step": i + 1,
+                "name": s.name,
+                "ms": millis(s.elapsed),
+                "summary": s.summary,
+                "details": s.details,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The table of steps, and where a kept store is.
+    fn print_summary(&self, place: &Place, total: Duration) {
+        let mut t = table(["step", "result", "time"]);
+        for (i, s) in self.done.iter().enumerate() {
+            t.add_row([
+                format!("{} {}", i + 1, s.name),
+                s.summary.clone(),
+                duration(s.elapsed),
+            ]);
+        }
+        t.add_row(["total".to_owned(), String::new(), duration(total)]);
+        println!("\nsummary\n{t}");
+        if place.temp.is_none() {
+            println!(
+                "the store is in {}: try `featurestore --store {} describe-feature-group {GROUP}`",
+                place.store_dir.display(),
+                place.store_dir.display()
+            );
+        }
+    }
 }
 
 /// `demo`.
@@ -86,52 +124,98 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
         bail!("the demo runs on an embedded store of its own; drop --aws");
     }
     let started = Instant::now();
-    let (dir, temp) = match &args.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| d.display().to_string())?;
-            (d.clone(), None)
-        }
-        None => {
-            let t = tempfile::Builder::new()
-                .prefix("featurestore-demo-")
-                .tempdir()?;
-            (t.path().to_path_buf(), Some(t))
-        }
-    };
-    let store_dir = dir.join("store");
-    let data = dir.join("customers.csv");
+    let place = Place::new(args.dir.as_ref())?;
     if !global.json {
+        place.introduce();
+    }
+    place.refuse_an_earlier_demo()?;
+    let mut steps = Steps {
+        json: global.json,
+        done: Vec::new(),
+    };
+    let written = create_dataset(&mut steps, &place.data, args.rows)?;
+    let backend = create_group(&mut steps, &place).await?;
+    ingest_dataset(&mut steps, &backend, &place.data, &written, global.json).await?;
+    let known = read_online(&mut steps, &backend, args.rows).await?;
+    read_offline(&mut steps, &backend, &known, &written).await?;
+    backend.close()?;
+    let total = started.elapsed();
+    if global.json {
+        print_json(&steps.to_json(&place, total))?;
+    } else {
+        steps.print_summary(&place, total);
+    }
+    drop(place);
+    Ok(())
+}
+
+/// Where the demo keeps its files: `--dir`, or a temporary directory
+/// removed when this is dropped.
+struct Place {
+    dir: PathBuf,
+    temp: Option<tempfile::TempDir>,
+    store_dir: PathBuf,
+    data: PathBuf,
+}
+
+impl Place {
+    fn new(dir: Option<&PathBuf>) -> Result<Place> {
+        let (dir, temp) = match dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).with_context(|| d.display().to_string())?;
+                (d.clone(), None)
+            }
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("featurestore-demo-")
+                    .tempdir()?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        Ok(Place {
+            store_dir: dir.join("store"),
+            data: dir.join("customers.csv"),
+            dir,
+            temp,
+        })
+    }
+
+    /// Says where the demo runs and whether its files stay.
+    fn introduce(&self) {
         println!(
             "featurestore demo: the feature store workflow on an embedded store in {}",
-            dir.display()
+            self.dir.display()
         );
         println!(
             "({})",
-            if temp.is_some() {
+            if self.temp.is_some() {
                 "a temporary directory, removed at the end; pass --dir DIR to keep it"
             } else {
                 "kept after the demo"
             }
         );
     }
-    if store_dir.is_dir() {
-        let store = open_local(&store_dir, Open::Existing)?;
-        if store.describe_feature_group(GROUP).is_ok() {
-            bail!(
-                "{} already holds the demo's feature group {GROUP:?}; remove {} or pass another --dir",
-                store_dir.display(),
-                dir.display()
-            );
-        }
-    }
-    let mut steps = Steps {
-        json: global.json,
-        done: Vec::new(),
-    };
 
-    // 1. A dataset.
+    /// Fails when `--dir` holds the group of an earlier demo.
+    fn refuse_an_earlier_demo(&self) -> Result<()> {
+        if self.store_dir.is_dir() {
+            let store = open_local(&self.store_dir, Open::Existing)?;
+            if store.describe_feature_group(GROUP).is_ok() {
+                bail!(
+                    "{} already holds the demo's feature group {GROUP:?}; remove {} or pass another --dir",
+                    self.store_dir.display(),
+                    self.dir.display()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Step 1: the synthetic dataset, as CSV in `data`.
+fn create_dataset(steps: &mut Steps, data: &Path, rows: u64) -> Result<Written> {
     let t = Instant::now();
-    let written = dataset::write(&data, DataFormat::Csv, args.rows, SEED)?;
+    let written = synthetic::write(data, DataFormat::Csv, rows, SEED)?;
     steps.finish(
         "create a dataset",
         t,
@@ -149,20 +233,24 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
                 count(written.rows - written.customers),
                 data.display(),
             ),
-            format!("columns: {}", dataset::COLUMNS.join(", ")),
+            format!("columns: {}", synthetic::COLUMNS.join(", ")),
         ],
         json!({"file": data, "rows": written.rows, "customers": written.customers, "bytes": written.bytes}),
     );
+    Ok(written)
+}
 
-    // 2. A feature group inferred from it.
-    let t2 = Instant::now();
+/// Step 2: the embedded store, and in it a feature group inferred from the
+/// dataset.
+async fn create_group(steps: &mut Steps, place: &Place) -> Result<Backend> {
+    let t = Instant::now();
     let spec = build_spec(
         &CreateGroupArgs {
             name: GROUP.into(),
             definition: None,
-            from_data: Some(data.clone()),
+            from_data: Some(place.data.clone()),
             record_id: Some(ID.into()),
-            event_time: Some(dataset::EVENT_TIME.into()),
+            event_time: Some(synthetic::EVENT_TIME.into()),
             offline_s3_uri: None,
             role_arn: None,
             no_online: false,
@@ -170,7 +258,7 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
         },
         false,
     )?;
-    let backend = Backend::from_local(open_local(&store_dir, Open::OrCreate)?);
+    let backend = Backend::from_local(open_local(&place.store_dir, Open::OrCreate)?);
     let info = backend.create(spec).await?;
     let features: Vec<String> = info
         .spec
@@ -180,7 +268,7 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
         .collect();
     steps.finish(
         "create a feature group",
-        t2,
+        t,
         format!(
             "{GROUP:?}: {} features, online and offline stores",
             features.len()
@@ -188,28 +276,40 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
         &[
             format!(
                 "inferred from {}",
-                data.file_name().unwrap_or_default().to_string_lossy()
+                place.data.file_name().unwrap_or_default().to_string_lossy()
             ),
             format!("features: {}", features.join(", ")),
-            format!("record identifier {ID}, event time {}", dataset::EVENT_TIME),
+            format!(
+                "record identifier {ID}, event time {}",
+                synthetic::EVENT_TIME
+            ),
         ],
         json!({"group": GROUP, "features": features, "arn": info.arn}),
     );
+    Ok(backend)
+}
 
-    // 3. Ingest.
-    let t3 = Instant::now();
+/// Step 3: the dataset ingested, every row written.
+async fn ingest_dataset(
+    steps: &mut Steps,
+    backend: &Backend,
+    data: &Path,
+    written: &Written,
+    json_output: bool,
+) -> Result<()> {
+    let t = Instant::now();
     let done = ingest::run(
-        &backend,
+        backend,
         &Plan {
             group: GROUP.into(),
-            inputs: vec![data.clone()],
+            inputs: vec![data.to_path_buf()],
             concurrency: 1,
             failures: None,
             resume: false,
             checkpoint: None,
             shard: None,
             batch_size: featurestore::ingest::DEFAULT_BATCH_SIZE,
-            progress: interactive(global.json),
+            progress: interactive(json_output),
             write_api: featurestore::WriteApi::PutRecord,
             target_stores: None,
             ttl: None,
@@ -225,7 +325,7 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
     );
     steps.finish(
         "ingest",
-        t3,
+        t,
         format!(
             "{} rows read, {} written, {} failed, {} rows/s",
             count(r.rows_read),
@@ -240,22 +340,17 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
         )],
         done.to_json(),
     );
+    Ok(())
+}
 
-    // 4. Online reads of known records.
-    let t4 = Instant::now();
-    let known = known_records(args.rows)?;
-    let ids: Vec<String> = known
-        .iter()
-        .map(|(row, _)| row.customer_id.to_string())
-        .collect();
+/// Step 4: a few known customers read online, one at a time and in one
+/// batch, each checked against the dataset's latest row; returns them.
+async fn read_online(steps: &mut Steps, backend: &Backend, rows: u64) -> Result<Vec<(Row, u32)>> {
+    let t = Instant::now();
+    let known = known_records(rows)?;
+    let ids = ids_of(&known);
     let online = backend.online();
-    let mut gets = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let t = Instant::now();
-        let got = online.get(GROUP, id, None).await?;
-        gets.push(t.elapsed());
-        ensure!(got.is_some(), "customer {id} is not in the online store");
-    }
+    let mut gets = time_each_get(online.as_ref(), &ids).await?;
     let tb = Instant::now();
     let batch = online.batch_get(GROUP, &ids, None).await?;
     let batch_time = tb.elapsed();
@@ -280,7 +375,7 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
         .collect();
     steps.finish(
         "read online",
-        t4,
+        t,
         format!(
             "{} records as expected; get {}, batch get {}",
             ids.len(),
@@ -309,22 +404,43 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
             "batch_get_ms": millis(batch_time),
         }),
     );
+    Ok(known)
+}
 
-    // 5. Offline: delete one customer, flush, build the training dataset.
-    let t5 = Instant::now();
+/// The record identifiers of `known`.
+fn ids_of(known: &[(Row, u32)]) -> Vec<String> {
+    known
+        .iter()
+        .map(|(row, _)| row.customer_id.to_string())
+        .collect()
+}
+
+/// Reads each of `ids` on its own; the time of each read, in order.
+async fn time_each_get(online: &dyn OnlineStore, ids: &[String]) -> Result<Vec<Duration>> {
+    let mut gets = Vec::with_capacity(ids.len());
+    for id in ids {
+        let t = Instant::now();
+        let got = online.get(GROUP, id, None).await?;
+        gets.push(t.elapsed());
+        ensure!(got.is_some(), "customer {id} is not in the online store");
+    }
+    Ok(gets)
+}
+
+/// Step 5: the last known customer deleted, the outbox flushed, the offline
+/// files counted, and the training dataset built and checked.
+async fn read_offline(
+    steps: &mut Steps,
+    backend: &Backend,
+    known: &[(Row, u32)],
+    written: &Written,
+) -> Result<()> {
+    let t = Instant::now();
+    let ids = ids_of(known);
     let (gone, _) = known
         .last()
         .context("the demo reads at least one customer")?;
-    let gone_id = gone.customer_id.to_string();
-    let delete_at = EventTime::parse_iso(&gone.event_time)?.as_millis() + 1_000;
-    online
-        .delete_record(
-            GROUP,
-            &gone_id,
-            &EventTime::from_millis(delete_at)?.to_iso(),
-            &DeleteOptions::default(),
-        )
-        .await?;
+    let gone_id = delete_customer(backend, gone).await?;
     let store = backend.local("demo")?.clone();
     let flushed = store.flush()?;
     let offline_dir = store
@@ -339,53 +455,16 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
         written.rows,
         written.customers
     );
-    let spec = backend.store().dataset_builder(GROUP).await?.build()?;
-    let td = Instant::now();
-    let mut stream = backend.store().dataset(&spec).await?;
-    let mut latest_rows = 0u64;
-    let mut found: Vec<Value> = Vec::new();
-    while let Some(batch) = stream.try_next().await? {
-        latest_rows += batch.num_rows() as u64;
-        found.extend(batch_json(&batch).into_iter().filter(|row| {
-            ids.iter()
-                .any(|id| row[ID] == id.parse::<i64>().unwrap_or(-1))
-        }));
-    }
-    let dataset_time = td.elapsed();
-    ensure!(
-        latest_rows == written.customers - 1,
-        "the training dataset has {latest_rows} rows; expected one per customer except the deleted one ({})",
-        written.customers - 1
-    );
-    ensure!(
-        !found.iter().any(|row| row[ID] == gone.customer_id),
-        "deleted customer {gone_id} is in the training dataset"
-    );
-    for (row, _) in &known[..known.len() - 1] {
-        let expected = expected_json(row);
-        let got = found
-            .iter()
-            .find(|r| r[ID] == expected[ID])
-            .with_context(|| {
-                format!(
-                    "customer {} is not in the training dataset",
-                    row.customer_id
-                )
-            })?;
-        ensure!(
-            &expected == got,
-            "customer {}: the training dataset has {got} but the latest row is {expected}",
-            row.customer_id
-        );
-    }
+    let training = build_training_dataset(backend, &ids).await?;
+    check_training_dataset(&training, known, written)?;
     steps.finish(
         "read offline",
-        t5,
+        t,
         format!(
             "training dataset of {} customers (latest each, 1 deleted) from {} rows in {}",
-            count(latest_rows),
+            count(training.rows),
             count(scan.rows),
-            duration(dataset_time)
+            duration(training.elapsed)
         ),
         &[
             format!(
@@ -398,8 +477,8 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
             ),
             format!(
                 "the dataset builder (embedded SQL engine over those files) keeps each customer's latest row and drops deleted customers: {} rows in {}",
-                count(latest_rows),
-                duration(dataset_time)
+                count(training.rows),
+                duration(training.elapsed)
             ),
             format!(
                 "customers {}: as read online; {gone_id}: absent",
@@ -415,46 +494,101 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
             "distinct_record_ids": scan.distinct_ids,
             "deleted_rows": scan.deleted,
             "deleted_record_id": gone_id,
-            "dataset_rows": latest_rows,
-            "dataset_ms": millis(dataset_time),
+            "dataset_rows": training.rows,
+            "dataset_ms": millis(training.elapsed),
         }),
     );
-    backend.close()?;
+    Ok(())
+}
 
-    let total = started.elapsed();
-    if global.json {
-        print_json(&json!({
-            "dir": dir,
-            "kept": temp.is_none(),
-            "total_ms": millis(total),
-            "steps": steps.done.iter().enumerate().map(|(i, s)| json!({
-                "step": i + 1,
-                "name": s.name,
-                "ms": millis(s.elapsed),
-                "summary": s.summary,
-                "details": s.details,
-            })).collect::<Vec<_>>(),
-        }))?;
-    } else {
-        let mut t = table(["step", "result", "time"]);
-        for (i, s) in steps.done.iter().enumerate() {
-            t.add_row([
-                format!("{} {}", i + 1, s.name),
-                s.summary.clone(),
-                duration(s.elapsed),
-            ]);
-        }
-        t.add_row(["total".to_owned(), String::new(), duration(total)]);
-        println!("\nsummary\n{t}");
-        if temp.is_none() {
-            println!(
-                "the store is in {}: try `featurestore --store {} describe-feature-group {GROUP}`",
-                store_dir.display(),
-                store_dir.display()
-            );
-        }
+/// Deletes the customer of `row` (soft, a second after its latest event
+/// time); returns its identifier.
+async fn delete_customer(backend: &Backend, row: &Row) -> Result<String> {
+    let id = row.customer_id.to_string();
+    let delete_at = EventTime::parse_iso(&row.event_time)?.as_millis() + 1_000;
+    backend
+        .online()
+        .delete_record(
+            GROUP,
+            &id,
+            &EventTime::from_millis(delete_at)?.to_iso(),
+            &DeleteOptions::default(),
+        )
+        .await?;
+    Ok(id)
+}
+
+/// The training dataset as the demo checks it.
+struct Training {
+    /// Its rows.
+    rows: u64,
+    /// Its rows of the customers the demo reads, as JSON.
+    found: Vec<Value>,
+    /// How long building and reading it took.
+    elapsed: Duration,
+}
+
+/// Builds the group's training dataset (latest row per customer, deleted
+/// customers left out) and keeps the rows of `ids`.
+async fn build_training_dataset(backend: &Backend, ids: &[String]) -> Result<Training> {
+    let spec = backend.store().dataset_builder(GROUP).await?.build()?;
+    let started = Instant::now();
+    let mut stream = backend.store().dataset(&spec).await?;
+    let mut rows = 0u64;
+    let mut found: Vec<Value> = Vec::new();
+    while let Some(batch) = stream.try_next().await? {
+        rows += batch.num_rows() as u64;
+        found.extend(batch_json(&batch).into_iter().filter(|row| {
+            ids.iter()
+                .any(|id| row[ID] == id.parse::<i64>().unwrap_or(-1))
+        }));
     }
-    drop(temp);
+    Ok(Training {
+        rows,
+        found,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Checks the training dataset: one row per customer but the deleted one
+/// (the last of `known`), and each other known customer's latest row.
+fn check_training_dataset(
+    training: &Training,
+    known: &[(Row, u32)],
+    written: &Written,
+) -> Result<()> {
+    let (gone, _) = known
+        .last()
+        .context("the demo reads at least one customer")?;
+    ensure!(
+        training.rows == written.customers - 1,
+        "the training dataset has {} rows; expected one per customer except the deleted one ({})",
+        training.rows,
+        written.customers - 1
+    );
+    ensure!(
+        !training.found.iter().any(|row| row[ID] == gone.customer_id),
+        "deleted customer {} is in the training dataset",
+        gone.customer_id
+    );
+    for (row, _) in &known[..known.len() - 1] {
+        let expected = expected_json(row);
+        let got = training
+            .found
+            .iter()
+            .find(|r| r[ID] == expected[ID])
+            .with_context(|| {
+                format!(
+                    "customer {} is not in the training dataset",
+                    row.customer_id
+                )
+            })?;
+        ensure!(
+            &expected == got,
+            "customer {}: the training dataset has {got} but the latest row is {expected}",
+            row.customer_id
+        );
+    }
     Ok(())
 }
 
@@ -463,7 +597,7 @@ pub(crate) async fn command(global: &Global, args: &DemoArgs) -> Result<()> {
 /// the last one.
 fn known_records(rows: u64) -> Result<Vec<(Row, u32)>> {
     let mut versions: Vec<u32> = Vec::new();
-    for row in dataset::rows(rows, SEED) {
+    for row in synthetic::rows(rows, SEED) {
         let i = usize::try_from(row.customer_id)? - 1;
         if i >= versions.len() {
             versions.resize(i + 1, 0);
@@ -482,7 +616,7 @@ fn known_records(rows: u64) -> Result<Vec<(Row, u32)>> {
     let mut seen = HashSet::new();
     wanted.retain(|id| seen.insert(*id));
     let mut latest: Vec<Option<Row>> = vec![None; wanted.len()];
-    for row in dataset::rows(rows, SEED) {
+    for row in synthetic::rows(rows, SEED) {
         if let Some(k) = wanted.iter().position(|id| *id == row.customer_id) {
             latest[k] = Some(row);
         }
@@ -498,7 +632,7 @@ fn known_records(rows: u64) -> Result<Vec<(Row, u32)>> {
 fn expected_json(row: &Row) -> Value {
     let mut v = json!({
         ID: row.customer_id,
-        dataset::EVENT_TIME: row.event_time,
+        synthetic::EVENT_TIME: row.event_time,
         "city": row.city,
         "is_premium": row.is_premium,
         "sessions_30d": row.sessions_30d,

@@ -15,7 +15,6 @@
 
 mod backend;
 mod cli;
-mod dataset;
 mod demo;
 mod get;
 mod groups;
@@ -23,6 +22,7 @@ mod ingest;
 mod offline;
 mod output;
 mod serve;
+mod synthetic;
 
 use std::process::ExitCode;
 
@@ -30,7 +30,6 @@ use anyhow::Result;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
-use crate::output::{bytes, count, print_json};
 
 /// mimalloc instead of the system allocator: the AWS SDK allocates many
 /// small objects per request, and with glibc's malloc about a fifth of an
@@ -173,31 +172,7 @@ fn one_line(s: &str) -> String {
 async fn run(cli: Cli) -> Result<()> {
     let global = &cli.global;
     match &cli.command {
-        Command::CreateDataset(args) => {
-            let format = dataset::format_of(&args.out, args.format)?;
-            let started = std::time::Instant::now();
-            let w = dataset::write(&args.out, format, args.rows, args.seed)?;
-            if global.json {
-                print_json(&serde_json::json!({
-                    "file": args.out,
-                    "rows": w.rows,
-                    "customers": w.customers,
-                    "bytes": w.bytes,
-                    "seed": args.seed,
-                }))
-            } else {
-                println!(
-                    "wrote {} rows of {} customers to {} ({}, seed {}) in {}",
-                    count(w.rows),
-                    count(w.customers),
-                    args.out.display(),
-                    bytes(w.bytes),
-                    args.seed,
-                    output::duration(started.elapsed())
-                );
-                Ok(())
-            }
-        }
+        Command::CreateDataset(args) => synthetic::command(global, args),
         Command::CreateFeatureGroup(args) => groups::create(global, args).await,
         Command::DescribeFeatureGroup(args) => groups::describe(global, args).await,
         Command::ListFeatureGroups => groups::list(global).await,

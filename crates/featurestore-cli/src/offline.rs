@@ -1,11 +1,15 @@
-//! `dataset`: training data from the offline store.
+//! The offline-store commands: `dataset` (training data built from the
+//! offline store: latest rows, point-in-time joins, written to a file or
+//! shown) and `sync` (with `--aws`, SageMaker's offline store copied from
+//! S3 into the local cache that `dataset --aws` reads).
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use featurestore::arrow::compute::concat_batches;
 use featurestore::offline::output::{OutputFormat, ParquetOptions, write};
-use featurestore::offline::{DatasetBuilder, Entities, EntitySource, JoinSpec};
+use featurestore::offline::{DatasetBuilder, DatasetSpec, Entities, EntitySource, JoinSpec};
 use featurestore::schema::EventTime;
 use futures::TryStreamExt;
 use serde_json::json;
@@ -69,6 +73,25 @@ async fn join_spec(backend: &Backend, text: &str) -> Result<JoinSpec> {
 /// `dataset`.
 pub(crate) async fn dataset(global: &Global, args: &DatasetArgs) -> Result<()> {
     let backend = Backend::connect_with(global, Open::Existing, args.engine).await?;
+    let spec = dataset_builder(&backend, args).await?.build()?;
+    if args.sql {
+        let sql = backend.store().dataset_sql(&spec).await?;
+        if global.json {
+            print_json(&json!({ "sql": sql }))?;
+        } else {
+            println!("{sql}");
+        }
+        return backend.close();
+    }
+    match &args.out {
+        Some(out) => write_dataset(global, backend, &spec, out).await,
+        None => show_dataset(global, backend, &spec, args.show).await,
+    }
+}
+
+/// The dataset the flags describe: a base group or an entity table, the
+/// filters, and the joins.
+async fn dataset_builder(backend: &Backend, args: &DatasetArgs) -> Result<DatasetBuilder> {
     let mut builder = match (&args.group, &args.entities) {
         (Some(group), None) => DatasetBuilder::from_group(backend.describe(group).await?.spec),
         (None, Some(file)) => {
@@ -110,61 +133,65 @@ pub(crate) async fn dataset(global: &Global, args: &DatasetArgs) -> Result<()> {
         builder = builder.limit(n);
     }
     for text in &args.join {
-        builder = builder.join(join_spec(&backend, text).await?);
+        builder = builder.join(join_spec(backend, text).await?);
     }
-    let spec = builder.build()?;
-    let store = backend.store();
-    if args.sql {
-        let sql = store.dataset_sql(&spec).await?;
-        if global.json {
-            print_json(&json!({ "sql": sql }))?;
-        } else {
-            println!("{sql}");
-        }
-        return backend.close();
-    }
+    Ok(builder)
+}
 
+/// `dataset --out FILE`: the whole dataset written to FILE, streamed.
+async fn write_dataset(
+    global: &Global,
+    backend: Backend,
+    spec: &DatasetSpec,
+    out: &Path,
+) -> Result<()> {
     let started = Instant::now();
-    let stream = store.dataset(&spec).await?;
-    if let Some(out) = &args.out {
-        let format = match out.extension().and_then(|e| e.to_str()) {
-            Some("parquet") => OutputFormat::Parquet(ParquetOptions::default()),
-            Some("csv") => OutputFormat::Csv,
-            _ => bail!(
-                "{}: the output file must end in .parquet or .csv",
-                out.display()
-            ),
-        };
-        let report = write(stream, out, format).await?;
-        let elapsed = started.elapsed();
-        backend.close()?;
-        if global.json {
-            print_json(&json!({
-                "out": out, "rows": report.rows, "bytes": report.bytes,
-                "seconds": elapsed.as_secs_f64(),
-            }))?;
-        } else {
-            println!(
-                "wrote {} rows ({}) to {} in {}",
-                count(report.rows),
-                bytes(report.bytes),
-                out.display(),
-                duration(elapsed)
-            );
-        }
-        return Ok(());
+    let stream = backend.store().dataset(spec).await?;
+    let format = match out.extension().and_then(|e| e.to_str()) {
+        Some("parquet") => OutputFormat::Parquet(ParquetOptions::default()),
+        Some("csv") => OutputFormat::Csv,
+        _ => bail!(
+            "{}: the output file must end in .parquet or .csv",
+            out.display()
+        ),
+    };
+    let report = write(stream, out, format).await?;
+    let elapsed = started.elapsed();
+    backend.close()?;
+    if global.json {
+        print_json(&json!({
+            "out": out, "rows": report.rows, "bytes": report.bytes,
+            "seconds": elapsed.as_secs_f64(),
+        }))?;
+    } else {
+        println!(
+            "wrote {} rows ({}) to {} in {}",
+            count(report.rows),
+            bytes(report.bytes),
+            out.display(),
+            duration(elapsed)
+        );
     }
+    Ok(())
+}
 
-    // Show the first rows, count them all.
+/// `dataset` without `--out`: the first `show` rows shown, every row counted.
+async fn show_dataset(
+    global: &Global,
+    backend: Backend,
+    spec: &DatasetSpec,
+    show: usize,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut stream = backend.store().dataset(spec).await?;
     let schema = stream.schema();
     let mut shown = Vec::new();
     let mut kept = 0usize;
     let mut rows = 0u64;
-    let mut stream = stream;
     while let Some(batch) = stream.try_next().await? {
         rows += batch.num_rows() as u64;
-        if kept < args.show {
-            let take = batch.num_rows().min(args.show - kept);
+        if kept < show {
+            let take = batch.num_rows().min(show - kept);
             kept += take;
             shown.push(batch.slice(0, take));
         }

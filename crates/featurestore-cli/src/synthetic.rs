@@ -1,4 +1,5 @@
-//! `create-dataset`: a realistic, deterministic synthetic customer dataset.
+//! Synthetic data: a realistic, deterministic customer dataset, written by
+//! `create-dataset` and generated again by the demo to check what it reads.
 //!
 //! Rows are generated as a stream (memory stays flat whatever `--rows`):
 //! about 70% of rows introduce a new customer and 30% are a newer version
@@ -13,6 +14,8 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use std::time::Instant;
+
 use anyhow::{Context, Result, bail};
 use featurestore::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use featurestore::arrow::datatypes::{DataType, Field, Schema};
@@ -20,9 +23,37 @@ use featurestore::parquet::arrow::ArrowWriter;
 use featurestore::parquet::basic::Compression;
 use featurestore::parquet::file::properties::WriterProperties;
 use featurestore::schema::EventTime;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::cli::DataFormat;
+use crate::cli::{CreateDatasetArgs, DataFormat, Global};
+use crate::output::{bytes, count, duration, print_json};
+
+/// `create-dataset`.
+pub(crate) fn command(global: &Global, args: &CreateDatasetArgs) -> Result<()> {
+    let format = format_of(&args.out, args.format)?;
+    let started = Instant::now();
+    let w = write(&args.out, format, args.rows, args.seed)?;
+    if global.json {
+        print_json(&json!({
+            "file": args.out,
+            "rows": w.rows,
+            "customers": w.customers,
+            "bytes": w.bytes,
+            "seed": args.seed,
+        }))
+    } else {
+        println!(
+            "wrote {} rows of {} customers to {} ({}, seed {}) in {}",
+            count(w.rows),
+            count(w.customers),
+            args.out.display(),
+            bytes(w.bytes),
+            args.seed,
+            duration(started.elapsed())
+        );
+        Ok(())
+    }
+}
 
 /// The record identifier column.
 pub(crate) const ID: &str = "customer_id";
