@@ -11,9 +11,11 @@ use featurestore::local::Store;
 use featurestore::online::OnlineStore;
 use featurestore::schema::{FeatureDefinition, FeatureGroup};
 pub(crate) use featurestore::{GroupInfo, GroupSummary};
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
 use crate::cli::{Engine, Global};
+use crate::output::iso_millis;
 
 /// The DescribeFeatureGroup response's shape: the CreateFeatureGroup fields
 /// plus ARN, status and times.
@@ -31,6 +33,17 @@ pub(crate) fn group_json(info: &GroupInfo) -> Result<Value> {
         }
     }
     Ok(v)
+}
+
+/// DescribeFeatureGroup calls in flight while `list-feature-groups --aws`
+/// fills in what ListFeatureGroups leaves out.
+pub(crate) const DESCRIBES_IN_FLIGHT: usize = 8;
+
+/// `info` with its times as every command prints times (see [`iso_millis`]).
+fn in_millis(mut info: GroupInfo) -> GroupInfo {
+    info.creation_time = iso_millis(&info.creation_time);
+    info.last_modified_time = info.last_modified_time.as_deref().map(iso_millis);
+    info
 }
 
 /// Whether a command may create the embedded store.
@@ -98,26 +111,56 @@ impl Backend {
         }
     }
 
+    /// Creates a feature group (and waits until it is created).
     pub(crate) async fn create(&self, spec: FeatureGroup) -> Result<GroupInfo> {
-        Ok(self.store.create_feature_group(spec).await?)
+        Ok(in_millis(self.store.create_feature_group(spec).await?))
     }
 
+    /// Describes a feature group.
     pub(crate) async fn describe(&self, name: &str) -> Result<GroupInfo> {
-        Ok(self.store.describe_feature_group(name).await?)
+        Ok(in_millis(self.store.describe_feature_group(name).await?))
     }
 
+    /// Lists the feature groups, each with its number of features and
+    /// stores.
+    ///
+    /// SageMaker's ListFeatureGroups gives names, status and times only, so
+    /// with `--aws` each group is described too, [`DESCRIBES_IN_FLIGHT`] at
+    /// a time: one table whatever the backend, for one request per group.
     pub(crate) async fn list(&self) -> Result<Vec<GroupSummary>> {
-        Ok(self.store.list_feature_groups().await?)
+        let mut groups = self.store.list_feature_groups().await?;
+        for g in &mut groups {
+            g.creation_time = iso_millis(&g.creation_time);
+        }
+        let undescribed: Vec<usize> = (0..groups.len())
+            .filter(|&i| groups[i].details.is_none())
+            .collect();
+        let described: Vec<GroupInfo> =
+            futures::stream::iter(undescribed.iter().map(|&i| self.describe(&groups[i].name)))
+                .buffered(DESCRIBES_IN_FLIGHT)
+                .try_collect()
+                .await?;
+        for (i, info) in undescribed.into_iter().zip(described) {
+            let spec = &info.spec;
+            groups[i].details = Some((
+                spec.feature_definitions.len(),
+                spec.online_enabled(),
+                spec.offline_enabled(),
+            ));
+        }
+        Ok(groups)
     }
 
+    /// Adds features to a group (and waits for the update).
     pub(crate) async fn add_features(
         &self,
         name: &str,
         additions: &[FeatureDefinition],
     ) -> Result<GroupInfo> {
-        Ok(self.store.add_features(name, additions).await?)
+        Ok(in_millis(self.store.add_features(name, additions).await?))
     }
 
+    /// Deletes a feature group (and waits until it is gone).
     pub(crate) async fn delete(&self, name: &str) -> Result<()> {
         Ok(self.store.delete_feature_group(name).await?)
     }

@@ -158,6 +158,9 @@ Examples:
 
     /// List the feature groups.
     #[command(after_help = "\
+With --aws, each group is described too (8 at a time): SageMaker's ListFeatureGroups
+does not say how many features a group has or which stores.
+
 Examples:
   featurestore list-feature-groups
   featurestore --store /data/fs --json list-feature-groups")]

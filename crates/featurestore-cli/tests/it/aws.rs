@@ -17,17 +17,83 @@ const VARS: [(&str, &str); 5] = [
     ),
 ];
 
+/// Runs `featurestore --aws ... --json ARGS` against `served`.
 fn aws(env: &Env, served: &Served, args: &[&str]) -> Out {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    aws_text(env, served, &all)
+}
+
+/// Runs `featurestore --aws ... ARGS` against `served`.
+fn aws_text(env: &Env, served: &Served, args: &[&str]) -> Out {
     let mut all = vec![
         "--aws",
         "--endpoint-url",
         &served.url,
         "--region",
         "us-east-1",
-        "--json",
     ];
     all.extend_from_slice(args);
     env.run_env(&all, &VARS)
+}
+
+/// The listing and descriptions through the SDKs are the embedded store's:
+/// times in milliseconds with `Z`, and the features and stores of each
+/// group, which ListFeatureGroups leaves out.
+#[test]
+fn aws_list_and_describe_print_what_the_embedded_store_prints() {
+    let env = Env::new();
+    let data = env.customers(30).display().to_string();
+    env.run(&[
+        "create-feature-group",
+        "offline-only",
+        "--from-data",
+        &data,
+        "--record-id",
+        "customer_id",
+        "--event-time",
+        "event_time",
+        "--no-online",
+    ])
+    .ok();
+    let list = env.run(&["--json", "list-feature-groups"]).ok().json();
+    let table = env.run(&["list-feature-groups"]).ok().stdout.clone();
+    let described = env
+        .run(&["--json", "describe-feature-group", "customers"])
+        .ok()
+        .json();
+    let text = env
+        .run(&["describe-feature-group", "customers"])
+        .ok()
+        .stdout
+        .clone();
+    let served = Served::start(&env);
+
+    let aws_list = aws(&env, &served, &["list-feature-groups"]).ok().json();
+    assert_eq!(aws_list, list);
+    let first = &aws_list["FeatureGroupSummaries"][0];
+    assert_eq!(first["FeatureCount"], 8, "{aws_list}");
+    let created = first["CreationTime"].as_str().expect("a creation time");
+    assert!(created.len() == 24 && created.ends_with('Z'), "{created}");
+    let aws_table = aws_text(&env, &served, &["list-feature-groups"]);
+    assert_eq!(aws_table.ok().stdout, table);
+    assert!(table.contains("yes") && table.contains("no"), "{table}");
+
+    let aws_described = aws(&env, &served, &["describe-feature-group", "customers"])
+        .ok()
+        .json();
+    assert_eq!(aws_described["CreationTime"], described["CreationTime"]);
+    let aws_description = aws_text(&env, &served, &["describe-feature-group", "customers"]);
+    let created_line = |t: &str| {
+        t.lines()
+            .find(|l| l.starts_with("created"))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        created_line(&aws_description.ok().stdout),
+        created_line(&text)
+    );
+    assert!(created_line(&text).is_some(), "{text}");
 }
 
 #[test]
