@@ -211,6 +211,22 @@ Examples:
   featurestore --json get customers 42")]
     Get(GetArgs),
 
+    /// Delete records (DeleteRecord): hidden (SoftDelete) or removed (--hard) online, marked deleted offline.
+    #[command(after_help = "\
+SoftDelete (the default) hides each record online: get and batch get no longer return
+it. --hard (HardDelete) removes it from the online store. Either way a row with
+is_deleted = true goes to the offline store, and `dataset` leaves the record out
+(unless --include-deleted). The delete's event time (default: now) must be later than
+each record's. Every record is checked first: when one is not in the online store
+(unknown, deleted already or expired) or is newer than the delete, nothing is deleted.
+
+Examples:
+  featurestore delete-record customers 42
+  featurestore delete-record customers 42 43 --hard
+  featurestore delete-record customers 42 --event-time 2024-06-01T00:00:00Z
+  featurestore --aws --region eu-west-1 delete-record customers 42")]
+    DeleteRecord(DeleteRecordArgs),
+
     /// Serve the store over the SageMaker Feature Store API (runtime and control plane).
     #[command(after_help = "\
 Any AWS SDK can use it: point its endpoint_url at the printed address (with any
@@ -448,6 +464,23 @@ pub(crate) struct GetArgs {
     /// The output format (default: table; json with --json).
     #[arg(long, value_enum)]
     pub(crate) format: Option<GetFormat>,
+}
+
+/// `delete-record`.
+#[derive(Debug, Args)]
+pub(crate) struct DeleteRecordArgs {
+    /// The feature group.
+    pub(crate) group: String,
+    /// Record identifiers.
+    #[arg(value_name = "ID", required = true)]
+    pub(crate) ids: Vec<String>,
+    /// The delete's event time: ISO-8601 UTC (e.g. 2024-06-01T00:00:00Z), or
+    /// seconds since the epoch (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) event_time: Option<String>,
+    /// HardDelete: remove the records from the online store (default: SoftDelete).
+    #[arg(long)]
+    pub(crate) hard: bool,
 }
 
 /// `dataset`.

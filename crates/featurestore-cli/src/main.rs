@@ -15,6 +15,7 @@
 
 mod backend;
 mod cli;
+mod delete;
 mod demo;
 mod get;
 mod groups;
@@ -180,6 +181,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::DeleteFeatureGroup(args) => groups::delete(global, args).await,
         Command::Ingest(args) => ingest::command(global, args).await,
         Command::Get(args) => get::command(global, args).await,
+        Command::DeleteRecord(args) => delete::command(global, args).await,
         Command::Serve(args) => serve::serve(global, args).await,
         Command::Dataset(args) => offline::dataset(global, args).await,
         Command::Sync(args) => offline::sync(global, args).await,

@@ -96,6 +96,56 @@ fn aws_list_and_describe_print_what_the_embedded_store_prints() {
     assert!(created_line(&text).is_some(), "{text}");
 }
 
+/// `delete-record --aws`: DeleteRecord through the runtime SDK; the records
+/// are gone online and have delete markers offline (flushed when the
+/// server stops).
+#[test]
+fn aws_delete_record_against_a_local_server() {
+    let env = Env::new();
+    env.customers(40);
+    let described = env
+        .run(&["--json", "describe-feature-group", "customers"])
+        .ok()
+        .json();
+    let offline = std::path::PathBuf::from(
+        described["OfflineStoreLocation"]
+            .as_str()
+            .expect("an offline directory"),
+    );
+    let served = Served::start(&env);
+
+    let soft = aws(&env, &served, &["delete-record", "customers", "1"])
+        .ok()
+        .json();
+    assert_eq!(soft["mode"], "SoftDelete");
+    aws(&env, &served, &["get", "customers", "1"]).fails(1, &["not found", "\"1\""]);
+    let hard = aws(
+        &env,
+        &served,
+        &["delete-record", "customers", "2", "--hard"],
+    )
+    .ok()
+    .json();
+    assert_eq!(hard["deleted"], serde_json::json!(["2"]));
+    assert_eq!(hard["mode"], "HardDelete");
+    let out = aws(&env, &served, &["get", "customers", "2", "3"]);
+    out.fails(1, &["1 of 2 records not found"]);
+    assert_eq!(out.json()["missing"], serde_json::json!(["2"]));
+
+    aws(&env, &served, &["delete-record", "nope", "3"]).fails(1, &["nope"]);
+    aws(&env, &served, &["delete-record", "customers", "3", "99999"])
+        .fails(1, &["\"99999\"", "nothing was deleted"]);
+    aws(&env, &served, &["delete-record", "customers", "1"])
+        .fails(1, &["\"1\"", "not in the online store"]);
+    aws(&env, &served, &["get", "customers", "3"]).ok();
+
+    assert!(served.terminate().success());
+    assert_eq!(crate::support::deleted_ids(&offline), vec![1, 2]);
+    let out = env.run(&["--json", "get", "customers", "1", "2", "3"]);
+    out.fails(1, &["2 of 3 records not found"]);
+    assert_eq!(out.json()["missing"], serde_json::json!(["1", "2"]));
+}
+
 #[test]
 fn aws_commands_against_a_local_server() {
     let env = Env::new();

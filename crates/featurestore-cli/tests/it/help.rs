@@ -2,7 +2,7 @@
 
 use crate::support::Env;
 
-const COMMANDS: [&str; 11] = [
+const COMMANDS: [&str; 12] = [
     "create-dataset",
     "create-feature-group",
     "describe-feature-group",
@@ -11,6 +11,7 @@ const COMMANDS: [&str; 11] = [
     "delete-feature-group",
     "ingest",
     "get",
+    "delete-record",
     "serve",
     "flush",
     "demo",

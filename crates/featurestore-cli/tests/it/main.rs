@@ -5,6 +5,7 @@
 //! - `workflow`: the five steps one command at a time, outputs checked;
 //! - `commands`: the other commands and options (formats, definitions,
 //!   evolution, deletion, failures files, resume, shards);
+//! - `delete`: `delete-record`, soft and hard, online and offline;
 //! - `bad_inputs`: a corpus of bad inputs, each refused with one line on
 //!   stderr, a non-zero exit code, and the store left as it was;
 //! - `help`: every command's help has examples;
@@ -12,6 +13,7 @@
 
 mod bad_inputs;
 mod commands;
+mod delete;
 mod demo;
 mod help;
 mod support;

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
-use featurestore::arrow::array::{Array, Int64Array};
+use featurestore::arrow::array::{Array, BooleanArray, Int64Array};
 use featurestore::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -357,4 +357,41 @@ pub(crate) fn offline_rows(dir: &Path) -> (u64, usize, usize) {
         }
     }
     (rows, ids.len(), files.len())
+}
+
+/// The customer ids of the offline rows under `dir` that are delete
+/// markers (`is_deleted` true), sorted, one per marker.
+pub(crate) fn deleted_ids(dir: &Path) -> Vec<i64> {
+    let mut files = Vec::new();
+    parquet_files(dir, &mut files);
+    let mut ids = Vec::new();
+    for f in &files {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(f).expect("open"))
+            .expect("a Parquet file")
+            .build()
+            .expect("a reader");
+        for batch in reader {
+            let batch = batch.expect("a batch");
+            let column = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .unwrap_or_else(|| panic!("{}: no column {name}", f.display()))
+                    .clone()
+            };
+            let id = column("customer_id");
+            let id = id.as_any().downcast_ref::<Int64Array>().expect("Int64");
+            let deleted = column("is_deleted");
+            let deleted = deleted
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .expect("Boolean");
+            ids.extend(
+                (0..batch.num_rows())
+                    .filter(|&i| deleted.value(i))
+                    .map(|i| id.value(i)),
+            );
+        }
+    }
+    ids.sort_unstable();
+    ids
 }
