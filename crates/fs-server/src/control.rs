@@ -2,6 +2,11 @@
 //! `X-Amz-Target: SageMaker.<Operation>`): CreateFeatureGroup,
 //! DescribeFeatureGroup, ListFeatureGroups, UpdateFeatureGroup,
 //! DeleteFeatureGroup and ListTags.
+//!
+//! ARNs and resolved S3 URIs name the caller's region and account
+//! ([`Caller`]), not the store's: a client signing for `ap-southeast-2`
+//! sees `arn:aws:sagemaker:ap-southeast-2:...` whatever region the store
+//! was opened with.
 
 use std::sync::Arc;
 
@@ -15,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::runtime::{group_name, parse_body};
 
@@ -53,11 +59,12 @@ pub(crate) async fn dispatch(
         });
     };
     state.enter(op).await.map_err(ApiError::for_control_plane)?;
+    let caller = state.caller(&headers);
     let result = match op {
-        "CreateFeatureGroup" => create(&state, &body).await,
-        "DescribeFeatureGroup" => describe(&state, &body),
-        "ListFeatureGroups" => list(&state, &body),
-        "UpdateFeatureGroup" => update(&state, &body).await,
+        "CreateFeatureGroup" => create(&state, &caller, &body).await,
+        "DescribeFeatureGroup" => describe(&state, &caller, &body),
+        "ListFeatureGroups" => list(&state, &caller, &body),
+        "UpdateFeatureGroup" => update(&state, &caller, &body).await,
         "DeleteFeatureGroup" => delete(&state, &body).await,
         _ => list_tags(&state, &body),
     };
@@ -66,14 +73,40 @@ pub(crate) async fn dispatch(
         .map_err(ApiError::for_control_plane)
 }
 
-async fn create(state: &Arc<AppState>, body: &[u8]) -> Result<Value, ApiError> {
+/// The message SageMaker answers when it cannot assume a group's role.
+fn untrusted_role_message(role_arn: &str) -> String {
+    format!(
+        "The execution role ARN \"{role_arn}\" is invalid. Please ensure that the role exists \
+         and that its trust relationship policy allows the action \"sts:AssumeRole\" for the \
+         service principal \"sagemaker.amazonaws.com\"."
+    )
+}
+
+/// `desc`'s ARN as `caller` sees it: in the caller's region and account.
+fn arn(caller: &Caller, desc: &GroupDescription) -> String {
+    let resource = desc
+        .arn
+        .split_once(":feature-group/")
+        .map_or(desc.spec.feature_group_name.as_str(), |(_, name)| name);
+    format!(
+        "arn:aws:sagemaker:{}:{}:feature-group/{resource}",
+        caller.region, caller.account
+    )
+}
+
+async fn create(state: &Arc<AppState>, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
     let spec: FeatureGroup = parse_body(body)?;
+    if let Some(role) = spec.role_arn.as_deref()
+        && state.untrusted_roles.contains(role)
+    {
+        return Err(ApiError::validation(untrusted_role_message(role)));
+    }
     let store = state.store.clone();
     let desc = tokio::task::spawn_blocking(move || store.create_feature_group(spec))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(ApiError::from_store)?;
-    Ok(json!({ "FeatureGroupArn": desc.arn }))
+    Ok(json!({ "FeatureGroupArn": arn(caller, &desc) }))
 }
 
 #[derive(Deserialize)]
@@ -86,12 +119,25 @@ fn secs(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
 
-/// The DescribeFeatureGroup answer of a group.
-fn description(desc: &GroupDescription) -> Value {
-    let mut v = serde_json::to_value(&desc.spec).expect("groups serialize");
+/// The DescribeFeatureGroup answer of a group, for `caller`.
+fn description(caller: &Caller, desc: &GroupDescription) -> Value {
+    let mut spec = desc.spec.clone();
+    if let Some(off) = spec.offline_store_config.as_mut()
+        && off.s3_storage_config.resolved_output_s3_uri.is_some()
+    {
+        off.s3_storage_config.resolved_output_s3_uri =
+            Some(fs_schema::layout::resolved_output_uri(
+                &off.s3_storage_config.s3_uri,
+                &caller.account,
+                &caller.region,
+                &spec.feature_group_name,
+                desc.creation_time_ms.div_euclid(1000),
+            ));
+    }
+    let mut v = serde_json::to_value(&spec).expect("groups serialize");
     let obj = v.as_object_mut().expect("a group is a JSON object");
     obj.remove("Tags");
-    obj.insert("FeatureGroupArn".into(), json!(desc.arn));
+    obj.insert("FeatureGroupArn".into(), json!(arn(caller, desc)));
     obj.insert("CreationTime".into(), json!(secs(desc.creation_time_ms)));
     obj.insert("FeatureGroupStatus".into(), json!(desc.status()));
     if let Some(ms) = desc.last_modified_time_ms {
@@ -104,13 +150,13 @@ fn description(desc: &GroupDescription) -> Value {
     v
 }
 
-fn describe(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+fn describe(state: &AppState, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
     let b: NameBody = parse_body(body)?;
     let desc = state
         .store
         .describe_feature_group(&group_name(&b.feature_group_name)?)
         .map_err(ApiError::from_store)?;
-    Ok(description(&desc))
+    Ok(description(caller, &desc))
 }
 
 #[derive(Deserialize)]
@@ -121,7 +167,7 @@ struct ListBody {
     next_token: Option<String>,
 }
 
-fn list(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+fn list(state: &AppState, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
     let b: ListBody = parse_body(body)?;
     let max = b.max_results.unwrap_or(10);
     if !(1..=100).contains(&max) {
@@ -157,7 +203,7 @@ fn list(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
         .map(|d| {
             let mut s = json!({
                 "FeatureGroupName": d.spec.feature_group_name,
-                "FeatureGroupArn": d.arn,
+                "FeatureGroupArn": arn(caller, d),
                 "CreationTime": secs(d.creation_time_ms),
                 "FeatureGroupStatus": d.status(),
             });
@@ -183,7 +229,7 @@ struct UpdateBody {
     throughput_config: Option<Value>,
 }
 
-async fn update(state: &Arc<AppState>, body: &[u8]) -> Result<Value, ApiError> {
+async fn update(state: &Arc<AppState>, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
     let b: UpdateBody = parse_body(body)?;
     let group = group_name(&b.feature_group_name)?;
     if b.online_store_config.is_some() || b.throughput_config.is_some() {
@@ -199,7 +245,7 @@ async fn update(state: &Arc<AppState>, body: &[u8]) -> Result<Value, ApiError> {
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(ApiError::from_store)?;
-    Ok(json!({ "FeatureGroupArn": desc.arn }))
+    Ok(json!({ "FeatureGroupArn": arn(caller, &desc) }))
 }
 
 async fn delete(state: &Arc<AppState>, body: &[u8]) -> Result<Value, ApiError> {
@@ -219,13 +265,22 @@ struct TagsBody {
     resource_arn: String,
 }
 
+/// ListTags of a feature group's ARN, in whatever region and account the
+/// caller named it.
 fn list_tags(state: &AppState, body: &[u8]) -> Result<Value, ApiError> {
     let b: TagsBody = parse_body(body)?;
+    let not_found = || ApiError::not_found(format!("no resource {:?}", b.resource_arn));
+    let resource = b
+        .resource_arn
+        .split_once(":feature-group/")
+        .filter(|(prefix, _)| prefix.starts_with("arn:aws"))
+        .map(|(_, name)| name)
+        .ok_or_else(not_found)?;
     let desc = state
         .store
         .list_feature_groups()
         .into_iter()
-        .find(|d| d.arn == b.resource_arn)
-        .ok_or_else(|| ApiError::not_found(format!("no resource {:?}", b.resource_arn)))?;
+        .find(|d| d.arn.ends_with(&format!(":feature-group/{resource}")))
+        .ok_or_else(not_found)?;
     Ok(json!({ "Tags": desc.spec.tags.clone().unwrap_or_default() }))
 }

@@ -1,7 +1,15 @@
 //! Fault injection for tests and benchmarks: added latency and a share of
-//! throttling or 5xx answers, for every operation or only some; and, inside
+//! throttling or 5xx answers, for every operation or only some; inside
 //! BatchWriteRecord, a share of entries answered as failed (throttled or an
-//! internal failure, in `Errors`) or left unprocessed (`UnprocessedEntries`).
+//! internal failure, in `Errors`) or left unprocessed (`UnprocessedEntries`);
+//! and failures *after the commit* of a PutRecord, a BatchWriteRecord or a
+//! DeleteRecord (a 500, a connection dropped without an answer, or a wait
+//! and then that drop), so that a client sees an error for a write that is
+//! in the store, as it does when a real service's answer is lost.
+//!
+//! Fault injection is off unless the server is started with it
+//! (`ServerOptions::fault_injection`, `fs-server --faults`), and injected
+//! waits are at most [`Faults::MAX_LATENCY`].
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -11,7 +19,7 @@ use std::time::Duration;
 use crate::error::ApiError;
 
 /// What to inject. The default injects nothing.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Faults {
     /// Latency added before every affected request is handled.
@@ -35,6 +43,68 @@ pub struct Faults {
     /// Share of BatchWriteRecord entries returned in `UnprocessedEntries`
     /// (not written).
     pub unprocessed_rate: f64,
+    /// Share of committed writes (PutRecord, DeleteRecord, a whole
+    /// BatchWriteRecord) answered with 500 `InternalFailure`.
+    pub post_commit_error_rate: f64,
+    /// Share of committed writes whose connection is closed without an
+    /// answer (the client sees the connection reset or closed).
+    pub post_commit_reset_rate: f64,
+    /// Share of committed writes held for [`Faults::post_commit_delay`]
+    /// and then closed without an answer (a client with a shorter timeout
+    /// sees a timeout).
+    pub post_commit_timeout_rate: f64,
+    /// How long a post-commit timeout holds the answer back (at most
+    /// [`Faults::MAX_LATENCY`]; 5 s by default).
+    pub post_commit_delay: Duration,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            throttle_rate: 0.0,
+            error_rate: 0.0,
+            operations: None,
+            seed: 0,
+            entry_throttle_rate: 0.0,
+            entry_error_rate: 0.0,
+            unprocessed_rate: 0.0,
+            post_commit_error_rate: 0.0,
+            post_commit_reset_rate: 0.0,
+            post_commit_timeout_rate: 0.0,
+            post_commit_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Faults the server refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FaultsError {
+    /// The server was started without fault injection.
+    #[error(
+        "fault injection is off; start fs-server with --faults (ServerOptions::fault_injection) to inject faults"
+    )]
+    Disabled,
+    /// A wait over [`Faults::MAX_LATENCY`].
+    #[error("{what} of {millis} ms is over the limit of {max} ms", max = Faults::MAX_LATENCY.as_millis())]
+    TooLong {
+        /// The setting refused (`latency`, `post_commit_delay`).
+        what: &'static str,
+        /// The value asked for, in milliseconds.
+        millis: u128,
+    },
+}
+
+/// What a fault after the commit does to the answer of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PostCommitFault {
+    /// Answer 500 `InternalFailure`.
+    Error,
+    /// Close the connection without an answer.
+    Reset,
+    /// Wait, then close the connection without an answer.
+    Timeout(Duration),
 }
 
 /// What the faults do to one BatchWriteRecord entry.
@@ -47,9 +117,52 @@ pub(crate) enum EntryFault {
 }
 
 impl Faults {
+    /// The longest wait the server injects (latency or a post-commit
+    /// delay): one minute, the server's default request timeout.
+    pub const MAX_LATENCY: Duration = Duration::from_secs(60);
+
     /// No faults.
     pub fn none() -> Self {
         Self::default()
+    }
+
+    /// Whether the server can inject these faults: every wait at most
+    /// [`Faults::MAX_LATENCY`].
+    pub fn validate(&self) -> Result<(), FaultsError> {
+        for (what, d) in [
+            ("latency", self.latency),
+            ("post_commit_delay", self.post_commit_delay),
+        ] {
+            if d > Self::MAX_LATENCY {
+                return Err(FaultsError::TooLong {
+                    what,
+                    millis: d.as_millis(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// These faults with a share of committed writes answered with 500
+    /// `InternalFailure`.
+    pub fn post_commit_error_rate(mut self, rate: f64) -> Self {
+        self.post_commit_error_rate = rate.clamp(0.0, 1.0);
+        self
+    }
+
+    /// These faults with a share of committed writes whose connection is
+    /// closed without an answer.
+    pub fn post_commit_reset_rate(mut self, rate: f64) -> Self {
+        self.post_commit_reset_rate = rate.clamp(0.0, 1.0);
+        self
+    }
+
+    /// These faults with a share of committed writes held back for
+    /// `delay` and then closed without an answer.
+    pub fn post_commit_timeout(mut self, rate: f64, delay: Duration) -> Self {
+        self.post_commit_timeout_rate = rate.clamp(0.0, 1.0);
+        self.post_commit_delay = delay;
+        self
     }
 
     /// These faults with an added latency.
@@ -153,6 +266,30 @@ impl FaultState {
 }
 
 impl FaultState {
+    /// What happens to the answer of a committed write of `operation`
+    /// (PutRecord, DeleteRecord, BatchWriteRecord): `None` answers it.
+    pub(crate) fn after_commit(&self, operation: &str) -> Option<PostCommitFault> {
+        let faults = self.get();
+        let (e, r, t) = (
+            faults.post_commit_error_rate,
+            faults.post_commit_reset_rate,
+            faults.post_commit_timeout_rate,
+        );
+        if e == 0.0 && r == 0.0 && t == 0.0 || !faults.applies_to(operation) {
+            return None;
+        }
+        let draw = self.draw(&faults);
+        if draw < e {
+            Some(PostCommitFault::Error)
+        } else if draw < e + r {
+            Some(PostCommitFault::Reset)
+        } else if draw < e + r + t {
+            Some(PostCommitFault::Timeout(faults.post_commit_delay))
+        } else {
+            None
+        }
+    }
+
     /// The next number of the seeded sequence, in `[0, 1)`.
     fn draw(&self, faults: &Faults) -> f64 {
         let n = self.counter.fetch_add(1, Ordering::SeqCst);
@@ -194,4 +331,28 @@ fn splitmix64(mut x: u64) -> u64 {
 
 fn unit_interval(x: u64) -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl FaultState {
+    /// The answer to a committed write of `operation`: `committed`, or what
+    /// an injected post-commit fault makes of it.
+    pub(crate) async fn answer_committed(
+        &self,
+        operation: &'static str,
+        committed: axum::response::Response,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        match self.after_commit(operation) {
+            None => committed,
+            Some(PostCommitFault::Error) => ApiError::internal(format!(
+                "Internal failure (injected) after {operation} was committed"
+            ))
+            .into_response(),
+            Some(PostCommitFault::Reset) => crate::serve::drop_connection(),
+            Some(PostCommitFault::Timeout(delay)) => {
+                tokio::time::sleep(delay).await;
+                crate::serve::drop_connection()
+            }
+        }
+    }
 }

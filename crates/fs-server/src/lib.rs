@@ -8,10 +8,13 @@
 //! over the embedded store, so that the real AWS SDKs (Rust, boto3, any)
 //! work against it with an `endpoint_url`.
 //!
-//! It binds to loopback unless told otherwise, limits request sizes,
-//! validates names, answers errors in the shapes the SDKs parse, and can
-//! inject latency, throttling and 5xx answers, and failed or unprocessed
-//! BatchWriteRecord entries ([`Faults`]).
+//! It binds to loopback unless told otherwise, limits request and header
+//! sizes, times out slow requests, slow headers and idle connections,
+//! validates names, answers errors in the shapes the SDKs parse, names the
+//! caller's region (from its SigV4 signature) in ARNs and S3 URIs, and,
+//! when started with fault injection, can inject latency, throttling and
+//! 5xx answers, failed or unprocessed BatchWriteRecord entries, and
+//! failures after a write was committed ([`Faults`]).
 //!
 //! Every write is durable when answered. Concurrent PutRecord and
 //! DeleteRecord requests share durable transactions (the embedded store's
@@ -36,15 +39,18 @@
 //!
 //! Binary: `cargo run -p fs-server -- --addr 127.0.0.1:0 --store DIR`.
 
+mod caller;
 mod control;
 mod error;
 mod faults;
 mod runtime;
+mod serve;
 mod writer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -53,7 +59,7 @@ use serde::Deserialize;
 
 pub use error::ApiError;
 use faults::FaultState;
-pub use faults::Faults;
+pub use faults::{Faults, FaultsError};
 
 /// Settings of a server.
 #[derive(Debug, Clone)]
@@ -64,8 +70,34 @@ pub struct ServerOptions {
     /// The largest request body accepted (16 MiB by default; a full
     /// BatchWriteRecord of 25 maximal records is under 9 MiB).
     pub max_body_bytes: usize,
-    /// Faults to inject from the start.
+    /// The largest request head (request line and headers) accepted; a
+    /// larger one gets 431 (64 KiB by default).
+    pub max_header_bytes: usize,
+    /// How long a request may take, body included, before it is answered
+    /// with 503 `ServiceUnavailable` (60 s by default). A write that times
+    /// out may still be committed, as on the service.
+    pub request_timeout: Duration,
+    /// How long a client may take to send a request's head once its first
+    /// byte arrived, before the connection is closed (10 s by default).
+    pub header_read_timeout: Duration,
+    /// How long a connection may wait for its next request (keep-alive)
+    /// before it is closed (60 s by default).
+    pub idle_timeout: Duration,
+    /// Whether faults can be injected at all: through [`Server::set_faults`]
+    /// and `POST /_featurestore/faults`. Off by default.
+    pub fault_injection: bool,
+    /// Faults to inject from the start (needs `fault_injection`).
     pub faults: Faults,
+    /// The region every ARN and resolved S3 URI names, whatever region
+    /// the client signed for; by default the region of the request's SigV4
+    /// credential scope, else the store's.
+    pub region: Option<String>,
+    /// The account every ARN and resolved S3 URI names; the store's by
+    /// default (a SigV4 signature names no account).
+    pub account: Option<String>,
+    /// Role ARNs that SageMaker "cannot assume": CreateFeatureGroup with
+    /// one of them as `RoleArn` fails with the service's ValidationException.
+    pub untrusted_roles: Vec<String>,
 }
 
 impl Default for ServerOptions {
@@ -73,7 +105,15 @@ impl Default for ServerOptions {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             max_body_bytes: 16 << 20,
+            max_header_bytes: 64 << 10,
+            request_timeout: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            fault_injection: false,
             faults: Faults::none(),
+            region: None,
+            account: None,
+            untrusted_roles: Vec::new(),
         }
     }
 }
@@ -85,9 +125,58 @@ impl ServerOptions {
         self
     }
 
-    /// These options injecting `faults`.
+    /// These options with fault injection on (`true`) or off.
+    pub fn fault_injection(mut self, on: bool) -> Self {
+        self.fault_injection = on;
+        self
+    }
+
+    /// These options injecting `faults` from the start (fault injection on).
     pub fn faults(mut self, faults: Faults) -> Self {
+        self.fault_injection = true;
         self.faults = faults;
+        self
+    }
+
+    /// These options with another request timeout.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// These options with another header read timeout.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// These options with another idle (keep-alive) timeout.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// These options with another limit on a request's head.
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        self.max_header_bytes = bytes;
+        self
+    }
+
+    /// These options naming `region` in every ARN and S3 URI.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// These options naming `account` in every ARN and S3 URI.
+    pub fn account(mut self, account: impl Into<String>) -> Self {
+        self.account = Some(account.into());
+        self
+    }
+
+    /// These options with `role_arn` one that SageMaker cannot assume.
+    pub fn untrusted_role(mut self, role_arn: impl Into<String>) -> Self {
+        self.untrusted_roles.push(role_arn.into());
         self
     }
 }
@@ -97,6 +186,12 @@ pub(crate) struct AppState {
     /// The thread writing PutRecords.
     pub(crate) writer: writer::Writer,
     pub(crate) faults: FaultState,
+    /// Whether faults can be set.
+    fault_injection: bool,
+    /// How callers' regions and accounts are resolved.
+    pub(crate) identity: caller::Identity,
+    /// Role ARNs CreateFeatureGroup refuses.
+    pub(crate) untrusted_roles: HashSet<String>,
     counts: Mutex<BTreeMap<&'static str, u64>>,
     /// Per operation: requests answered and their total time in the
     /// server (µs), injected latency included.
@@ -104,6 +199,22 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
+    /// The caller of a request with `headers`.
+    pub(crate) fn caller(&self, headers: &axum::http::HeaderMap) -> caller::Caller {
+        self.identity.caller(headers, self.store.options())
+    }
+
+    /// Replaces the injected faults, if fault injection is on and the
+    /// server can inject them.
+    fn set_faults(&self, faults: Faults) -> Result<(), FaultsError> {
+        if !self.fault_injection {
+            return Err(FaultsError::Disabled);
+        }
+        faults.validate()?;
+        self.faults.set(faults);
+        Ok(())
+    }
+
     /// Counts a request of `operation` and applies the injected faults.
     pub(crate) async fn enter(&self, operation: &'static str) -> Result<(), ApiError> {
         *self
@@ -132,34 +243,46 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Starts serving `store` on a tokio task.
+    /// Starts serving `store` on a tokio task. Fails when the address
+    /// cannot be bound, or when `options.faults` cannot be injected (a
+    /// wait over [`Faults::MAX_LATENCY`], or faults without
+    /// `fault_injection`).
     pub async fn start(
         store: Arc<fs_local::Store>,
         options: ServerOptions,
     ) -> std::io::Result<Server> {
+        let invalid = |e: FaultsError| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+        if !options.fault_injection && options.faults != Faults::none() {
+            return Err(invalid(FaultsError::Disabled));
+        }
+        options.faults.validate().map_err(invalid)?;
         let writer = writer::Writer::start(store.clone())?;
         let state = Arc::new(AppState {
             store,
             writer,
             faults: FaultState::default(),
+            fault_injection: options.fault_injection,
+            identity: caller::Identity {
+                region: options.region.clone(),
+                account: options.account.clone(),
+            },
+            untrusted_roles: options.untrusted_roles.iter().cloned().collect(),
             counts: Mutex::new(BTreeMap::new()),
             timings: Mutex::new(BTreeMap::new()),
         });
         state.faults.set(options.faults.clone());
         let listener = tokio::net::TcpListener::bind(options.addr).await?;
         let addr = listener.local_addr()?;
-        let app = router(state.clone(), options.max_body_bytes);
+        let app = router(state.clone(), &options);
+        let limits = serve::ConnectionLimits {
+            header_read_timeout: options.header_read_timeout,
+            idle_timeout: options.idle_timeout,
+            max_header_bytes: options.max_header_bytes,
+        };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "fs-server stopped with an error");
-            }
-        });
+        let task = tokio::spawn(serve::serve(listener, app, limits, async {
+            let _ = stopped.await;
+        }));
         tracing::info!(%addr, "fs-server listening");
         Ok(Server {
             addr,
@@ -180,8 +303,22 @@ impl Server {
     }
 
     /// Replaces the injected faults.
+    ///
+    /// # Panics
+    ///
+    /// When the server was started without fault injection
+    /// ([`ServerOptions::fault_injection`]) or cannot inject `faults`
+    /// (see [`Server::try_set_faults`]).
     pub fn set_faults(&self, faults: Faults) {
-        self.state.faults.set(faults);
+        if let Err(e) = self.try_set_faults(faults) {
+            panic!("fs-server: cannot set faults: {e}");
+        }
+    }
+
+    /// Replaces the injected faults; fails when the server was started
+    /// without fault injection, or a wait is over [`Faults::MAX_LATENCY`].
+    pub fn try_set_faults(&self, faults: Faults) -> Result<(), FaultsError> {
+        self.state.set_faults(faults)
     }
 
     /// How many requests of `operation` (e.g. `PutRecord`) were received,
@@ -196,7 +333,8 @@ impl Server {
             .unwrap_or(0)
     }
 
-    /// Stops accepting requests, lets running ones finish, and waits.
+    /// Stops accepting requests, lets the requests in flight finish, closes
+    /// every connection, and waits.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -259,13 +397,29 @@ struct FaultsBody {
     entry_error_rate: f64,
     #[serde(default)]
     unprocessed_rate: f64,
+    #[serde(default)]
+    post_commit_error_rate: f64,
+    #[serde(default)]
+    post_commit_reset_rate: f64,
+    #[serde(default)]
+    post_commit_timeout_rate: f64,
+    post_commit_delay_ms: Option<u64>,
 }
 
+/// `POST /_featurestore/faults`: replaces the injected faults; 403 when
+/// the server runs without fault injection, 400 for faults it cannot
+/// inject.
 async fn set_faults(
     State(state): State<Arc<AppState>>,
     body: axum::body::Bytes,
 ) -> Result<(), ApiError> {
+    if !state.fault_injection {
+        return Err(ApiError::forbidden(FaultsError::Disabled.to_string()));
+    }
     let b: FaultsBody = runtime::parse_body(&body)?;
+    let delay = b
+        .post_commit_delay_ms
+        .map_or(Faults::none().post_commit_delay, Duration::from_millis);
     let mut faults = Faults::none()
         .latency(std::time::Duration::from_millis(b.latency_ms))
         .throttle_rate(b.throttle_rate)
@@ -273,12 +427,16 @@ async fn set_faults(
         .entry_throttle_rate(b.entry_throttle_rate)
         .entry_error_rate(b.entry_error_rate)
         .unprocessed_rate(b.unprocessed_rate)
+        .post_commit_error_rate(b.post_commit_error_rate)
+        .post_commit_reset_rate(b.post_commit_reset_rate)
+        .post_commit_timeout(b.post_commit_timeout_rate, delay)
         .seed(b.seed);
     if let Some(ops) = b.operations {
         faults = faults.only(ops);
     }
-    state.faults.set(faults);
-    Ok(())
+    state
+        .set_faults(faults)
+        .map_err(|e| ApiError::validation(e.to_string()))
 }
 
 /// Request counts per operation (`PutRecord`: 12), and for each operation
@@ -347,8 +505,21 @@ async fn time_requests(
     response
 }
 
+/// The answer to a request that took longer than the request timeout.
+fn timed_out(timeout: Duration, error: &tower::BoxError) -> ApiError {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        ApiError::unavailable(format!(
+            "the request took longer than the server's request timeout of {} ms",
+            timeout.as_millis()
+        ))
+    } else {
+        ApiError::internal(format!("the request failed: {error}"))
+    }
+}
+
 /// The server's routes over `state`.
-fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+fn router(state: Arc<AppState>, options: &ServerOptions) -> Router {
+    let timeout = options.request_timeout;
     Router::new()
         .route(
             "/FeatureGroup/{name}",
@@ -366,7 +537,14 @@ fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/_featurestore/health", get(|| async { "ok" }))
         .route("/_featurestore/faults", post(set_faults))
         .route("/_featurestore/stats", get(stats))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    move |e: tower::BoxError| async move { timed_out(timeout, &e) },
+                ))
+                .timeout(timeout),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             time_requests,

@@ -77,7 +77,10 @@ pub(crate) async fn put_record(
         .writer
         .put(group, body.record, body.target_stores, body.ttl_duration)
         .await?;
-    Ok(().into_response())
+    Ok(state
+        .faults
+        .answer_committed("PutRecord", ().into_response())
+        .await)
 }
 
 #[derive(Serialize)]
@@ -170,7 +173,10 @@ pub(crate) async fn delete_record(
         s.delete_record(&group, &id, &event_time, mode, targets.as_deref())
     })
     .await?;
-    Ok(().into_response())
+    Ok(state
+        .faults
+        .answer_committed("DeleteRecord", ().into_response())
+        .await)
 }
 
 #[derive(Deserialize)]
@@ -350,7 +356,12 @@ pub(crate) async fn batch_write_record(
     })
     .await?;
     errors.extend(failed);
-    Ok(axum::Json(json!({ "Errors": errors, "UnprocessedEntries": unprocessed })).into_response())
+    let answer =
+        axum::Json(json!({ "Errors": errors, "UnprocessedEntries": unprocessed })).into_response();
+    Ok(state
+        .faults
+        .answer_committed("BatchWriteRecord", answer)
+        .await)
 }
 
 fn entry_error(entry: serde_json::Value, e: &ApiError) -> serde_json::Value {

@@ -249,6 +249,7 @@ fn aws_sides(ctx: &Ctx, levels: &[usize]) -> Result<(Vec<Level>, Option<String>)
         &ctx.exe(FS_SERVER)?,
         &store,
         &[
+            "--faults",
             "--latency-ms",
             &LATENCY_MS.to_string(),
             "--fault-ops",

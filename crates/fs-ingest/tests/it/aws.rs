@@ -20,9 +20,8 @@ struct Remote {
 impl Remote {
     async fn new() -> Self {
         let env = Env::new();
-        let server = Server::start(env.store.clone(), ServerOptions::default())
-            .await
-            .unwrap();
+        let options = ServerOptions::default().fault_injection(true);
+        let server = Server::start(env.store.clone(), options).await.unwrap();
         Self { env, server }
     }
 

@@ -29,9 +29,8 @@ impl Aws {
     pub(crate) async fn new(max_attempts: u32) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(fs_local::Store::open(dir.path()).unwrap());
-        let server = Server::start(store.clone(), ServerOptions::default())
-            .await
-            .unwrap();
+        let options = ServerOptions::default().fault_injection(true);
+        let server = Server::start(store.clone(), options).await.unwrap();
         let config = sdk_config(&server.endpoint_url(), max_attempts);
         Self {
             _dir: dir,

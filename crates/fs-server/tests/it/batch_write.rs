@@ -82,6 +82,28 @@ async fn a_request_is_one_transaction_and_ttls_apply_per_entry() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_six_entries_are_refused_whole_with_a_validation_error() {
+    let env = env(1).await;
+    env.store.create_feature_group(group("g")).unwrap();
+    let client = Client::new(&env.config);
+    let entries: Vec<_> = (0..26).map(|i| entry(&i.to_string(), "1")).collect();
+    let err = client
+        .batch_write_record()
+        .set_entries(Some(entries))
+        .send()
+        .await
+        .unwrap_err();
+    let service = err.as_service_error().unwrap();
+    assert!(service.is_validation_error(), "{err:?}");
+    assert!(
+        format!("{service}").contains("1 to 25 entries"),
+        "{service}"
+    );
+    assert!(env.store.get_record("g", "0", None).unwrap().is_none());
+    assert_eq!(env.store.outbox_len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_entry_faults_come_back_as_the_sdk_parses_them() {
     let env = env(1).await;
     env.store.create_feature_group(group("g")).unwrap();

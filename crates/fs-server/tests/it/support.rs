@@ -12,12 +12,16 @@ pub(crate) struct Env {
     pub(crate) config: SdkConfig,
 }
 
+/// A server with fault injection on, and clients making `max_attempts`.
 pub(crate) async fn env(max_attempts: u32) -> Env {
+    env_with(max_attempts, ServerOptions::default().fault_injection(true)).await
+}
+
+/// A server started with `options`.
+pub(crate) async fn env_with(max_attempts: u32, options: ServerOptions) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(fs_local::Store::open(dir.path()).unwrap());
-    let server = Server::start(store.clone(), ServerOptions::default())
-        .await
-        .unwrap();
+    let server = Server::start(store.clone(), options).await.unwrap();
     let config = fs_server::client_config(&server.endpoint_url(), max_attempts);
     Env {
         _dir: dir,
@@ -44,6 +48,15 @@ pub(crate) fn group(name: &str) -> FeatureGroup {
 
 /// A raw HTTP/1.1 request on loopback; returns (status, body).
 pub(crate) async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String) {
+    let (status, _, body) = raw_http_full(addr, request).await;
+    (status, body)
+}
+
+/// A raw HTTP/1.1 request on loopback; returns (status, head, body).
+pub(crate) async fn raw_http_full(
+    addr: std::net::SocketAddr,
+    request: &[u8],
+) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(request).await.unwrap();
@@ -55,6 +68,16 @@ pub(crate) async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> (u16
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-    (status, body)
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// A POST of `body` to `path` with `headers` (each ending in CRLF) as raw
+/// HTTP on a connection closed after the answer.
+pub(crate) fn post(path: &str, headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
