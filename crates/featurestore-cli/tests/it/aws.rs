@@ -155,35 +155,57 @@ fn aws_commands_against_a_local_server() {
         .ok()
         .json();
     let served = Served::start(&env);
+    reads_match_the_embedded_store(&env, &served, &local);
+    a_group_created_filled_evolved_and_deleted(&env, &served, &data, &local);
+    errors_are_one_line(&env, &served);
+    let status = served.terminate();
+    assert!(status.success());
+    let after: Value = env.run(&["--json", "list-feature-groups"]).ok().json();
+    assert_eq!(
+        after["FeatureGroupSummaries"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
 
-    let list = aws(&env, &served, &["list-feature-groups"]).ok().json();
+/// The group, its definition and its records read through the SDKs are
+/// the embedded store's (`local`: `get customers 1 2` run locally).
+fn reads_match_the_embedded_store(env: &Env, served: &Served, local: &Value) {
+    let list = aws(env, served, &["list-feature-groups"]).ok().json();
     assert_eq!(
         list["FeatureGroupSummaries"][0]["FeatureGroupName"],
         "customers"
     );
-    let described = aws(&env, &served, &["describe-feature-group", "customers"])
+    let described = aws(env, served, &["describe-feature-group", "customers"])
         .ok()
         .json();
     assert_eq!(
         described["FeatureDefinitions"].as_array().map(Vec::len),
         Some(8)
     );
-    let got = aws(&env, &served, &["get", "customers", "1", "2"])
+    let got = aws(env, served, &["get", "customers", "1", "2"])
         .ok()
         .json();
     assert_eq!(got["records"], local["records"]);
-    let one = aws(&env, &served, &["get", "customers", "1"]).ok().json();
+    let one = aws(env, served, &["get", "customers", "1"]).ok().json();
     assert_eq!(one["records"][0], local["records"][0]);
+}
 
-    // A group created, filled, evolved and deleted through the SDKs.
+/// A group created, filled (PutRecord, then BatchWriteRecord), evolved and
+/// deleted through the SDKs.
+fn a_group_created_filled_evolved_and_deleted(
+    env: &Env,
+    served: &Served,
+    data: &str,
+    local: &Value,
+) {
     let created = aws(
-        &env,
-        &served,
+        env,
+        served,
         &[
             "create-feature-group",
             "copy",
             "--from-data",
-            &data,
+            data,
             "--record-id",
             "customer_id",
             "--event-time",
@@ -193,25 +215,21 @@ fn aws_commands_against_a_local_server() {
     .ok()
     .json();
     assert_eq!(created["FeatureGroupStatus"], "Created");
-    let ingested = aws(
-        &env,
-        &served,
-        &["ingest", "copy", &data, "--concurrency", "8"],
-    )
-    .ok()
-    .json();
+    let ingested = aws(env, served, &["ingest", "copy", data, "--concurrency", "8"])
+        .ok()
+        .json();
     assert_eq!(ingested["rows_written"], 120);
-    let copied = aws(&env, &served, &["get", "copy", "1", "2"]).ok().json();
+    let copied = aws(env, served, &["get", "copy", "1", "2"]).ok().json();
     assert_eq!(copied["records"], local["records"]);
     // BatchWriteRecord when asked: the same rows again, 25 to a request.
     let before = server_stats(&served.url);
     let batched = aws(
-        &env,
-        &served,
+        env,
+        served,
         &[
             "ingest",
             "copy",
-            &data,
+            data,
             "--batch-write",
             "--concurrency",
             "2",
@@ -223,11 +241,11 @@ fn aws_commands_against_a_local_server() {
     let after = server_stats(&served.url);
     let sent = |op: &str| after[op].as_u64().unwrap_or(0) - before[op].as_u64().unwrap_or(0);
     assert_eq!((sent("BatchWriteRecord"), sent("PutRecord")), (5, 0));
-    let copied = aws(&env, &served, &["get", "copy", "1", "2"]).ok().json();
+    let copied = aws(env, served, &["get", "copy", "1", "2"]).ok().json();
     assert_eq!(copied["records"], local["records"]);
     let added = aws(
-        &env,
-        &served,
+        env,
+        served,
         &["add-features", "copy", "--feature", "segment:String"],
     )
     .ok()
@@ -236,15 +254,17 @@ fn aws_commands_against_a_local_server() {
         added["FeatureDefinitions"].as_array().map(Vec::len),
         Some(9)
     );
-    aws(&env, &served, &["delete-feature-group", "copy"]).ok();
-    aws(&env, &served, &["describe-feature-group", "copy"]).fails(1, &["copy"]);
+    aws(env, served, &["delete-feature-group", "copy"]).ok();
+    aws(env, served, &["describe-feature-group", "copy"]).fails(1, &["copy"]);
+}
 
-    // Errors are one line too.
-    aws(&env, &served, &["get", "nope", "1"]).fails(1, &["nope"]);
-    aws(&env, &served, &["flush"]).fails(1, &["embedded store", "--aws"]);
+/// Errors through the SDKs are one line too.
+fn errors_are_one_line(env: &Env, served: &Served) {
+    aws(env, served, &["get", "nope", "1"]).fails(1, &["nope"]);
+    aws(env, served, &["flush"]).fails(1, &["embedded store", "--aws"]);
     aws(
-        &env,
-        &served,
+        env,
+        served,
         &[
             "ingest",
             "customers",
@@ -252,13 +272,6 @@ fn aws_commands_against_a_local_server() {
         ],
     )
     .fails(1, &["wrong-types.csv", "row 2", "nothing was written"]);
-    let status = served.terminate();
-    assert!(status.success());
-    let after: Value = env.run(&["--json", "list-feature-groups"]).ok().json();
-    assert_eq!(
-        after["FeatureGroupSummaries"].as_array().map(Vec::len),
-        Some(1)
-    );
 }
 
 /// fs-server's request counts (`GET /_featurestore/stats`).

@@ -11,6 +11,15 @@ use crate::support::{Env, offline_rows, read_csv};
 #[test]
 fn formats_definitions_evolution_and_deletion() {
     let env = Env::new();
+    parquet_and_json_lines_hold_the_same_rows(&env);
+    definition_files_and_dry_run(&env);
+    added_features_read_as_null(&env);
+    deletion_keeps_the_offline_files(&env);
+}
+
+/// Groups `from-parquet` and `from-jsonl`, created and filled from the
+/// same dataset in two formats, hold the same records.
+fn parquet_and_json_lines_hold_the_same_rows(env: &Env) {
     for (file, group) in [("c.parquet", "from-parquet"), ("c.jsonl", "from-jsonl")] {
         env.run(&["create-dataset", "--rows", "200", "--out", file])
             .ok();
@@ -50,7 +59,11 @@ fn formats_definitions_evolution_and_deletion() {
         a["records"], b["records"],
         "the same rows from both formats"
     );
+}
 
+/// A CreateFeatureGroup JSON file, as `--dry-run` prints it and as the AWS
+/// CLI takes it, creates a group.
+fn definition_files_and_dry_run(env: &Env) {
     // A CreateFeatureGroup JSON file (as the AWS CLI takes it), printed by --dry-run.
     let dry = env.run(&[
         "create-feature-group",
@@ -106,7 +119,10 @@ fn formats_definitions_evolution_and_deletion() {
         from_shared["OnlineStoreConfig"]["TtlDuration"]["Unit"],
         "Days"
     );
+}
 
+/// Evolution: new features read as null for existing records.
+fn added_features_read_as_null(env: &Env) {
     // Evolution: new features read as null for existing records.
     let added = env
         .run(&[
@@ -150,7 +166,10 @@ fn formats_definitions_evolution_and_deletion() {
         .stdout
         .clone();
     assert!(text.contains("added 1 feature"), "{text}");
+}
 
+/// Deleting a group keeps its offline files.
+fn deletion_keeps_the_offline_files(env: &Env) {
     // Deletion keeps the offline files.
     let info = env
         .run(&["--json", "describe-feature-group", "from-jsonl"])

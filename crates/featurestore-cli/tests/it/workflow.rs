@@ -147,9 +147,21 @@ fn create_dataset_is_realistic_and_deterministic() {
 fn the_five_steps_one_by_one() {
     let env = Env::new();
     let data = env.path("customers.csv");
-    let d = data.display().to_string();
+    let (customers, rows) = create_the_dataset(&env, &data);
+    let described = create_the_group(&env, &data);
+    ingest_it_twice(&env, &data);
+    let latest = latest(&rows);
+    read_online(&env, &rows, &latest);
+    let offline = read_offline(&env, &described, customers, &latest);
+    an_unflushed_put_waits_for_a_flush(&env, &offline);
+}
 
-    // 1. A dataset.
+/// The latest row of each customer, by customer id.
+type Latest = HashMap<String, HashMap<String, String>>;
+
+/// Step 1: `create-dataset` into `data`; the number of customers and the rows.
+fn create_the_dataset(env: &Env, data: &Path) -> (u64, Vec<HashMap<String, String>>) {
+    let d = data.display().to_string();
     let made = env
         .run(&[
             "--json",
@@ -164,8 +176,12 @@ fn the_five_steps_one_by_one() {
     let customers = made["customers"].as_u64().expect("customers");
     let rows = read_csv(&data);
     assert_eq!(rows.len() as u64, ROWS);
+    (customers, rows)
+}
 
-    // 2. A feature group inferred from it.
+/// Step 2: the group inferred from `data`, described, listed; its description.
+fn create_the_group(env: &Env, data: &Path) -> Value {
+    let d = data.display().to_string();
     let created = env
         .run(&[
             "--json",
@@ -229,8 +245,12 @@ fn the_five_steps_one_by_one() {
             .stdout
             .contains("customers")
     );
+    described
+}
 
-    // 3. Ingest.
+/// Step 3: `data` ingested, twice (JSON, then the summary for people).
+fn ingest_it_twice(env: &Env, data: &Path) {
+    let d = data.display().to_string();
     let ingested = env.run(&["--json", "ingest", "customers", &d]).ok().json();
     assert_eq!(ingested["rows_read"], ROWS);
     assert_eq!(ingested["rows_written"], ROWS);
@@ -241,9 +261,11 @@ fn the_five_steps_one_by_one() {
         summary.contains("rows written") && summary.contains("rows/s"),
         "{summary}"
     );
+}
 
-    // 4. Online reads: the latest version of each customer.
-    let latest = latest(&rows);
+/// Step 4: online reads return the latest version of each customer, in
+/// every format, and name a missing record.
+fn read_online(env: &Env, rows: &[HashMap<String, String>], latest: &Latest) {
     let mut versions: Vec<(usize, &str)> = latest
         .keys()
         .map(|id| {
@@ -312,8 +334,12 @@ fn the_five_steps_one_by_one() {
         missing.json()["records"].as_array().expect("records").len(),
         1
     );
+}
 
-    // 5. Offline: the ingest flushed; every version is in the Parquet files.
+/// Step 5: every version is in the offline Parquet files, and the training
+/// datasets hold what the dataset file says; returns the offline directory.
+fn read_offline(env: &Env, described: &Value, customers: u64, latest: &Latest) -> PathBuf {
+    // The ingest flushed; every version is in the Parquet files.
     let flushed = env.run(&["--json", "flush"]).ok().json();
     assert_eq!(flushed["rows"], 0, "ingest flushes at its end");
     let offline = PathBuf::from(
@@ -400,9 +426,12 @@ fn the_five_steps_one_by_one() {
     assert_eq!(none["rows"], 0);
     env.run(&["dataset", "customers", "--features", "nope"])
         .fails(1, &["nope", "customers"]);
+    offline
+}
 
-    // A write through `serve` that is not flushed (the server is killed)
-    // waits in the outbox until `flush` moves it.
+/// A write through `serve` that is not flushed (the server is killed)
+/// waits in the outbox until `flush` moves it.
+fn an_unflushed_put_waits_for_a_flush(env: &Env, offline: &Path) {
     let served = Served::start(&env);
     let record = json!({"Record": [
         {"FeatureName": "customer_id", "ValueAsString": "1"},
