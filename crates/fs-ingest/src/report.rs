@@ -116,6 +116,12 @@ pub struct Counts {
     pub rows_failed: u64,
     /// Rows that needed at least one retry (and are also written or failed).
     pub rows_retried: u64,
+    /// Of those, rows retried after an attempt whose outcome was unknown (a
+    /// 5xx, a timeout, a connection lost after sending): the row may have
+    /// been written twice, so it may have a duplicate offline row (which
+    /// latest-per-record reads collapse). An upper bound.
+    #[serde(default)]
+    pub rows_retried_unknown_outcome: u64,
     /// Bytes of input consumed.
     pub bytes_read: u64,
 }
@@ -126,6 +132,7 @@ impl Counts {
         self.rows_written += other.rows_written;
         self.rows_failed += other.rows_failed;
         self.rows_retried += other.rows_retried;
+        self.rows_retried_unknown_outcome += other.rows_retried_unknown_outcome;
         self.bytes_read += other.bytes_read;
     }
 }
@@ -167,6 +174,13 @@ pub struct IngestReport {
     pub rows_failed: u64,
     /// Rows that needed at least one retry.
     pub rows_retried: u64,
+    /// Rows retried after an attempt whose outcome was unknown (a 5xx, a
+    /// timeout, a connection lost after the request was sent), which may
+    /// therefore have been written twice: possible duplicate offline rows
+    /// (SageMaker's PutRecord and BatchWriteRecord have no idempotency
+    /// token). An upper bound; throttled and unprocessed retries are not
+    /// counted. See [`crate::RowOutcome::unknown_outcome_retries`].
+    pub rows_retried_unknown_outcome: u64,
     /// Retries, in all.
     pub retries: u64,
     /// Bytes of input consumed.
@@ -207,6 +221,7 @@ impl IngestReport {
             rows_written: self.rows_written,
             rows_failed: self.rows_failed,
             rows_retried: self.rows_retried,
+            rows_retried_unknown_outcome: self.rows_retried_unknown_outcome,
             bytes_read: self.bytes_read,
         }
     }

@@ -11,6 +11,16 @@
 //! attempt. An attempt already running is not cut short (the SDK's own
 //! timeouts bound it), so that a write is never reported failed while it
 //! may still be applied.
+//!
+//! **Unknown outcomes.** A retryable error can say that the write was not
+//! applied (throttling: the service refused it) or leave it unknown (a
+//! 5xx, a timeout, a connection that failed while the request was out: the
+//! write may have landed and only its answer been lost). A retry after an
+//! unknown outcome may write the row twice: harmless online (the same
+//! event time overwrites), a duplicate row offline (collapsed by
+//! latest-per-record reads). [`RetryConfig::run_classified`] counts those
+//! retries ([`Retried::unknown_outcome_retries`]), so that an ingest can
+//! report how many rows may have offline duplicates.
 
 use std::future::Future;
 use std::time::Duration;
@@ -77,6 +87,9 @@ pub struct Retried<T, E> {
     pub retries: u32,
     /// Set when the last error was retryable but no retry was left.
     pub gave_up: Option<GaveUp>,
+    /// Retries made after an attempt whose outcome was unknown (it may have
+    /// been applied); at most `retries`.
+    pub unknown_outcome_retries: u32,
 }
 
 impl RetryConfig {
@@ -150,6 +163,23 @@ impl RetryConfig {
     pub async fn run<T, E, F, Fut>(
         &self,
         is_retryable: impl Fn(&E) -> bool,
+        attempt: F,
+    ) -> Retried<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.run_classified(is_retryable, |_| false, attempt).await
+    }
+
+    /// [`RetryConfig::run`], counting the retries made after an error for
+    /// which `outcome_unknown` is true (the attempt may have been applied:
+    /// a 5xx, a timeout, a connection lost after sending) in
+    /// [`Retried::unknown_outcome_retries`].
+    pub async fn run_classified<T, E, F, Fut>(
+        &self,
+        is_retryable: impl Fn(&E) -> bool,
+        outcome_unknown: impl Fn(&E) -> bool,
         mut attempt: F,
     ) -> Retried<T, E>
     where
@@ -158,12 +188,14 @@ impl RetryConfig {
     {
         let first = Instant::now();
         let mut retries = 0;
+        let mut unknown_outcome_retries = 0;
         loop {
             let result = attempt().await;
             match &result {
                 Err(e) if is_retryable(e) => match self.next_retry(retries, first) {
                     Ok(delay) => {
                         retries += 1;
+                        unknown_outcome_retries += u32::from(outcome_unknown(e));
                         tracing::debug!(retry = retries, ?delay, "retrying a retryable failure");
                         tokio::time::sleep(delay).await;
                     }
@@ -172,6 +204,7 @@ impl RetryConfig {
                             result,
                             retries,
                             gave_up: Some(gave_up),
+                            unknown_outcome_retries,
                         };
                     }
                 },
@@ -180,6 +213,7 @@ impl RetryConfig {
                         result,
                         retries,
                         gave_up: None,
+                        unknown_outcome_retries,
                     };
                 }
             }
@@ -289,5 +323,45 @@ mod tests {
             .run(|_: &&str| true, || async { Err::<(), _>("busy") })
             .await;
         assert_eq!(r.gave_up, Some(GaveUp::Retries(4)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_after_an_unknown_outcome_are_counted_apart() {
+        // "busy" (throttled: not applied), "lost" (a 5xx or timeout: maybe
+        // applied), then success.
+        let c = RetryConfig::default().max_retries(10);
+        let script = ["busy", "lost", "busy", "lost", "lost"];
+        let mut calls = 0;
+        let r = c
+            .run_classified(
+                |_: &&str| true,
+                |e: &&str| *e == "lost",
+                || {
+                    let step = script.get(calls).copied();
+                    calls += 1;
+                    async move { step.map_or(Ok(()), Err) }
+                },
+            )
+            .await;
+        assert_eq!((r.result, r.retries), (Ok(()), 5));
+        assert_eq!(r.unknown_outcome_retries, 3);
+
+        // Giving up after an unknown outcome is no retry, so not counted.
+        let c = RetryConfig::default().max_retries(1);
+        let r = c
+            .run_classified(
+                |_: &&str| true,
+                |e: &&str| *e == "lost",
+                || async { Err::<(), _>("lost") },
+            )
+            .await;
+        assert_eq!((r.retries, r.unknown_outcome_retries), (1, 1));
+        assert_eq!(r.gave_up, Some(GaveUp::Retries(1)));
+
+        // Plain `run` counts none.
+        let r = c
+            .run(|_: &&str| true, || async { Err::<(), _>("lost") })
+            .await;
+        assert_eq!((r.retries, r.unknown_outcome_retries), (1, 0));
     }
 }

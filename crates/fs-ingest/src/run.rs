@@ -306,6 +306,7 @@ impl Run<'_> {
             for (i, o) in outcomes.into_iter().enumerate() {
                 retries += u64::from(o.retries);
                 counts.rows_retried += u64::from(o.retries > 0);
+                counts.rows_retried_unknown_outcome += u64::from(o.unknown_outcome_retries > 0);
                 match o.status {
                     RowStatus::Written => counts.rows_written += 1,
                     RowStatus::Failed { reason } => refused.push(Failure {
@@ -379,6 +380,7 @@ impl Run<'_> {
         r.rows_written += counts.rows_written;
         r.rows_failed += counts.rows_failed;
         r.rows_retried += counts.rows_retried;
+        r.rows_retried_unknown_outcome += counts.rows_retried_unknown_outcome;
         r.retries += retries;
         r.bytes_read += counts.bytes_read;
         r.rows_resumed += rows_resumed;

@@ -31,7 +31,11 @@ pub const DEFAULT_BATCH_WRITE_CONCURRENCY: usize = 8;
 /// code and message. A request that fails as a whole is retried when
 /// retryable, and otherwise fails its rows. An unknown feature group fails
 /// the batch. Entries are matched to rows by their content (the service
-/// returns the failed entry as sent).
+/// returns the failed entry as sent). Retries after an outcome that may
+/// have been a write (a request failing with a 5xx, a timeout or a lost
+/// connection, an entry failed with an internal error) are counted in
+/// [`RowOutcome::unknown_outcome_retries`]; throttled and unprocessed
+/// entries were not written and are not.
 ///
 /// Against SageMaker, throughput is requests in flight times 25 over the
 /// latency, about 25 times that of PutRecord per row; offline rows are the
@@ -98,6 +102,7 @@ impl BatchWriteSink {
                 }
                 let failure = RowFailure {
                     retryable: e.is_retryable(),
+                    outcome_unknown: e.kind == AwsErrorKind::Transient,
                     reason: e.to_string(),
                 };
                 let rows = rows
@@ -142,6 +147,8 @@ impl BatchWriteSink {
             }
             results[i].1 = Err(RowFailure {
                 retryable: kind.is_retryable(),
+                // An entry failed with an internal error may still have been written.
+                outcome_unknown: kind == AwsErrorKind::Transient,
                 reason: format!("BatchWriteRecord entry failed ({code}): {message}"),
             });
         }
@@ -149,6 +156,7 @@ impl BatchWriteSink {
             if let Some(i) = find(Some(entry)) {
                 results[i].1 = Err(RowFailure {
                     retryable: true,
+                    outcome_unknown: false,
                     reason: "BatchWriteRecord left the entry unprocessed".into(),
                 });
             }
@@ -161,6 +169,9 @@ impl BatchWriteSink {
 #[derive(Debug, Clone)]
 struct RowFailure {
     retryable: bool,
+    /// The entry may have been written (a 5xx, a timeout, a connection
+    /// lost after sending), as opposed to refused (throttled, unprocessed).
+    outcome_unknown: bool,
     reason: String,
 }
 
@@ -239,7 +250,15 @@ impl Sink for BatchWriteSink {
             .collect();
         drop(records);
         let mut outcomes: Vec<Option<RowOutcome>> = vec![None; n];
-        let mut last_failure: Vec<String> = vec![String::new(); n];
+        let mut last_failure: Vec<RowFailure> = vec![
+            RowFailure {
+                retryable: false,
+                outcome_unknown: false,
+                reason: String::new(),
+            };
+            n
+        ];
+        let mut unknown: Vec<u32> = vec![0; n];
         let mut first_attempt: Vec<Option<Instant>> = vec![None; n];
         let mut pending: Vec<usize> = (0..n).collect();
         let mut retries = 0u32;
@@ -263,15 +282,22 @@ impl Sink for BatchWriteSink {
                     first_attempt[row].get_or_insert(sent_at);
                     match result {
                         Ok(()) => {
-                            outcomes[row] = Some(RowOutcome::written().with_retries(retries));
+                            outcomes[row] = Some(
+                                RowOutcome::written()
+                                    .with_retries(retries)
+                                    .with_unknown_outcome_retries(unknown[row]),
+                            );
                         }
                         Err(f) if f.retryable => {
-                            last_failure[row] = f.reason;
+                            last_failure[row] = f;
                             again.push(row);
                         }
                         Err(f) => {
-                            outcomes[row] =
-                                Some(RowOutcome::failed(f.reason).with_retries(retries));
+                            outcomes[row] = Some(
+                                RowOutcome::failed(f.reason)
+                                    .with_retries(retries)
+                                    .with_unknown_outcome_retries(unknown[row]),
+                            );
                         }
                     }
                 }
@@ -286,10 +312,17 @@ impl Sink for BatchWriteSink {
             for row in again {
                 let first = first_attempt[row].expect("sent rows have a first attempt");
                 match self.retry.give_up(retries, first, delay) {
-                    None => retried.push(row),
+                    None => {
+                        unknown[row] += u32::from(last_failure[row].outcome_unknown);
+                        retried.push(row);
+                    }
                     Some(gave_up) => {
-                        let reason = format!("{gave_up}: {}", last_failure[row]);
-                        outcomes[row] = Some(RowOutcome::failed(reason).with_retries(retries));
+                        let reason = format!("{gave_up}: {}", last_failure[row].reason);
+                        outcomes[row] = Some(
+                            RowOutcome::failed(reason)
+                                .with_retries(retries)
+                                .with_unknown_outcome_retries(unknown[row]),
+                        );
                     }
                 }
             }

@@ -60,6 +60,12 @@ pub struct RowOutcome {
     pub status: RowStatus,
     /// Retries it took (0 when the first attempt decided).
     pub retries: u32,
+    /// Of those, retries made after an attempt whose outcome was unknown (a
+    /// 5xx, a timeout, a connection lost while the request was out): that
+    /// attempt may have been applied, so the row may be written twice (a
+    /// duplicate offline row). Throttled or unprocessed attempts were not
+    /// applied and are not counted here.
+    pub unknown_outcome_retries: u32,
 }
 
 impl RowOutcome {
@@ -68,6 +74,7 @@ impl RowOutcome {
         Self {
             status: RowStatus::Written,
             retries: 0,
+            unknown_outcome_retries: 0,
         }
     }
 
@@ -78,12 +85,20 @@ impl RowOutcome {
                 reason: reason.into(),
             },
             retries: 0,
+            unknown_outcome_retries: 0,
         }
     }
 
     /// The same outcome after `retries` retries.
     pub fn with_retries(mut self, retries: u32) -> Self {
         self.retries = retries;
+        self
+    }
+
+    /// The same outcome with `n` of its retries made after an unknown
+    /// outcome (see [`RowOutcome::unknown_outcome_retries`]).
+    pub fn with_unknown_outcome_retries(mut self, n: u32) -> Self {
+        self.unknown_outcome_retries = n;
         self
     }
 

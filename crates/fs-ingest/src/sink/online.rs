@@ -21,7 +21,9 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 /// (`futures::stream::iter(..).buffer_unordered(n)`); puts failing with a
 /// retryable error (throttling, transient) are retried per [`RetryConfig`]
 /// (retries and total deadline), others fail their row, with the reason.
-/// A group that does not exist fails the batch.
+/// A group that does not exist fails the batch. Retries after a transient
+/// error (which may have been applied) are counted in
+/// [`RowOutcome::unknown_outcome_retries`].
 ///
 /// This is the path for stores reached over the network, where
 /// throughput is in-flight requests divided by latency. Offline rows are
@@ -83,9 +85,12 @@ impl Sink for OnlineStoreSink {
             futures::stream::iter(records.into_iter().enumerate())
                 .map(|(i, record)| async move {
                     let r = retry
-                        .run(fs_online::Error::is_retryable, || {
-                            store.put_record(name, &record, put)
-                        })
+                        .run_classified(
+                            fs_online::Error::is_retryable,
+                            // A 5xx, timeout or lost connection: the put may have landed.
+                            |e| matches!(e, fs_online::Error::Transient { .. }),
+                            || store.put_record(name, &record, put),
+                        )
                         .await;
                     (i, r)
                 })
@@ -101,7 +106,11 @@ impl Sink for OnlineStoreSink {
                 (Err(e), Some(gave_up)) => RowOutcome::failed(format!("{gave_up}: {e}")),
                 (Err(e), None) => RowOutcome::failed(e.to_string()),
             };
-            outcomes.push(outcome.with_retries(r.retries));
+            outcomes.push(
+                outcome
+                    .with_retries(r.retries)
+                    .with_unknown_outcome_retries(r.unknown_outcome_retries),
+            );
         }
         Ok(outcomes)
     }

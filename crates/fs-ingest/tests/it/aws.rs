@@ -101,6 +101,15 @@ async fn under_20_percent_throttling_and_5xx_every_row_is_written_or_reported_on
         "faults were injected, so some puts were retried"
     );
     assert!(remote.server.request_count("PutRecord") > 400);
+    // 5xx answers leave the outcome unknown: those retries are counted
+    // (possible offline duplicates); throttled ones are not.
+    assert!(
+        report.rows_retried_unknown_outcome > 0
+            && report.rows_retried_unknown_outcome < report.rows_retried,
+        "{} of {} retried rows after an unknown outcome",
+        report.rows_retried_unknown_outcome,
+        report.rows_retried
+    );
     // Written rows are online and offline exactly once; reported ones nowhere.
     let offline = remote.env.offline_counts("faults", "customer_id");
     assert_eq!(offline.len() as u64, report.rows_written);
@@ -113,4 +122,33 @@ async fn under_20_percent_throttling_and_5xx_every_row_is_written_or_reported_on
         let online = remote.env.online("faults", &id.to_string()).is_some();
         assert_eq!(online, !failed.contains(&(id + 1)), "customer {id}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_retries_are_not_counted_as_unknown_outcomes() {
+    let remote = Remote::new().await;
+    let group = remote.env.group(customers("throttled"));
+    let file = remote.env.path("customers.parquet");
+    write_parquet(&file, &customers_batch(0, 200));
+    remote.server.set_faults(
+        Faults::none()
+            .throttle_rate(0.3)
+            .seed(5)
+            .only(["PutRecord"]),
+    );
+    let sink = Arc::new(remote.sink(&group, 1).with_retry(
+        RetryConfig::default().max_retries(20).backoff(
+            std::time::Duration::from_millis(1),
+            std::time::Duration::from_millis(5),
+        ),
+    ));
+    let report = run(&group, sink, &[file], IngestOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.rows_written, 200);
+    assert!(report.rows_retried > 0, "throttling was injected");
+    assert_eq!(
+        report.rows_retried_unknown_outcome, 0,
+        "a throttled put was not applied"
+    );
 }

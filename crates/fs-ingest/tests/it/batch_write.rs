@@ -198,6 +198,15 @@ async fn failed_and_unprocessed_entries_are_retried_and_bad_rows_reported_once()
         report.retries > 0,
         "faults were injected, so entries were retried"
     );
+    // Whole-request 5xx and InternalFailure entries may have been written:
+    // their retries are counted; throttled and unprocessed entries are not.
+    assert!(
+        report.rows_retried_unknown_outcome > 0
+            && report.rows_retried_unknown_outcome < report.rows_retried,
+        "{} of {} retried rows after an unknown outcome",
+        report.rows_retried_unknown_outcome,
+        report.rows_retried
+    );
     // Every good row written, every bad one reported (once) with the server's reason.
     let failed: HashSet<u64> = report.failures.iter().map(|f| f.row).collect();
     assert_eq!(failed, bad);
@@ -250,6 +259,10 @@ async fn rows_still_failing_at_the_deadline_are_reported_with_the_reason() {
         );
     }
     assert!(report.retries > 0);
+    assert_eq!(
+        report.rows_retried_unknown_outcome, 0,
+        "throttled entries were not written"
+    );
     let requests = remote.server.request_count("BatchWriteRecord");
     assert!(
         requests < 1_000,
