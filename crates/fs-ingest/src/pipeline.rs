@@ -7,7 +7,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow_array::{RecordBatch, new_empty_array};
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch, new_empty_array};
+use arrow_schema::DataType;
 use fs_schema::{CastOptions, FeatureGroup, Record, batch_to_records, cast_batch_lenient};
 use tokio::sync::mpsc;
 
@@ -83,9 +85,17 @@ pub(crate) fn read_all(
     options: IngestOptions,
     tx: mpsc::Sender<Item>,
 ) {
+    let mut reference: Option<Reference> = None;
     for (index, file) in plan.files.iter().enumerate() {
         let (rows_done, complete) = plan.done[index];
         if complete {
+            // A resumed run checks the other files against the same first file.
+            if reference.is_none()
+                && file.format != Format::JsonLines
+                && let Ok(batches) = read_file(file, &group, &options)
+            {
+                reference = Some(Reference::new(file, &batches.schema(), &group));
+            }
             continue;
         }
         if tx.blocking_send(Item::FileStart(index)).is_err() {
@@ -100,7 +110,7 @@ pub(crate) fn read_all(
             rows_done,
             record_shard: plan.record_shard,
         };
-        let end = match read_one(&ctx, &options, &tx) {
+        let end = match read_one(&ctx, &options, &tx, &mut reference) {
             Ok(true) => Item::FileEnd(index),
             Ok(false) => return,
             Err(e) => {
@@ -123,12 +133,96 @@ struct FileCtx<'a> {
     record_shard: Option<(u32, u32)>,
 }
 
+/// The feature columns of the first CSV or Parquet file of an ingest, which
+/// every later one must have too, of the same types (for files of the same
+/// format): a column that disappears, appears or changes type between the
+/// files of one ingest fails the file where it does. JSON Lines files have
+/// no schema of their own (each line names its keys) and are not compared.
+struct Reference {
+    file: std::path::PathBuf,
+    format: Format,
+    columns: Vec<(String, DataType)>,
+}
+
+impl Reference {
+    fn new(file: &SourceFile, schema: &arrow_schema::Schema, group: &FeatureGroup) -> Reference {
+        Reference {
+            file: file.path.clone(),
+            format: file.format,
+            columns: schema
+                .fields()
+                .iter()
+                .filter(|f| group.feature(f.name()).is_some())
+                .map(|f| (f.name().clone(), f.data_type().clone()))
+                .collect(),
+        }
+    }
+
+    /// The first difference of `file`'s columns from the first file's.
+    fn check(
+        &self,
+        file: &SourceFile,
+        schema: &arrow_schema::Schema,
+        group: &FeatureGroup,
+    ) -> Result<()> {
+        let drift = |column: &str, what: String| Error::Schema {
+            file: file.path.clone(),
+            column: Some(column.to_owned()),
+            source: format!(
+                "{what}; the files of one ingest must have the same columns (the schema drifted: \
+                 ingest these files separately, or make them agree)"
+            )
+            .into(),
+        };
+        let first = self.file.display();
+        for (name, data_type) in &self.columns {
+            match schema.field_with_name(name) {
+                Err(_) => {
+                    return Err(drift(
+                        name,
+                        format!("column {name:?} of the first file ({first}) is missing here"),
+                    ));
+                }
+                Ok(f) if file.format == self.format && f.data_type() != data_type => {
+                    return Err(drift(
+                        name,
+                        format!(
+                            "column {name:?} is {} here but {data_type} in the first file ({first})",
+                            f.data_type()
+                        ),
+                    ));
+                }
+                Ok(_) => {}
+            }
+        }
+        let extra = schema.fields().iter().find(|f| {
+            group.feature(f.name()).is_some() && !self.columns.iter().any(|(n, _)| n == f.name())
+        });
+        match extra {
+            Some(f) => Err(drift(
+                f.name(),
+                format!("column {:?} is not in the first file ({first})", f.name()),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Reads one file; `Ok(false)` when the writer hung up.
-fn read_one(ctx: &FileCtx<'_>, options: &IngestOptions, tx: &mpsc::Sender<Item>) -> Result<bool> {
+fn read_one(
+    ctx: &FileCtx<'_>,
+    options: &IngestOptions,
+    tx: &mpsc::Sender<Item>,
+    reference: &mut Option<Reference>,
+) -> Result<bool> {
     let batches = read_file(ctx.file, ctx.group, options)?;
+    let schema = batches.schema();
+    let compared = ctx.file.format != Format::JsonLines;
+    if compared && let Some(r) = reference.as_ref() {
+        r.check(ctx.file, &schema, ctx.group)?;
+    }
     // Whole-file problems (a missing identifier column, an unknown column,
     // a column of a type no feature can hold) show on an empty batch.
-    let schema = batches.schema();
     let empty = RecordBatch::try_new(
         schema.clone(),
         schema
@@ -144,6 +238,9 @@ fn read_one(ctx: &FileCtx<'_>, options: &IngestOptions, tx: &mpsc::Sender<Item>)
     })?;
     cast_batch_lenient(&empty, ctx.group, &ctx.cast)
         .map_err(|e| Error::schema(&ctx.file.path, e))?;
+    if compared && reference.is_none() {
+        *reference = Some(Reference::new(ctx.file, &schema, ctx.group));
+    }
     for batch in batches {
         let prepared = prepare(ctx, batch?)?;
         if tx.blocking_send(Item::Batch(prepared)).is_err() {
@@ -174,17 +271,24 @@ fn prepare(ctx: &FileCtx<'_>, mut sb: SourceBatch) -> Result<Prepared> {
         None => 0,
     };
     let rows_read = sb.rows_covered();
+    reject_empty_identifiers(&mut sb, ctx.group)?;
     let outcome = cast_batch_lenient(&sb.batch, ctx.group, &ctx.cast)
         .map_err(|e| Error::schema(&ctx.file.path, e))?;
     let mut failures = sb.failures;
     let bad: HashSet<usize> = outcome.failures.iter().map(|f| f.row).collect();
+    let csv = ctx.file.format == Format::Csv;
     for f in outcome.failures {
+        // In CSV a null is an empty cell: say so.
+        let reason = match f.reason.strip_prefix("is null;") {
+            Some(rest) if csv && f.value.is_none() => format!("is empty (a missing value);{rest}"),
+            _ => f.reason,
+        };
         failures.push(Failure {
             file: ctx.file.path.clone(),
             row: sb.provenance.rows[f.row],
             column: Some(f.column),
             stage: Stage::Cast,
-            reason: f.reason,
+            reason,
             value: f.value,
             values: row_values(&sb.batch, f.row),
         });
@@ -222,6 +326,48 @@ fn prepare(ctx: &FileCtx<'_>, mut sb: SourceBatch) -> Result<Prepared> {
         rows_resumed,
         rows_other_shards,
     })
+}
+
+/// Fails the rows whose record identifier is empty text (`""`): every
+/// record needs one, and an empty CSV cell, a JSON `""` or an empty
+/// Parquet string would otherwise be stored as the record `""`. (A null
+/// identifier is the cast's to refuse.)
+fn reject_empty_identifiers(sb: &mut SourceBatch, group: &FeatureGroup) -> Result<()> {
+    let name = &group.record_identifier_feature_name;
+    let Some(column) = sb.batch.column_by_name(name) else {
+        return Ok(());
+    };
+    if !matches!(
+        column.data_type(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..)
+    ) {
+        return Ok(());
+    }
+    let Ok(text) = arrow_cast::cast(column, &DataType::Utf8) else {
+        return Ok(());
+    };
+    let text = text.as_string::<i32>();
+    let keep: Vec<bool> = text.iter().map(|v| v != Some("")).collect();
+    if keep.iter().all(|&k| k) {
+        return Ok(());
+    }
+    let empty: Vec<Failure> = keep
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| !**k)
+        .map(|(i, _)| Failure {
+            file: sb.provenance.file.to_path_buf(),
+            row: sb.provenance.rows[i],
+            column: Some(name.clone()),
+            stage: Stage::Cast,
+            reason: "is empty; every record needs a record identifier".into(),
+            value: Some(String::new()),
+            values: row_values(&sb.batch, i),
+        })
+        .collect();
+    sb.retain(&keep, |_| true)?;
+    sb.failures.extend(empty);
+    Ok(())
 }
 
 /// The values of row `i` of `batch` as a record (nulls left out).

@@ -12,8 +12,16 @@
 //! where it opened: that row number is exact, the count of rows after it is
 //! not.
 //!
-//! Empty cells are empty strings (not nulls) as read; the cast reads them as
-//! null for non-`String` features (`CastOptions::empty_string_as_null`).
+//! An empty cell (`,,` or `,"",`) is a missing value (null) for every
+//! type, as pandas and the SageMaker SDK read it; a missing record
+//! identifier or event time fails its row. With
+//! [`CsvOptions::keep_empty_strings`] empty cells are read as empty text
+//! instead: `""` for `String` features, null for the others (the cast's
+//! `CastOptions::empty_string_as_null`).
+//!
+//! Line endings may be `\n` or `\r\n` (or a lone `\r`); no value keeps a
+//! trailing `\r`. A field holding a NUL byte fails its row (a CSV file holds
+//! text: NUL bytes mean a binary or UTF-16 file), as does invalid UTF-8.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
@@ -46,6 +54,12 @@ pub struct CsvOptions {
     pub escape: Option<u8>,
     /// Lines starting with this character are skipped, if set.
     pub comment: Option<u8>,
+    /// Read an empty cell as empty text instead of a missing value: `""`
+    /// for `String` features (null for the others, whose cast cannot read
+    /// `""`). Off by default: an empty cell is a missing value for every
+    /// type, as pandas and the SageMaker SDK read it. A record identifier
+    /// or event time that is empty fails its row either way.
+    pub keep_empty_strings: bool,
 }
 
 impl Default for CsvOptions {
@@ -56,6 +70,7 @@ impl Default for CsvOptions {
             quote: b'"',
             escape: None,
             comment: None,
+            keep_empty_strings: false,
         }
     }
 }
@@ -91,6 +106,12 @@ impl CsvOptions {
         self
     }
 
+    /// Read empty cells as empty text (see [`CsvOptions::keep_empty_strings`]).
+    pub fn keep_empty_strings(mut self, yes: bool) -> Self {
+        self.keep_empty_strings = yes;
+        self
+    }
+
     fn csv_reader<R: std::io::Read>(&self, reader: R) -> csv::Reader<R> {
         csv::ReaderBuilder::new()
             .has_headers(false)
@@ -118,7 +139,8 @@ impl CsvOptions {
 }
 
 /// A regular expression that matches nothing: empty cells stay empty
-/// strings (arrow-csv's default turns them into nulls, even for text).
+/// strings (arrow-csv's default turns them into nulls, even for text), for
+/// [`CsvOptions::keep_empty_strings`].
 fn never_null() -> regex::Regex {
     regex::Regex::new(r"[^\s\S]").expect("a valid regular expression")
 }
@@ -182,9 +204,20 @@ impl CsvBatches {
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|e| {
                     Error::read(file.as_ref(), None)(
-                        format!("the header row is not valid UTF-8: {e}").into(),
+                        format!(
+                            "the header row is not valid UTF-8 ({e}): is the file in another \
+                             encoding, compressed or binary?"
+                        )
+                        .into(),
                     )
                 })?;
+            if names.iter().any(|n| n.contains('\0')) {
+                return Err(Error::read(file.as_ref(), None)(
+                    "the header row holds NUL bytes: a CSV file holds UTF-8 text; is this file \
+                     UTF-16, compressed or binary?"
+                        .into(),
+                ));
+            }
             offset += csv.position().byte();
             drop(csv);
             reader
@@ -242,12 +275,15 @@ impl CsvBatches {
     }
 
     fn new_decoder(&self) -> Decoder {
+        // arrow-csv's default reads an empty cell as null.
         let mut b = arrow_csv::ReaderBuilder::new(self.read_schema.clone())
             .with_header(false)
             .with_delimiter(self.opts.delimiter)
             .with_quote(self.opts.quote)
-            .with_null_regex(never_null())
             .with_batch_size(self.batch_size);
+        if self.opts.keep_empty_strings {
+            b = b.with_null_regex(never_null());
+        }
         if let Some(e) = self.opts.escape {
             b = b.with_escape(e);
         }
@@ -298,6 +334,11 @@ impl CsvBatches {
         };
         match fast {
             Ok(None) => None,
+            Ok(Some(batch)) if has_nul(&batch) => {
+                tracing::debug!(file = %self.file.display(), row = start_row,
+                    "a batch holds NUL bytes; reading it row by row");
+                self.slow_batch(start_offset, start_row).transpose()
+            }
             Ok(Some(batch)) => {
                 self.decoder = Some(decoder);
                 self.offset += consumed;
@@ -355,8 +396,12 @@ impl CsvBatches {
                     continue;
                 }
                 for (b, field) in builders.iter_mut().zip(record.iter()) {
-                    // Checked by `check_row`.
-                    b.append_value(std::str::from_utf8(field).unwrap_or_default());
+                    if field.is_empty() && !self.opts.keep_empty_strings {
+                        b.append_null();
+                    } else {
+                        // Checked by `check_row`.
+                        b.append_value(std::str::from_utf8(field).unwrap_or_default());
+                    }
                 }
                 rows.push(row);
             }
@@ -389,6 +434,15 @@ impl CsvBatches {
             bytes: consumed,
         }))
     }
+}
+
+/// True when a column of `batch` (all `Utf8`) holds a NUL byte.
+fn has_nul(batch: &RecordBatch) -> bool {
+    use arrow_array::cast::AsArray;
+    batch.columns().iter().any(|c| {
+        c.as_string_opt::<i32>()
+            .is_some_and(|s| s.values().as_slice().contains(&0))
+    })
 }
 
 /// The failure of a row `arrow-csv` cannot read, or `None` if it is fine.
@@ -434,10 +488,28 @@ fn check_row(
             values: values(),
         });
     }
-    let (i, err) = record
+    let bad_utf8 = record
         .iter()
         .enumerate()
-        .find_map(|(i, f)| std::str::from_utf8(f).err().map(|e| (i, e)))?;
+        .find_map(|(i, f)| std::str::from_utf8(f).err().map(|e| (i, e)));
+    let Some((i, err)) = bad_utf8 else {
+        let (i, at) = record
+            .iter()
+            .enumerate()
+            .find_map(|(i, f)| f.iter().position(|&b| b == 0).map(|at| (i, at)))?;
+        return Some(Failure {
+            file: file.to_path_buf(),
+            row,
+            column: Some(columns[i].clone()),
+            stage: Stage::Read,
+            reason: format!(
+                "holds a NUL byte (byte {at} of the field): a CSV file holds text; is the file \
+                 binary or UTF-16?"
+            ),
+            value: Some(shorten(&lossy(&record[i]))),
+            values: values(),
+        });
+    };
     Some(Failure {
         file: file.to_path_buf(),
         row,

@@ -7,6 +7,12 @@
 //! batch on one bad line; when it does, the batch's lines are decoded one
 //! at a time, so that each bad line is reported with its row number and the
 //! good ones go on.
+//!
+//! Before `arrow-json` sees a line, `serde_json` walks it once (values
+//! skipped, not built): a line that is not an object (an array, a string,
+//! a number) and an object naming a key twice are read failures of that
+//! line, the second naming the key. `arrow-json` would take a top-level
+//! array for a row and keep one of two duplicate values without a word.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -115,15 +121,19 @@ impl JsonBatches {
             let file = file.clone();
             move |e: ArrowError| Error::read(file.as_ref(), Some(row))(Box::new(e))
         };
-        // Up to batch_size non-blank lines, each ending in a newline.
+        // Up to batch_size non-blank lines, each ending in a newline; the
+        // lines that are not objects, or repeat a key, fail here.
         let mut buf = Vec::new();
         let mut ends = Vec::new();
+        let mut line_rows = Vec::new();
+        let mut failures = Vec::new();
+        let mut count = 0u64;
         let mut bytes = 0u64;
         let mut line = Vec::new();
-        while ends.len() < self.batch_size {
+        while count < self.batch_size as u64 {
             line.clear();
             let n = self.reader.read_until(b'\n', &mut line).map_err(|e| {
-                Error::read(self.file.as_ref(), Some(start_row + ends.len() as u64))(Box::new(e))
+                Error::read(self.file.as_ref(), Some(start_row + count))(Box::new(e))
             })?;
             if n == 0 {
                 break;
@@ -132,34 +142,49 @@ impl JsonBatches {
             if line.trim_ascii().is_empty() {
                 continue;
             }
+            let row = start_row + count;
+            count += 1;
+            if let Some(f) = shape_failure(&self.file, row, &line) {
+                failures.push(f);
+                continue;
+            }
             buf.extend_from_slice(&line);
             if !line.ends_with(b"\n") {
                 buf.push(b'\n');
             }
             ends.push(buf.len());
+            line_rows.push(row);
         }
-        if ends.is_empty() {
+        if count == 0 {
             return Ok(None);
         }
-        let count = ends.len() as u64;
         self.next_row += count;
-        let mut decoder = match self.decoder.take() {
-            Some(d) => d,
-            None => self.new_decoder().map_err(read_err(start_row))?,
-        };
-        let fast = decoder.decode(&buf).and_then(|n| {
-            if n == buf.len() {
-                decoder.flush()
-            } else {
-                Err(ArrowError::JsonError("more values than lines".into()))
+        let (batch, rows) = if ends.is_empty() {
+            (RecordBatch::new_empty(self.read_schema.clone()), Vec::new())
+        } else {
+            let mut decoder = match self.decoder.take() {
+                Some(d) => d,
+                None => self.new_decoder().map_err(read_err(start_row))?,
+            };
+            let fast = decoder.decode(&buf).and_then(|n| {
+                if n == buf.len() {
+                    decoder.flush()
+                } else {
+                    Err(ArrowError::JsonError("more values than lines".into()))
+                }
+            });
+            match fast {
+                Ok(Some(b)) if b.num_rows() == ends.len() => {
+                    self.decoder = Some(decoder);
+                    (b, line_rows)
+                }
+                _ => {
+                    let (b, rows, more) = self.slow(&buf, &ends, &line_rows, start_row)?;
+                    failures.extend(more);
+                    failures.sort_by_key(|f| f.row);
+                    (b, rows)
+                }
             }
-        });
-        let (batch, rows, failures) = match fast {
-            Ok(Some(b)) if b.num_rows() as u64 == count => {
-                self.decoder = Some(decoder);
-                (b, (start_row..start_row + count).collect(), Vec::new())
-            }
-            _ => self.slow(&buf, &ends, start_row)?,
         };
         let batch = batch.project(&self.keep).map_err(read_err(start_row))?;
         Ok(Some(SourceBatch {
@@ -180,6 +205,7 @@ impl JsonBatches {
         &mut self,
         buf: &[u8],
         ends: &[usize],
+        line_rows: &[u64],
         start_row: u64,
     ) -> Result<(RecordBatch, Vec<u64>, Vec<Failure>)> {
         let file = self.file.clone();
@@ -192,7 +218,7 @@ impl JsonBatches {
         for (k, &end) in ends.iter().enumerate() {
             let line = &buf[start..end];
             start = end;
-            let row = start_row + k as u64;
+            let row = line_rows[k];
             let one = decoder.decode(line).and_then(|n| {
                 if n != line.len() {
                     return Err(ArrowError::JsonError(
@@ -221,6 +247,147 @@ impl JsonBatches {
         let batch =
             arrow_select::concat::concat_batches(&self.read_schema, &good).map_err(to_err)?;
         Ok((batch, rows, failures))
+    }
+}
+
+/// The failure of a line that is valid JSON but no object, or an object
+/// naming a key twice; `None` for other lines (including those that do
+/// not parse: `arrow-json` reports them).
+fn shape_failure(file: &Path, row: u64, line: &[u8]) -> Option<Failure> {
+    let mut de = serde_json::Deserializer::from_slice(line);
+    let shape = match serde::de::DeserializeSeed::deserialize(Shape::Probe, &mut de) {
+        Ok(shape) if de.end().is_ok() => shape,
+        _ => return None,
+    };
+    let (column, reason, value) = match shape {
+        Shape::Probe | Shape::Object => return None,
+        Shape::NotObject(kind) => (
+            None,
+            format!(
+                "is {kind}, not a JSON object: each line of a JSON Lines file holds one object"
+            ),
+            Some(shorten(&String::from_utf8_lossy(line.trim_ascii()))),
+        ),
+        Shape::DuplicateKey(key) => (
+            Some(key.clone()),
+            format!(
+                "the object names the key {key:?} more than once: which value is meant is unclear"
+            ),
+            None,
+        ),
+    };
+    let values = serde_json::from_slice(line)
+        .map(object_to_record)
+        .unwrap_or_default();
+    Some(Failure {
+        file: file.to_path_buf(),
+        row,
+        column,
+        stage: Stage::Read,
+        reason,
+        value,
+        values,
+    })
+}
+
+/// What a JSON line holds at the top, as [`shape_failure`] sees it: a
+/// `serde` visitor that skips every value and remembers the keys.
+enum Shape {
+    /// The seed itself, before a value is seen.
+    Probe,
+    /// An object with distinct keys.
+    Object,
+    /// Another kind of value ("an array", "a string", ...).
+    NotObject(&'static str),
+    /// An object naming this key twice.
+    DuplicateKey(String),
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Shape {
+    type Value = Shape;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Shape, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// An object key, borrowed from the line when it has no escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Shape {
+    type Value = Shape;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Shape, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        let mut duplicate = None;
+        while let Some(Key(key)) = map.next_key()? {
+            map.next_value::<serde::de::IgnoredAny>()?;
+            if duplicate.is_none() && !seen.insert(key.clone()) {
+                duplicate = Some(key.into_owned());
+            }
+        }
+        Ok(duplicate.map_or(Shape::Object, Shape::DuplicateKey))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Shape, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Shape::NotObject("an array"))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Shape, E> {
+        Ok(Shape::NotObject("a boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Shape, E> {
+        Ok(Shape::NotObject("a number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Shape, E> {
+        Ok(Shape::NotObject("a number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Shape, E> {
+        Ok(Shape::NotObject("a number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Shape, E> {
+        Ok(Shape::NotObject("a string"))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Shape, E> {
+        Ok(Shape::NotObject("null"))
     }
 }
 

@@ -2,6 +2,7 @@
 //! group in batches. Only the columns the ingest needs are decoded: with
 //! unknown columns ignored, those of the group; otherwise every column but
 //! the metadata ones (an unknown column then fails the file as a whole).
+//! Two columns of one name among those fail the file, naming the column.
 
 use std::fs::File;
 use std::path::Path;
@@ -59,6 +60,20 @@ impl ParquetBatches {
             })
             .map(|(i, _)| i)
             .collect();
+        // Two columns of one name: which one is the feature is unclear.
+        let mut seen = std::collections::HashSet::new();
+        let fields = builder.schema().fields();
+        if let Some(dup) = keep
+            .iter()
+            .map(|&i| fields[i].name())
+            .find(|n| !seen.insert(*n))
+        {
+            return Err(Error::Schema {
+                file: file.to_path_buf(),
+                column: Some(dup.clone()),
+                source: format!("the file has more than one column named {dup:?}").into(),
+            });
+        }
         let mask = ProjectionMask::roots(builder.parquet_schema(), keep);
         let reader = builder
             .with_projection(mask)

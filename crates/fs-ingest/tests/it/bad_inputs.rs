@@ -79,10 +79,15 @@ async fn bad_rows_are_reported_with_file_row_column_and_value_while_good_rows_ar
     assert_eq!(at(et, 4).value.as_deref(), Some("2024-05-04 11:15:00"));
     assert_eq!(
         at(et, 5).value.as_deref(),
-        Some(""),
-        "an empty String cell is empty text"
+        None,
+        "an empty cell is a missing value"
     );
-    assert!(at(et, 5).reason.contains("event time"), "{}", at(et, 5));
+    assert!(
+        at(et, 5).reason.contains("is empty (a missing value)")
+            && at(et, 5).reason.contains("event time"),
+        "{}",
+        at(et, 5)
+    );
     assert_eq!(at(latin1, 2).value.as_deref(), Some("Montr\u{fffd}al"));
     assert!(at(latin1, 2).reason.contains("UTF-8"), "{}", at(latin1, 2));
     assert!(

@@ -101,10 +101,20 @@ fn csv_rows_are_records_not_lines_and_the_header_is_not_a_row() {
     let city = arrow_array::cast::AsArray::as_string::<i32>(b.batch.column(2));
     assert_eq!(city.value(0), "two\nlines");
     assert_eq!(city.value(1), "say \"hi\"");
+    assert!(city.is_null(2), "an empty cell is a missing value");
+    // Kept as empty text when asked.
+    let options =
+        IngestOptions::default().csv(fs_ingest::CsvOptions::default().keep_empty_strings(true));
+    let b = read_file(&files[0], &customers("g"), &options)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let city = arrow_array::cast::AsArray::as_string::<i32>(b.batch.column(2));
     assert_eq!(
         (city.is_valid(2), city.value(2)),
         (true, ""),
-        "empty cells are empty text"
+        "empty cells are empty text with keep_empty_strings"
     );
 }
 

@@ -2,6 +2,7 @@
 //! these tests checks the report's invariant: rows read == written + failed
 //! (`support::run`).
 
+mod awkward_inputs;
 mod aws;
 mod bad_inputs;
 #[cfg(feature = "aws")]
