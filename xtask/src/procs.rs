@@ -160,7 +160,7 @@ pub(crate) fn moto_python(root: &Path) -> Result<PathBuf> {
 }
 
 /// Starts the fs-server binary `exe` over `store` on a free loopback port,
-/// with `extra` arguments (e.g. `--latency-ms 10`); returns its guard and
+/// with `extra` arguments (e.g. `--faults --latency-ms 10`); returns its guard and
 /// endpoint URL.
 #[allow(clippy::print_stderr)]
 pub(crate) fn spawn_fs_server(exe: &Path, store: &Path, extra: &[&str]) -> Result<(Guard, String)> {
