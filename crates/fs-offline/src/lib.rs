@@ -47,15 +47,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod asof;
 #[cfg(feature = "athena")]
 pub mod athena;
 #[cfg(feature = "s3")]
 pub mod cache;
+mod columns;
 pub mod error;
 mod latest;
 pub mod local;
 pub mod output;
 mod passes;
+mod read;
 pub mod scan;
 pub mod spec;
 pub mod sql;

@@ -39,10 +39,11 @@ use datafusion::prelude::{
 use fs_schema::FeatureGroup;
 use futures::{StreamExt, TryStreamExt};
 
+use crate::asof;
 use crate::error::{Error, Result};
 use crate::passes::{self, Pass};
 use crate::scan::{BatchStream, listing_table, query};
-use crate::spec::{Base, DatasetSpec, EntitySource};
+use crate::spec::{API_INVOCATION_TIME, Base, DatasetSpec, EntitySource, IS_DELETED, WRITE_TIME};
 use crate::sql::{Dialect, EntityTable, TableRef, render, render_with_entities};
 use crate::table::{OfflineTable, offline_read_schema};
 
@@ -73,6 +74,12 @@ pub struct EngineOptions {
     /// another column than the base's key, or on keys of different types,
     /// run in one pass.
     pub join_passes: Option<u32>,
+    /// Run point-in-time joins with the native as-of join rather than SQL
+    /// (default `true`): the same rows, in the entity rows' order, at a
+    /// cost of O((n + m) log(n + m)) for n entity rows and m feature rows
+    /// whatever the shape of the data (see `docs/offline.md`). The SQL plan
+    /// pairs each entity row with every earlier row of its record.
+    pub native_join: bool,
 }
 
 impl Default for EngineOptions {
@@ -86,6 +93,7 @@ impl Default for EngineOptions {
             spill_dir: None,
             native_latest: true,
             join_passes: None,
+            native_join: true,
         }
     }
 }
@@ -173,6 +181,9 @@ impl LocalEngine {
 
     /// Runs `spec`, streaming the rows.
     pub async fn execute(&self, spec: &DatasetSpec) -> Result<BatchStream> {
+        if self.native_join(spec) {
+            return self.execute_native_join(spec).await;
+        }
         if let Some(of) = self.join_passes(spec).await? {
             return self.execute_in_passes(spec, of).await;
         }
@@ -202,7 +213,99 @@ impl LocalEngine {
     /// more than one only for a point-in-time join split by key hash (see
     /// [`EngineOptions::join_passes`]).
     pub async fn passes(&self, spec: &DatasetSpec) -> Result<u32> {
+        if self.native_join(spec) {
+            return Ok(1);
+        }
         Ok(self.join_passes(spec).await?.unwrap_or(1))
+    }
+
+    /// Whether `spec`'s joins run natively ([`EngineOptions::native_join`]).
+    fn native_join(&self, spec: &DatasetSpec) -> bool {
+        self.options.native_join && !spec.joins.is_empty()
+    }
+
+    /// Runs `spec` (with joins) through the native as-of join: the entity
+    /// rows (the base group's dataset without its joins, or the entity
+    /// table) streamed through one index per joined group.
+    async fn execute_native_join(&self, spec: &DatasetSpec) -> Result<BatchStream> {
+        spec.validate()?;
+        let entities = match &spec.base {
+            Base::Group(group) => {
+                // The SQL path's checks (reserved and unknown names), with its errors.
+                render(spec, Dialect::DataFusion, &|_| {
+                    Ok(TableRef::new(BASE_TABLE))
+                })?;
+                let mut output = spec.base_features();
+                if spec.include_metadata {
+                    output.extend([WRITE_TIME, API_INVOCATION_TIME, IS_DELETED].map(String::from));
+                }
+                let mut base = spec.clone();
+                base.joins.clear();
+                base.limit = None;
+                let mut needed = spec.base_features();
+                for join in &spec.joins {
+                    if let Some(c) = &join.entity_column
+                        && !needed.contains(c)
+                    {
+                        needed.push(c.clone());
+                    }
+                }
+                if needed.len() > spec.base_features().len() || spec.features.is_some() {
+                    base.features = Some(needed);
+                }
+                asof::EntityRows {
+                    rows: Box::pin(self.execute(&base)).await?,
+                    time_column: group.event_time_feature_name.clone(),
+                    default_on: group.record_identifier_feature_name.clone(),
+                    output,
+                }
+            }
+            Base::Entities(e) => {
+                let ctx = self.options.session(false)?;
+                let schema = register_entities(&ctx, &e.source).await?;
+                let table =
+                    EntityTable::from_schema(TableRef::new(ENTITY_TABLE), &schema, &e.time_column)?;
+                // The SQL path's checks (names, clashes), with its errors.
+                render_with_entities(
+                    spec,
+                    Dialect::DataFusion,
+                    &|_| Ok(TableRef::new(BASE_TABLE)),
+                    &table,
+                )?;
+                let rows = match &e.source {
+                    EntitySource::Batches { schema, batches } => BatchStream::new(
+                        schema.clone(),
+                        futures::stream::iter(batches.clone().into_iter().map(Ok)),
+                    ),
+                    EntitySource::File(_) => {
+                        let context = describe(spec);
+                        let df = ctx
+                            .table(TableReference::bare(ENTITY_TABLE))
+                            .await
+                            .map_err(query(context.clone()))?;
+                        let stream = df.execute_stream().await.map_err(query(context.clone()))?;
+                        BatchStream::from_datafusion(stream, context)
+                    }
+                };
+                asof::EntityRows {
+                    rows,
+                    time_column: e.time_column.clone(),
+                    default_on: e.id_column.clone(),
+                    output: table.columns,
+                }
+            }
+        };
+        let tables = spec
+            .joins
+            .iter()
+            .map(|j| self.table_of(&j.group).cloned())
+            .collect::<Result<Vec<_>>>()?;
+        let settings = asof::Settings {
+            workers: self.options.target_partitions.max(1),
+            batch_size: self.options.batch_size.max(1),
+            memory_limit: self.options.memory_limit,
+        };
+        asof::join(spec, entities, tables, settings).await
     }
 
     /// How many key-hash passes a dataset with joins takes; `None` for one.

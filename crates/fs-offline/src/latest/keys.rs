@@ -15,20 +15,18 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
-use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
-use arrow_schema::{DataType, SchemaRef};
+use arrow_array::types::TimestampMillisecondType;
+use arrow_array::{Array, BooleanArray, RecordBatch};
+use arrow_schema::SchemaRef;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 
-use super::read::{OpenFile, Unit, input};
+use crate::columns::{Ids, NULL, event_times};
 use crate::error::Result;
+use crate::read::{OpenFile, Unit, input};
 
 /// Shards of the identifier table (a power of two).
 const SHARDS: usize = 64;
-/// A null time or flag: below every value, as `NULLS LAST` in a
-/// newest-first order needs.
-const NULL: i64 = i64::MIN;
 
 /// What pass 1 needs to know about the dataset.
 #[derive(Debug, Clone)]
@@ -376,98 +374,5 @@ impl PassContext<'_> {
             }
         }
         Ok(())
-    }
-}
-
-/// The identifier column of a batch, as hashable bytes.
-enum Ids<'a> {
-    Utf8(&'a arrow_array::StringArray),
-    Int64(&'a arrow_array::Int64Array),
-    Float64(&'a arrow_array::Float64Array),
-}
-
-impl<'a> Ids<'a> {
-    fn new(column: &'a ArrayRef) -> Self {
-        match column.data_type() {
-            DataType::Int64 => Self::Int64(column.as_primitive::<Int64Type>()),
-            DataType::Float64 => Self::Float64(column.as_primitive::<Float64Type>()),
-            _ => Self::Utf8(column.as_string::<i32>()),
-        }
-    }
-
-    /// Row `i`'s identifier as bytes; `None` when null (such rows are no
-    /// record's, as in the SQL engine).
-    fn key<'b>(&'b self, i: usize, scratch: &'b mut [u8; 8]) -> Option<&'b [u8]> {
-        match self {
-            Self::Utf8(a) => (!a.is_null(i)).then(|| a.value(i).as_bytes()),
-            Self::Int64(a) => (!a.is_null(i)).then(|| {
-                *scratch = a.value(i).to_le_bytes();
-                &scratch[..]
-            }),
-            Self::Float64(a) => (!a.is_null(i)).then(|| {
-                // -0.0 and 0.0 are one identifier, as SQL equality has it.
-                let v = a.value(i);
-                let v = if v == 0.0 { 0.0f64 } else { v };
-                *scratch = v.to_bits().to_le_bytes();
-                &scratch[..]
-            }),
-        }
-    }
-}
-
-/// Event times in milliseconds, as the SQL engine computes them
-/// (`to_timestamp_millis` of an ISO-8601 string, `round(x * 1000)` of
-/// seconds); `Err((row, reason))` for a string that is not a time.
-fn event_times(column: &ArrayRef, name: &str) -> std::result::Result<Vec<i64>, (usize, String)> {
-    let n = column.len();
-    let mut out = Vec::with_capacity(n);
-    match column.data_type() {
-        DataType::Float64 => {
-            let a = column.as_primitive::<Float64Type>();
-            for i in 0..n {
-                out.push(if a.is_null(i) {
-                    NULL
-                } else {
-                    seconds_to_millis(a.value(i))
-                });
-            }
-        }
-        DataType::Int64 => {
-            let a = column.as_primitive::<Int64Type>();
-            for i in 0..n {
-                out.push(if a.is_null(i) {
-                    NULL
-                } else {
-                    a.value(i).checked_mul(1000).unwrap_or(NULL)
-                });
-            }
-        }
-        _ => {
-            let a = column.as_string::<i32>();
-            for i in 0..n {
-                if a.is_null(i) {
-                    out.push(NULL);
-                    continue;
-                }
-                let s = a.value(i);
-                let nanos = arrow_cast::parse::string_to_timestamp_nanos(s).map_err(|e| {
-                    (
-                        i,
-                        format!("`{s}` is not an ISO-8601 time for event time `{name}` ({e})"),
-                    )
-                })?;
-                out.push(nanos / 1_000_000);
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn seconds_to_millis(seconds: f64) -> i64 {
-    let ms = (seconds * 1000.0).round();
-    if ms.is_finite() && ms > i64::MIN as f64 && ms < i64::MAX as f64 {
-        ms as i64
-    } else {
-        NULL
     }
 }

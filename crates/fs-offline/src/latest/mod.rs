@@ -19,7 +19,6 @@
 //! batches per row group in flight; no step holds the wide rows.
 
 mod keys;
-mod read;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -31,11 +30,11 @@ use parquet::arrow::arrow_reader::RowSelection;
 
 use crate::error::{Error, Result};
 use crate::local::EngineOptions;
+use crate::read::OpenFile;
 use crate::scan::BatchStream;
 use crate::spec::{API_INVOCATION_TIME, Base, DatasetSpec, IS_DELETED, WRITE_TIME};
 use crate::sql::{Dialect, TableRef, render};
 use crate::table::{OfflineTable, offline_read_schema};
-use read::OpenFile;
 
 /// Bytes of identifier tables when the engine has no memory limit.
 const DEFAULT_KEY_BUDGET: usize = 512 << 20;

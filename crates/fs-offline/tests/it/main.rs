@@ -1,5 +1,6 @@
 //! Integration tests of fs-offline.
 
+mod asof;
 #[cfg(feature = "athena")]
 mod athena;
 #[cfg(feature = "s3")]

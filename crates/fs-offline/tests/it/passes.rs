@@ -21,6 +21,8 @@ use crate::support::{Cell, group, rows, runtime, total_rows, write_batch, write_
 fn engine(dir: &TempDir, groups: &[&fs_schema::FeatureGroup], passes: Option<u32>) -> LocalEngine {
     let mut engine = LocalEngine::with_options(EngineOptions {
         join_passes: passes,
+        // The passes split the SQL plan; the native join needs none.
+        native_join: false,
         ..EngineOptions::default()
     });
     for g in groups {

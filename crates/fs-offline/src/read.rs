@@ -1,12 +1,14 @@
 //! Reading offline Parquet files as the table's schema, one row group at a
-//! time: the part of a scan the native latest-per-record path needs.
+//! time: the part of a scan the native paths (latest per record and the
+//! point-in-time join) need.
 //!
 //! Files may come from other writers, so a file's own Arrow schema is
 //! converted to the table's the way the SQL engine converts it: columns are
 //! matched by name, a column the file lacks reads as nulls (a feature added
 //! after the file was written), and a column of another type is cast
 //! (`INT96` or nanosecond timestamps to milliseconds, `LargeUtf8` or views
-//! to `Utf8`, `Int32` to `Int64`, and so on).
+//! to `Utf8`, `Int32` to `Int64`, and so on) strictly: a value that does
+//! not convert fails the read, naming the file, column and value.
 
 use arrow_array::{ArrayRef, RecordBatch, new_null_array};
 use arrow_schema::SchemaRef;
@@ -22,26 +24,26 @@ use crate::error::{Error, Result};
 
 /// One offline file, its footer read once.
 #[derive(Debug, Clone)]
-pub(super) struct OpenFile {
-    pub(super) path: PathBuf,
+pub(crate) struct OpenFile {
+    pub(crate) path: PathBuf,
     meta: ArrowReaderMetadata,
 }
 
 /// A row group of a file: the unit both passes read.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Unit {
+pub(crate) struct Unit {
     /// The file's index in the dataset's file list.
-    pub(super) file: u32,
+    pub(crate) file: u32,
     /// The row group's index in the file.
-    pub(super) row_group: usize,
+    pub(crate) row_group: usize,
     /// The row group's rows.
-    pub(super) rows: usize,
+    pub(crate) rows: usize,
     /// The file row number of its first row.
-    pub(super) first_row: usize,
+    pub(crate) first_row: usize,
 }
 
 /// The error of reading `path`.
-pub(super) fn input(
+pub(crate) fn input(
     path: &Path,
     source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> Error {
@@ -53,7 +55,7 @@ pub(super) fn input(
 
 impl OpenFile {
     /// Reads the footer of `path`.
-    pub(super) fn open(path: &Path) -> Result<Self> {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| input(path, e))?;
         let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
             .map_err(|e| input(path, e))?;
@@ -64,7 +66,7 @@ impl OpenFile {
     }
 
     /// The file's row groups as units of file number `file`.
-    pub(super) fn units(&self, file: u32) -> Vec<Unit> {
+    pub(crate) fn units(&self, file: u32) -> Vec<Unit> {
         let mut first_row = 0;
         let mut out = Vec::new();
         for (row_group, rg) in self.meta.metadata().row_groups().iter().enumerate() {
@@ -82,7 +84,7 @@ impl OpenFile {
 
     /// A reader of row group `row_group`, only the rows of `selection`
     /// (all when `None`), producing batches of `target`'s columns.
-    pub(super) fn reader(
+    pub(crate) fn reader(
         &self,
         row_group: usize,
         target: &SchemaRef,
@@ -116,7 +118,7 @@ impl OpenFile {
 }
 
 /// Batches of a row group converted to the table's schema.
-pub(super) struct AdaptingReader {
+pub(crate) struct AdaptingReader {
     inner: ParquetRecordBatchReader,
     target: SchemaRef,
     path: PathBuf,
@@ -153,7 +155,13 @@ fn adapt(batch: &RecordBatch, target: &SchemaRef) -> std::result::Result<RecordB
             if column.data_type() == field.data_type() {
                 return Ok(column.clone());
             }
-            arrow_cast::cast(column, field.data_type()).map_err(|e| {
+            // Strict: a value that does not convert is an error naming the
+            // column and value, never a silent null.
+            let options = arrow_cast::CastOptions {
+                safe: false,
+                ..Default::default()
+            };
+            arrow_cast::cast_with_options(column, field.data_type(), &options).map_err(|e| {
                 format!(
                     "column `{}` is {} and cannot be read as {}: {e}",
                     field.name(),

@@ -1,0 +1,321 @@
+//! The native point-in-time join of the embedded engine: the rows of the
+//! SQL plan (`crate::sql`, which stays the reference), without pairing
+//! each entity row with every earlier feature row.
+//!
+//! For each joined group an [`Index`] holds, per record, the sorted event
+//! times of the rows a match can pick (steps 1–3 of the semantics applied
+//! once, see [`index`]) and those rows' features. The entity rows (an
+//! entity table, or the base group's rows) then stream through: each batch
+//! is matched on the blocking pool, batches in parallel, by a hash lookup
+//! of its key and a binary search of its time, and leaves with the joined
+//! features taken from the index. Entity rows keep their input order; an
+//! inner join drops the rows without a match.
+//!
+//! Cost: O(m log m) for the m rows of the joined groups, plus O(n log h)
+//! for n entity rows and records of at most h versions, whatever the
+//! number of records, the length of their histories or the skew. Memory:
+//! the indexes (see [`index`]) and a few entity batches in flight; the
+//! entity rows are never held.
+
+mod index;
+
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use futures::StreamExt;
+
+use crate::columns::{Ids, NULL, entity_times};
+use crate::error::{Error, Result};
+use crate::read::OpenFile;
+use crate::scan::BatchStream;
+use crate::spec::{API_INVOCATION_TIME, DatasetSpec, IS_DELETED, JoinSpec, JoinType, WRITE_TIME};
+use crate::table::{OfflineTable, offline_read_schema};
+use index::{Index, IndexSpec};
+
+/// How the join runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    /// Threads and batches in flight.
+    pub(crate) workers: usize,
+    /// Rows per batch read from the offline files.
+    pub(crate) batch_size: usize,
+    /// The engine's memory limit, checked before the indexes are built.
+    pub(crate) memory_limit: Option<usize>,
+}
+
+/// The entity rows a dataset's joins match.
+pub(crate) struct EntityRows {
+    /// The rows (with at least the time column and every join column).
+    pub(crate) rows: BatchStream,
+    /// The column holding each row's time.
+    pub(crate) time_column: String,
+    /// The column joins match on unless they name another.
+    pub(crate) default_on: String,
+    /// The entity columns the output keeps, in order.
+    pub(crate) output: Vec<String>,
+}
+
+/// One joined group, indexed.
+struct Join {
+    index: Index,
+    /// The entity column matched against the group's identifier.
+    on: String,
+    /// The Arrow type the identifiers are compared as.
+    key_type: DataType,
+    max_age: Option<i64>,
+    inner: bool,
+}
+
+/// Bytes an index needs per feature row while it is built (see [`index`]).
+const INDEX_BYTES_PER_ROW: usize = 64;
+
+/// Joins `spec.joins` onto `entities`, point-in-time (`tables` holds each
+/// joined group's offline table, in the order of `spec.joins`).
+pub(crate) async fn join(
+    spec: &DatasetSpec,
+    entities: EntityRows,
+    tables: Vec<OfflineTable>,
+    settings: Settings,
+) -> Result<BatchStream> {
+    let entity_schema = entities.rows.schema();
+    let mut fields: Vec<Field> = entities
+        .output
+        .iter()
+        .map(|c| {
+            entity_schema
+                .field_with_name(c)
+                .cloned()
+                .map_err(|_| Error::InvalidDataset(format!("the entity rows have no column `{c}`")))
+        })
+        .collect::<Result<_>>()?;
+    let mut joins = Vec::with_capacity(spec.joins.len());
+    for (join, table) in spec.joins.iter().zip(tables) {
+        let (built, features) = build(spec, join, table, settings).await?;
+        let on = join
+            .entity_column
+            .clone()
+            .unwrap_or_else(|| entities.default_on.clone());
+        if entity_schema.field_with_name(&on).is_err() {
+            return Err(Error::InvalidDataset(format!(
+                "the join of `{}` is on `{on}`, which the entity rows do not have",
+                join.group.feature_group_name
+            )));
+        }
+        for ((name, _), f) in join.output_features().iter().zip(features.fields()) {
+            fields.push(Field::new(name, f.data_type().clone(), true));
+        }
+        joins.push(Join {
+            key_type: crate::passes::key_type(&join.group),
+            index: built,
+            on,
+            max_age: join
+                .max_age
+                .map(|a| i64::try_from(a.as_millis()).unwrap_or(i64::MAX / 2)),
+            inner: join.join_type == JoinType::Inner,
+        });
+    }
+    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    let plan = Arc::new(Plan {
+        joins,
+        schema: schema.clone(),
+        time_column: entities.time_column,
+        output: entities.output,
+    });
+    let rows = entities
+        .rows
+        .scan(0usize, |seen, batch| {
+            let first = *seen;
+            if let Ok(b) = &batch {
+                *seen += b.num_rows();
+            }
+            std::future::ready(Some((first, batch)))
+        })
+        .map(move |(first, batch)| {
+            let plan = plan.clone();
+            async move {
+                let batch = batch?;
+                tokio::task::spawn_blocking(move || plan.apply(first, &batch))
+                    .await
+                    .map_err(|e| {
+                        Error::InvalidDataset(format!("the point-in-time join failed: {e}"))
+                    })?
+            }
+        })
+        .buffered(settings.workers.max(1))
+        .filter(|b| std::future::ready(b.as_ref().map_or(true, |b| b.num_rows() > 0)));
+    Ok(match spec.limit {
+        None => BatchStream::new(schema, rows),
+        Some(limit) => BatchStream::new(schema, crate::scan::take_rows(rows, limit)),
+    })
+}
+
+/// The index of one joined group (on the blocking pool) and the schema of
+/// its output features.
+async fn build(
+    spec: &DatasetSpec,
+    join: &JoinSpec,
+    table: OfflineTable,
+    settings: Settings,
+) -> Result<(Index, SchemaRef)> {
+    let group = &join.group;
+    let read = offline_read_schema(group);
+    let pick = |names: &[String]| -> Result<SchemaRef> {
+        let fields = names
+            .iter()
+            .map(|n| {
+                read.field_with_name(n).cloned().map_err(|_| {
+                    Error::InvalidDataset(format!(
+                        "feature group `{}` has no column `{n}`",
+                        group.feature_group_name
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Arc::new(Schema::new(fields)))
+    };
+    let keys = pick(&[
+        group.record_identifier_feature_name.clone(),
+        group.event_time_feature_name.clone(),
+        WRITE_TIME.into(),
+        API_INVOCATION_TIME.into(),
+        IS_DELETED.into(),
+    ])?;
+    let features = pick(
+        &join
+            .output_features()
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect::<Vec<_>>(),
+    )?;
+    let index_spec = IndexSpec {
+        keys,
+        features: features.clone(),
+        as_of: spec.as_of.map(|t| t.as_millis()),
+        dedupe: !spec.include_duplicated_records,
+        hide_deleted: !spec.include_deleted_records,
+        workers: settings.workers.max(1),
+        batch_size: settings.batch_size.max(1),
+    };
+    let paths = table.files(None, None)?;
+    let name = group.feature_group_name.clone();
+    let index = tokio::task::spawn_blocking(move || -> Result<Index> {
+        let files = paths
+            .iter()
+            .map(|f| OpenFile::open(&f.path))
+            .collect::<Result<Vec<_>>>()?;
+        check_memory(&name, &files, &index_spec, settings.memory_limit)?;
+        Index::build(&files, &index_spec)
+    })
+    .await
+    .map_err(|e| Error::InvalidDataset(format!("indexing a joined group failed: {e}")))??;
+    Ok((index, features))
+}
+
+/// Fails before building when the index of `files` would outgrow `limit`.
+fn check_memory(
+    group: &str,
+    files: &[OpenFile],
+    spec: &IndexSpec,
+    limit: Option<usize>,
+) -> Result<()> {
+    let Some(limit) = limit else { return Ok(()) };
+    let rows: usize = files.iter().flat_map(|f| f.units(0)).map(|u| u.rows).sum();
+    let per_row = INDEX_BYTES_PER_ROW + 8 * spec.features.fields().len();
+    let need = rows.saturating_mul(per_row);
+    if need > limit {
+        return Err(Error::InvalidDataset(format!(
+            "the point-in-time join of feature group `{group}` needs about {} MiB for its {rows} \
+             rows, over the engine's memory limit of {} MiB; raise EngineOptions::memory_limit, \
+             join fewer features, or narrow the data with as_of",
+            need >> 20,
+            limit >> 20
+        )));
+    }
+    Ok(())
+}
+
+/// The joins, ready to apply to entity batches.
+struct Plan {
+    joins: Vec<Join>,
+    schema: SchemaRef,
+    time_column: String,
+    output: Vec<String>,
+}
+
+impl Plan {
+    /// One entity batch with every join's features (rows of inner joins
+    /// without a match dropped).
+    /// `first` is the number of the batch's first entity row (for errors).
+    fn apply(&self, first: usize, batch: &RecordBatch) -> Result<RecordBatch> {
+        let time = column(batch, &self.time_column)?;
+        let times = entity_times(time, &self.time_column).map_err(|(row, reason)| {
+            Error::InvalidDataset(format!("entity row {}: {reason}", first + row + 1))
+        })?;
+        let mut columns: Vec<ArrayRef> = self
+            .output
+            .iter()
+            .map(|c| column(batch, c).cloned())
+            .collect::<Result<_>>()?;
+        let mut keep: Option<Vec<bool>> = None;
+        for join in &self.joins {
+            let matches = join.matches(column(batch, &join.on)?, &times)?;
+            for feature in &join.index.features {
+                columns.push(
+                    arrow_select::take::take(feature, &matches, None).map_err(|e| {
+                        Error::InvalidDataset(format!("taking joined features: {e}"))
+                    })?,
+                );
+            }
+            if join.inner {
+                let keep = keep.get_or_insert_with(|| vec![true; batch.num_rows()]);
+                for (k, m) in keep.iter_mut().zip(matches.iter()) {
+                    *k &= m.is_some();
+                }
+            }
+        }
+        let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        let out = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
+            .map_err(|e| Error::InvalidDataset(format!("joining features: {e}")))?;
+        match keep {
+            Some(keep) if keep.iter().any(|k| !k) => {
+                arrow_select::filter::filter_record_batch(&out, &BooleanArray::from(keep))
+                    .map_err(|e| Error::InvalidDataset(format!("dropping unmatched rows: {e}")))
+            }
+            _ => Ok(out),
+        }
+    }
+}
+
+impl Join {
+    /// Each entity row's matched row in the index's features (null: none).
+    fn matches(&self, on: &ArrayRef, times: &[i64]) -> Result<UInt32Array> {
+        // Keys compared as the group's identifier type; a value that is not
+        // one (text against a numeric identifier) matches nothing.
+        let keys = if on.data_type() == &self.key_type {
+            on.clone()
+        } else {
+            arrow_cast::cast(on, &self.key_type)
+                .map_err(|e| Error::InvalidDataset(format!("comparing join keys: {e}")))?
+        };
+        let ids = Ids::new(&keys);
+        let mut scratch = [0u8; 8];
+        Ok(times
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                if t == NULL {
+                    return None;
+                }
+                let key = ids.key(i, &mut scratch)?;
+                self.index.lookup(key, t, self.max_age)
+            })
+            .collect())
+    }
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::InvalidDataset(format!("the entity rows have no column `{name}`")))
+}
