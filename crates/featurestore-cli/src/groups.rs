@@ -23,7 +23,10 @@ pub(crate) async fn create(global: &Global, args: &CreateGroupArgs) -> Result<()
         return Ok(());
     }
     let backend = Backend::connect(global, Open::OrCreate).await?;
-    let info = backend.create(spec).await?;
+    let info = backend
+        .create(spec)
+        .await
+        .map_err(|e| with_role_hint(e, global.aws))?;
     if global.json {
         print_json(&group_json(&info)?)?;
     } else {
@@ -31,6 +34,23 @@ pub(crate) async fn create(global: &Global, args: &CreateGroupArgs) -> Result<()
         print_description(&info);
     }
     backend.close()
+}
+
+/// The trust policy that lets SageMaker assume a feature group's role.
+const SAGEMAKER_TRUST_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// `e`, with a hint when it is SageMaker saying it cannot assume the
+/// group's role (`--role-arn`), the most common first stumble: the trust
+/// policy the role needs.
+fn with_role_hint(e: anyhow::Error, aws: bool) -> anyhow::Error {
+    let text = format!("{e:#}");
+    if aws && text.contains("sts:AssumeRole") && text.contains("sagemaker.amazonaws.com") {
+        anyhow::anyhow!(
+            "{text} (hint: SageMaker assumes the --role-arn role only if the role's trust policy allows it: {SAGEMAKER_TRUST_POLICY})"
+        )
+    } else {
+        e
+    }
 }
 
 /// The group `args` describe, validated.

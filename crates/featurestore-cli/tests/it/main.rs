@@ -9,7 +9,9 @@
 //! - `bad_inputs`: a corpus of bad inputs, each refused with one line on
 //!   stderr, a non-zero exit code, and the store left as it was;
 //! - `help`: every command's help has examples;
-//! - `aws` (feature `aws`): `--aws` against `featurestore serve`.
+//! - `aws` (feature `aws`): `--aws` against `featurestore serve`;
+//! - `role_hint` (feature `aws`): a role SageMaker cannot assume, refused
+//!   by fs-server, and the CLI's trust-policy hint.
 
 mod bad_inputs;
 mod commands;
@@ -21,3 +23,5 @@ mod workflow;
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "aws")]
+mod role_hint;
