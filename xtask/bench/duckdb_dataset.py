@@ -16,6 +16,11 @@ left. Event times compare as whole milliseconds since the epoch.
 
     python duckdb_dataset.py --files GLOB --id ID --time TS --out FILE
         [--join-files GLOB --prefix P] [--threads N]
+        [--entities FILE --entity-id ID --entity-time T --name NAME]
+
+With --entities, the rows are the entity file's instead (every one kept,
+left ASOF join onto the --join-files group; --files is then that group's
+files too, for its types).
 
 Prints `RESULT duckdb_<latest|pit_join>_seconds <s> s` and `..._rows_out`.
 """
@@ -131,6 +136,37 @@ def pit_sql(files, id_col, ts_col, ts_type, join_files, join_type, prefix):
     """
 
 
+def entities_pit_sql(entities, entity_id, entity_time, join_files, id_col, ts_col, join_type, prefix):
+    """Every row of an entity file with the joined group's features as of
+    its time (the group's rows reduced as for `pit_sql`), left ASOF join."""
+    meta = {"write_time", "api_invocation_time", "is_deleted"}
+    i = quote(id_col)
+    entity_cols = pq.read_schema(entities).names
+    e_type = pq.read_schema(entities).field(entity_time).type
+    join_cols = [
+        n
+        for n in pq.read_schema(first_file(join_files)).names
+        if n not in meta and n not in (id_col, ts_col)
+    ]
+    picked = ", ".join(
+        [f"e.{quote(n)}" for n in entity_cols]
+        + [f"j.{quote(n)} AS {quote(prefix + n)}" for n in join_cols]
+    )
+    return f"""
+        WITH e AS (
+            SELECT *, {millis(quote(entity_time), e_type)} AS __t
+            FROM read_parquet({literal(entities)})
+        ),
+        j_src AS (
+            SELECT *, {millis(quote(ts_col), join_type)} AS __et
+            FROM read_parquet({literal(join_files)}, hive_partitioning = false)
+        ),
+        joined AS {live_rows("j_src", i, dedup=True)}
+        SELECT {picked}
+        FROM e ASOF LEFT JOIN joined j ON e.{quote(entity_id)} = j.{i} AND e.__t >= j.__et
+    """
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", required=True, help="a glob of the base group's offline Parquet files")
@@ -140,12 +176,22 @@ def main():
     ap.add_argument("--join-files", help="a glob of the joined group's files (same id and time names)")
     ap.add_argument("--prefix", default="")
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--entities", help="an entity Parquet file joined onto (instead of --files' rows)")
+    ap.add_argument("--entity-id", default="id")
+    ap.add_argument("--entity-time", default="t")
+    ap.add_argument("--name", help="the RESULT name (duckdb_<name>_...) of an --entities join")
     a = ap.parse_args()
     con = duckdb.connect()
     if a.threads:
         con.execute(f"SET threads = {a.threads}")
     ts_type = pq.read_schema(first_file(a.files)).field(a.time).type
-    if a.join_files:
+    if a.entities:
+        join_type = pq.read_schema(first_file(a.join_files)).field(a.time).type
+        sql = entities_pit_sql(
+            a.entities, a.entity_id, a.entity_time, a.join_files, a.id, a.time, join_type, a.prefix
+        )
+        name = f"duckdb_{a.name}"
+    elif a.join_files:
         join_type = pq.read_schema(first_file(a.join_files)).field(a.time).type
         sql = pit_sql(a.files, a.id, a.time, ts_type, a.join_files, join_type, a.prefix)
         name = "duckdb_pit_join"

@@ -16,10 +16,19 @@
 //! - `latest`: the latest record per identifier of `orders`;
 //! - `pit_join`: every `orders` row with the `profiles` features as of its
 //!   event time (point-in-time, left join);
+//! - `asof_few`: a group `readings` of 10 identifiers with `ROWS / 100`
+//!   versions each (10 Fractional features) joined point-in-time (left)
+//!   onto an entity file of `ROWS / 5` rows;
+//! - `asof_skew`: `ROWS` rows of `readings` over `ROWS / 10` identifiers,
+//!   one of which holds half of them and half of the `ROWS / 5` entity rows
+//!   (both under `target/bench-data/asof-v1-<ROWS>`, printed as `ASOF <name>
+//!   <features dir> <entity file>`);
 //! - `scan`: every row and column of the `orders` files as Arrow batches
 //!   (fs-offline's `Scan`), rows per second.
 //!
-//! `FS_BENCH_ONLY=latest,pit_join,scan` runs only those parts;
+//! `FS_BENCH_ONLY=latest,pit_join,asof_few,asof_skew,scan` runs only those parts;
+//! `FS_NATIVE_JOIN=0` runs point-in-time joins through SQL rather than the
+//! native as-of join;
 //! `FS_NATIVE_LATEST=0` builds the latest rows through SQL rather than the
 //! native two-pass reader; `FS_JOIN_PASSES=4` splits the point-in-time join
 //! into 4 key-hash passes; `FS_MEMORY_LIMIT_MB=512` runs the engine with that memory limit
@@ -39,8 +48,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
-use fs_offline::local::LocalEngine;
+use fs_offline::local::{EngineOptions, LocalEngine};
 use fs_offline::output::{ParquetOptions, write_parquet};
+use fs_offline::spec::{DatasetSpec, Entities, EntitySource};
 use fs_offline::table::OfflineTable;
 use fs_offline::{DatasetBuilder, JoinSpec};
 use fs_schema::{EventTime, FeatureDefinition, FeatureGroup, FeatureType, layout};
@@ -84,7 +94,7 @@ fn main() {
     std::fs::create_dir_all(&out_dir).expect("creating the output directory");
 
     // FS_MEMORY_LIMIT_MB: the engine's memory limit (sorts spill beyond it).
-    let mut options = fs_offline::local::EngineOptions::default();
+    let mut options = EngineOptions::default();
     if let Some(mb) = std::env::var("FS_MEMORY_LIMIT_MB")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -96,6 +106,11 @@ fn main() {
     if std::env::var("FS_NATIVE_LATEST").is_ok_and(|v| v == "0") {
         options.native_latest = false;
     }
+    // FS_NATIVE_JOIN=0: point-in-time joins through SQL rather than the
+    // native as-of join.
+    if std::env::var("FS_NATIVE_JOIN").is_ok_and(|v| v == "0") {
+        options.native_join = false;
+    }
     // FS_JOIN_PASSES=n: split the point-in-time join into n key-hash passes.
     if let Some(n) = std::env::var("FS_JOIN_PASSES")
         .ok()
@@ -103,7 +118,7 @@ fn main() {
     {
         options.join_passes = Some(n);
     }
-    // FS_BENCH_ONLY=latest,pit_join,scan: run only these parts.
+    // FS_BENCH_ONLY=latest,pit_join,asof_few,asof_skew,scan: run only these parts.
     let only = std::env::var("FS_BENCH_ONLY").ok();
     let runs = |part: &str| {
         only.as_deref()
@@ -145,27 +160,17 @@ fn main() {
         let out = out_dir.join(format!("{name}.parquet"));
         let sql = runtime.block_on(engine.sql(&spec)).expect("rendering");
         say(&format!("SQL {name} {}", sql.replace('\n', " ")));
-        reset_peak_rss();
-        let t = Instant::now();
-        let report = runtime
-            .block_on(async {
-                let stream = engine.execute(&spec).await?;
-                write_parquet(stream, &out, ParquetOptions::default()).await
-            })
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let secs = t.elapsed().as_secs_f64();
-        let label = format!("dataset_{name}_{}", count_label(rows));
-        say(&format!("OUTPUT {name} {}", out.display()));
-        say(&format!("RESULT {label}_seconds {secs:.3} s"));
-        say(&format!("RESULT {label}_rows_out {} rows", report.rows));
-        say(&format!(
-            "RESULT {label}_input_rows_per_second {:.0} rows/s",
-            rows as f64 / secs
-        ));
-        if let Some(mb) = peak_rss_mb() {
-            say(&format!("RESULT {label}_peak_rss {mb:.0} MB"));
-        }
+        timed(
+            &runtime,
+            &engine,
+            &spec,
+            name,
+            &out,
+            rows,
+            &count_label(rows),
+        );
     }
+    asof_shapes(&runtime, rows, engine.options(), &runs);
     if runs("scan") {
         scan::scan(&runtime, &orders_group(), &orders_dir, &count_label(rows));
     }
@@ -254,6 +259,19 @@ impl Rng {
 /// Writes `rows` rows of `group` (ids `0..ids`; values by feature type,
 /// null on delete markers) over [`HOURS`] hourly partitions.
 fn generate(dir: &Path, group: &FeatureGroup, rows: usize, ids: usize, deleted: f64, seed: u64) {
+    generate_skewed(dir, group, rows, ids, 0.0, deleted, seed);
+}
+
+/// [`generate`] with a share `skew` of the rows on identifier 0.
+fn generate_skewed(
+    dir: &Path,
+    group: &FeatureGroup,
+    rows: usize,
+    ids: usize,
+    skew: f64,
+    deleted: f64,
+    seed: u64,
+) {
     let start = EventTime::parse_iso(START).expect("start").as_millis();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed);
     let per_hour = rows.div_ceil(HOURS);
@@ -277,7 +295,7 @@ fn generate(dir: &Path, group: &FeatureGroup, rows: usize, ids: usize, deleted: 
             (
                 "id".into(),
                 Arc::new(StringArray::from_iter_values(
-                    (0..n).map(|_| format!("c{:09}", rng.below(ids as u64))),
+                    (0..n).map(|_| format!("c{:09}", pick_id(&mut rng, ids, skew))),
                 )),
             ),
             (
@@ -326,6 +344,164 @@ fn generate(dir: &Path, group: &FeatureGroup, rows: usize, ids: usize, deleted: 
         let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("a writer");
         w.write(&batch).expect("writing");
         w.close().expect("closing");
+    }
+}
+
+/// An identifier below `ids`: 0 with probability `skew`, else uniform.
+fn pick_id(rng: &mut Rng, ids: usize, skew: f64) -> u64 {
+    if skew > 0.0 && (rng.below(1_000_000) as f64) < skew * 1e6 {
+        0
+    } else {
+        rng.below(ids as u64)
+    }
+}
+
+/// The feature group of the as-of shapes: 10 Fractional readings.
+fn readings_group() -> FeatureGroup {
+    let mut features = vec![
+        FeatureDefinition::string("id"),
+        FeatureDefinition::string("ts"),
+    ];
+    features.extend((0..10).map(|i| FeatureDefinition::fractional(format!("r{i}"))));
+    FeatureGroup::builder("readings", "id", "ts")
+        .features(features)
+        .offline_store_s3_uri("s3://bench/offline")
+        .build()
+        .expect("the readings group")
+}
+
+/// An entity table of `rows` rows (`id`, `t` an ISO-8601 string) over the
+/// generated hours, identifiers as [`pick_id`] draws them, one Parquet file.
+fn generate_entities(path: &Path, rows: usize, ids: usize, skew: f64, seed: u64) {
+    let start = EventTime::parse_iso(START).expect("start").as_millis();
+    let mut rng = Rng(0x51_7cc1_b727_220a ^ seed);
+    std::fs::create_dir_all(path.parent().expect("a parent")).expect("creating a directory");
+    let file = std::fs::File::create(path).expect("creating the entity file");
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let schema = Arc::new(arrow_schema::Schema::new(vec![
+        arrow_schema::Field::new("id", arrow_schema::DataType::Utf8, false),
+        arrow_schema::Field::new("t", arrow_schema::DataType::Utf8, false),
+    ]));
+    let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props)).expect("a writer");
+    let mut left = rows;
+    while left > 0 {
+        let n = left.min(65_536);
+        left -= n;
+        let ids: Vec<String> = (0..n)
+            .map(|_| format!("c{:09}", pick_id(&mut rng, ids, skew)))
+            .collect();
+        let times: Vec<String> = (0..n)
+            .map(|_| {
+                let t = start + rng.below(HOURS as u64 * 3_600_000) as i64;
+                EventTime::from_millis(t).expect("in range").to_iso()
+            })
+            .collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(ids)),
+                Arc::new(StringArray::from(times)),
+            ],
+        )
+        .expect("a batch");
+        w.write(&batch).expect("writing");
+    }
+    w.close().expect("closing");
+}
+
+/// The as-of shapes (`asof_few`: 10 identifiers with long histories;
+/// `asof_skew`: one identifier holding half of both sides), generated once
+/// under `dir`, each joined point-in-time (left) onto its entity file.
+fn asof_shapes(
+    runtime: &tokio::runtime::Runtime,
+    rows: usize,
+    options: &EngineOptions,
+    runs: &dyn Fn(&str) -> bool,
+) {
+    let dir = target_dir().join(format!("bench-data/asof-v1-{rows}"));
+    let group = readings_group();
+    // (name, feature rows, identifiers, skew, entity rows)
+    let shapes = [
+        ("asof_few", rows / 10, 10, 0.0, rows / 5),
+        ("asof_skew", rows, rows / 10, 0.5, rows / 5),
+    ];
+    for (name, feature_rows, ids, skew, entity_rows) in shapes {
+        if !runs(name) {
+            continue;
+        }
+        let data = dir.join(name);
+        let features = data.join("readings/data");
+        let entities = data.join("entities.parquet");
+        if !data.join(".complete").exists() {
+            let t = Instant::now();
+            let _ = std::fs::remove_dir_all(&data);
+            generate_skewed(&features, &group, feature_rows, ids, skew, 0.01, 3);
+            generate_entities(&entities, entity_rows, ids, skew, 4);
+            std::fs::write(data.join(".complete"), b"").expect("marking the data complete");
+            say(&format!(
+                "GENERATED {name} {feature_rows} rows in {:.1} s",
+                t.elapsed().as_secs_f64()
+            ));
+        }
+        say(&format!(
+            "ASOF {name} {} {}",
+            features.display(),
+            entities.display()
+        ));
+        let engine = LocalEngine::with_options(options.clone())
+            .with_table(OfflineTable::new(group.clone(), &features));
+        let spec = DatasetBuilder::from_entities(Entities {
+            source: EntitySource::File(entities.clone()),
+            id_column: "id".into(),
+            time_column: "t".into(),
+        })
+        .join(JoinSpec::new(group.clone()).left().prefix("j_"))
+        .build()
+        .expect("spec");
+        let out = data.join("out.parquet");
+        timed(
+            runtime,
+            &engine,
+            &spec,
+            name,
+            &out,
+            entity_rows,
+            &count_label(rows),
+        );
+    }
+}
+
+/// Runs `spec` into `out` and prints its `RESULT` lines as `dataset_<name>_<label>_…`.
+fn timed(
+    runtime: &tokio::runtime::Runtime,
+    engine: &LocalEngine,
+    spec: &DatasetSpec,
+    name: &str,
+    out: &Path,
+    input_rows: usize,
+    label: &str,
+) {
+    reset_peak_rss();
+    let t = Instant::now();
+    let report = runtime
+        .block_on(async {
+            let stream = engine.execute(spec).await?;
+            write_parquet(stream, out, ParquetOptions::default()).await
+        })
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let secs = t.elapsed().as_secs_f64();
+    let label = format!("dataset_{name}_{label}");
+    say(&format!("OUTPUT {name} {}", out.display()));
+    say(&format!("RESULT {label}_seconds {secs:.3} s"));
+    say(&format!("RESULT {label}_rows_out {} rows", report.rows));
+    say(&format!(
+        "RESULT {label}_input_rows_per_second {:.0} rows/s",
+        input_rows as f64 / secs
+    ));
+    if let Some(mb) = peak_rss_mb() {
+        say(&format!("RESULT {label}_peak_rss {mb:.0} MB"));
     }
 }
 

@@ -59,6 +59,8 @@ pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
             .context("the dataset bench has not said where its data is")?;
         Ok(format!("{}/{group}/data/**/*.parquet", dir.display()))
     };
+    // The as-of shapes the bench ran: (name, features dir, entity file).
+    let shapes: RefCell<Vec<(String, PathBuf, PathBuf)>> = RefCell::new(Vec::new());
     let mut peaks: Vec<u64> = Vec::new();
     let mut ours = || -> Result<Results> {
         let mut cmd = Command::new(ctx.exe(DATASET)?);
@@ -73,6 +75,20 @@ pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
             .find_map(|l| l.strip_prefix("DATA_DIR "))
             .context("the dataset bench printed no DATA_DIR line")?;
         *data.borrow_mut() = Some(PathBuf::from(dir.trim()));
+        // `ASOF <name> <features dir> <entity file>`: the as-of shapes' data.
+        *shapes.borrow_mut() = r
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("ASOF "))
+            .filter_map(|l| {
+                let mut parts = l.split_whitespace();
+                Some((
+                    parts.next()?.to_owned(),
+                    PathBuf::from(parts.next()?),
+                    PathBuf::from(parts.next()?),
+                ))
+            })
+            .collect();
         *ctx.offline_data.borrow_mut() = Some(PathBuf::from(dir.trim()));
         if let Some(p) = r.peak_rss {
             peaks.push(p);
@@ -113,6 +129,33 @@ pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
         )?
         .results;
         r.0.extend(pit.0);
+        for (name, features, entities) in shapes.borrow().iter() {
+            let glob = format!("{}/**/*.parquet", features.display());
+            let args: Vec<String> = vec![
+                "--files".into(),
+                glob.clone(),
+                "--join-files".into(),
+                glob,
+                "--id".into(),
+                "id".into(),
+                "--time".into(),
+                "ts".into(),
+                "--entities".into(),
+                entities.display().to_string(),
+                "--name".into(),
+                name.clone(),
+                "--prefix".into(),
+                "j_".into(),
+                "--out".into(),
+                out.join(format!("{name}.parquet")).display().to_string(),
+            ];
+            let shape = run(
+                &format!("duckdb_dataset.py ({name})"),
+                &mut python_script(python, "duckdb_dataset.py", &args),
+            )?
+            .results;
+            r.0.extend(shape.0);
+        }
         let scan = run(
             "pyarrow_scan.py",
             &mut python_script(
@@ -161,8 +204,17 @@ pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
             Unit::Mib,
         )
     };
+    let rss_note = |what: &str| match peak(what) {
+        Ok(q) => format!(" Peak RSS of ours: {:.0} MiB.", q.0),
+        Err(_) => String::new(),
+    };
+    let shape_peaks = ["asof_few", "asof_skew"]
+        .iter()
+        .filter_map(|w| peak(w).ok())
+        .map(|q| q.0)
+        .fold(0.0f64, f64::max);
     let peak_rss = match (peak("latest"), peak("pit_join")) {
-        (Ok(a), Ok(b)) => Ok(Q(a.0.max(b.0), Unit::Mib)),
+        (Ok(a), Ok(b)) => Ok(Q(a.0.max(b.0).max(shape_peaks), Unit::Mib)),
         (Err(e), _) | (_, Err(e)) => match peaks.iter().max() {
             Some(p) => Ok(Q(*p as f64 / 1_048_576.0, Unit::Mib)),
             None => Err(e),
@@ -207,18 +259,47 @@ pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
             Goal::RatioAtLeast(1.0),
             format!(
                 "every `orders` row (duplicates kept, deletes applied) left-joined with \
-                 `profiles` as of its event time; ours: the embedded engine's SQL (DataFusion), \
-                 split into key-hash passes by its default memory budget; anchor: DuckDB's ASOF LEFT JOIN after the \
-                 same duplicate and delete steps.{}",
+                 `profiles` as of its event time; ours: the embedded engine's native as-of \
+                 join (an index of each record's event times, the entity rows streamed through \
+                 it); anchor: DuckDB's ASOF LEFT JOIN after the same duplicate and delete \
+                 steps.{}",
                 check("pit_join")
+            ),
+        ),
+        Row::pair(
+            "offline: dataset, few identifiers, long histories",
+            secs(&ours, &format!("dataset_asof_few_{label}_seconds")),
+            secs(&anchor, "duckdb_asof_few_seconds"),
+            Goal::RatioAtLeast(1.0),
+            format!(
+                "a group `readings` of 10 identifiers with a hundredth of {label} versions each \
+                 (10 Fractional features), left-joined point-in-time onto an entity Parquet \
+                 file of a fifth of {label} rows; ours: the native as-of join; anchor: DuckDB's \
+                 ASOF LEFT JOIN after the same duplicate and delete steps.{}{}",
+                check("asof_few"),
+                rss_note("asof_few")
+            ),
+        ),
+        Row::pair(
+            "offline: dataset, skew",
+            secs(&ours, &format!("dataset_asof_skew_{label}_seconds")),
+            secs(&anchor, "duckdb_asof_skew_seconds"),
+            Goal::RatioAtLeast(1.0),
+            format!(
+                "{label} rows of `readings` over a tenth as many identifiers, one of which \
+                 holds half of the rows and half of the entity file's (a fifth of {label}) \
+                 rows, left-joined point-in-time; ours: the native as-of join; anchor: \
+                 DuckDB's ASOF LEFT JOIN.{}{}",
+                check("asof_skew"),
+                rss_note("asof_skew")
             ),
         ),
         Row::alone(
             "offline: dataset, peak RSS",
             peak_rss,
             Goal::AtMost(Q(1024.0, Unit::Mib)),
-            "the larger of the two builds' peaks, each measured by the bench from /proc \
-             (VmHWM, reset before each build)",
+            "the largest of the builds' peaks (latest, point-in-time join and the two as-of \
+             shapes), each measured by the bench from /proc (VmHWM, reset before each build)",
         ),
         Row::pair(
             "offline: Parquet scan",

@@ -69,17 +69,20 @@
 //! the wide rows are never sorted (a last window, over the winners only,
 //! keeps one row should two rows tie on every key).
 //!
-//! A point-in-time join numbers the entity rows (`row_number() OVER ()`, or
-//! the base identifier when the base holds one row per record), left-joins
-//! the group's rows with the same identifier and `__fs_et <= t` (and
-//! `>= t - max_age`), and keeps per entity row the newest by the same
-//! ordering; a delete marker there counts as no match. Joins chain, each on
-//! the previous one's result. `NULLS LAST` is explicit everywhere because
-//! the two engines differ in their defaults. In the DataFusion dialect the
-//! entity rows are neither numbered nor sorted: a match depends only on an
-//! entity row's (join key, time), so the newest match is picked per
-//! distinct pair (narrow rows) and the pairs' features are hash-joined back
-//! onto the entity rows.
+//! A point-in-time join, in the Athena dialect, never pairs an entity row
+//! with every earlier row of its record (that costs the square of a
+//! record's history): the group's rows are numbered oldest first per record
+//! (`__fs_ord`), put in one `UNION ALL` with the entity rows, and a running
+//! `max(__fs_ord)` per key ordered by time (feature rows first at equal
+//! times) gives each entity row the number of the newest feature row at or
+//! before its time; an equi-join on (identifier, number) fetches that whole
+//! row, with `>= t - max_age` and "not a delete marker" in its `ON`. Joins
+//! chain, each on the previous one's result. `NULLS LAST` is explicit
+//! everywhere because the two engines differ in their defaults. In the
+//! DataFusion dialect (the fallback of the embedded engine, which runs
+//! joins natively by default) the newest match is picked per distinct
+//! (join key, time) pair, narrow, from the pairs' earlier rows, and the
+//! pairs' features are hash-joined back onto the entity rows.
 //!
 //! # Quoting
 //!

@@ -14,7 +14,6 @@ const RESERVED_PREFIX: &str = "__fs_";
 const ET: &str = "\"__fs_et\"";
 const T: &str = "\"__fs_t\"";
 const RN: &str = "\"__fs_rn\"";
-const ROW: &str = "\"__fs_row\"";
 const WT: &str = "\"write_time\"";
 const API: &str = "\"api_invocation_time\"";
 const DEL: &str = "\"is_deleted\"";
@@ -23,6 +22,10 @@ const KET: &str = "\"__fs_ket\"";
 const KAPI: &str = "\"__fs_kapi\"";
 const KWT: &str = "\"__fs_kwt\"";
 const KDEL: &str = "\"__fs_kdel\"";
+const ORD: &str = "\"__fs_ord\"";
+const MORD: &str = "\"__fs_mord\"";
+const UT: &str = "\"__fs_ut\"";
+const SIDE: &str = "\"__fs_side\"";
 
 /// The newest-first ordering of a group's rows, on columns of `alias`
 /// (`""` for none).
@@ -47,8 +50,6 @@ struct EntityRel {
     rel: Rel,
     /// The (quoted) column holding each row's time in milliseconds.
     time: &'static str,
-    /// A (quoted) column unique per row.
-    row_key: String,
 }
 
 pub(super) struct Renderer<'a> {
@@ -180,24 +181,11 @@ impl<'a> Renderer<'a> {
         if spec.joins.is_empty() {
             return Ok((rows.name, select));
         }
-        // One row per record when n = 1: the identifier is the row key.
-        // (DataFusion's joins need no row key: see `join_by_keys`.)
-        let entity = if n == Some(1) || self.dialect == Dialect::DataFusion {
-            EntityRel {
-                rel: rows,
-                time: ET,
-                row_key: id.clone(),
-            }
-        } else {
-            let body = format!("SELECT *, row_number() OVER () AS {ROW} FROM {}", rows.name);
-            let name = self.push("e0", body);
-            let mut columns = rows.columns;
-            columns.push(ROW.into());
-            EntityRel {
-                rel: Rel { name, columns },
-                time: ET,
-                row_key: ROW.into(),
-            }
+        // Neither join shape needs the entity rows numbered: a match depends
+        // only on an entity row's (join key, time).
+        let entity = EntityRel {
+            rel: rows,
+            time: ET,
         };
         let default_column = group.record_identifier_feature_name.clone();
         let last = self.joins(entity, &default_column, &mut select)?;
@@ -244,31 +232,20 @@ impl<'a> Renderer<'a> {
         }
         let columns: Vec<String> = table.columns.iter().map(|c| q(c)).collect::<Result<_>>()?;
         let time = self.time_ms(&q(time_column)?, table.time_encoding);
-        // The DataFusion shape of a join needs no row key (see `join_by_keys`).
-        let numbered = self.dialect != Dialect::DataFusion;
-        let row = if numbered {
-            format!(", row_number() OVER () AS {ROW}")
-        } else {
-            String::new()
-        };
         let body = format!(
-            "SELECT {}, {time} AS {T}{row} FROM {}",
+            "SELECT {}, {time} AS {T} FROM {}",
             columns.join(", "),
             table.table.to_sql()?
         );
         let name = self.push("e0", body);
         let mut carried = columns.clone();
         carried.push(T.to_string());
-        if numbered {
-            carried.push(ROW.to_string());
-        }
         let entity = EntityRel {
             rel: Rel {
                 name,
                 columns: carried,
             },
             time: T,
-            row_key: ROW.into(),
         };
         let mut select = columns;
         let last = self.joins(entity, id_column, &mut select)?;
@@ -431,62 +408,88 @@ impl<'a> Renderer<'a> {
                 entity = EntityRel {
                     rel: Rel { name, columns },
                     time: entity.time,
-                    row_key: entity.row_key,
                 };
                 continue;
             }
-            let hit = format!("\"__fs_j{k}_et\"");
-            let gone = format!("\"__fs_j{k}_deleted\"");
-            picked.push(format!("g.{ET} AS {hit}"));
-            picked.push(format!("g.{DEL} AS {gone}"));
-            let matched = format!("{hit} IS NOT NULL AND NOT coalesce({gone}, false)");
-            let mut window = format!("g.{ET} <= e.{time}", time = entity.time);
-            if let Some(age) = join.max_age {
-                let ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX / 2);
-                window.push_str(&format!(" AND g.{ET} >= e.{} - {ms}", entity.time));
-            }
-            let e_cols: Vec<String> = entity
-                .rel
-                .columns
-                .iter()
-                .map(|c| format!("e.{c}"))
-                .collect();
-            let inner = format!(
-                "SELECT {e_cols}, {picked}, row_number() OVER (PARTITION BY e.{key} ORDER BY {order}) AS {RN}\n\
-                 FROM {e} e LEFT JOIN {g} g ON e.{on} = g.{id} AND {window}",
-                e_cols = e_cols.join(", "),
-                picked = picked.join(", "),
-                key = entity.row_key,
-                order = newest_first("g.", true),
-                e = entity.rel.name,
-                g = rows.name,
-            );
-            let (outer_cols, filter) = match join.join_type {
-                JoinType::Inner => (carried_new.clone(), format!(" AND {matched}")),
-                JoinType::Left => (
-                    carried_new
-                        .iter()
-                        .map(|c| format!("CASE WHEN {matched} THEN {c} END AS {c}"))
-                        .collect(),
-                    String::new(),
-                ),
-            };
-            let mut cols = entity.rel.columns.clone();
-            cols.extend(outer_cols);
-            let body = format!(
-                "SELECT {cols} FROM ({inner}) t\nWHERE {RN} = 1{filter}",
-                cols = cols.join(", ")
-            );
-            let name = self.push(&format!("e{k}"), body);
+            let name = self.join_by_window(k, join, &entity, &rows, (&on, &id), &picked);
             let mut columns = entity.rel.columns;
             columns.extend(carried_new);
             entity = EntityRel {
                 rel: Rel { name, columns },
                 time: entity.time,
-                row_key: entity.row_key,
             };
         }
         Ok(entity.rel.name)
+    }
+
+    /// One point-in-time join without pairing each entity row with every
+    /// earlier row of its record (the Athena shape): the group's rows are
+    /// numbered oldest first per record (`__fs_ord`, by event time,
+    /// `api_invocation_time`, `write_time`, `is_deleted`), put in one
+    /// `UNION ALL` with the entity rows, and a running `max(__fs_ord)` per
+    /// key, ordered by time with feature rows before entity rows at equal
+    /// times, gives each entity row the number of the newest feature row at
+    /// or before its time. An equi-join on (identifier, number) then fetches
+    /// that one whole row (so null features stay null, not the last
+    /// non-null value), with the `max_age` and delete-marker checks in its
+    /// `ON` (a left join keeps the entity row with nulls). Cost: a sort of
+    /// the n + m rows per key and two hash joins, not the pairs. Returns
+    /// the new relation.
+    fn join_by_window(
+        &mut self,
+        k: usize,
+        join: &JoinSpec,
+        entity: &EntityRel,
+        rows: &Rel,
+        (on, id): (&str, &str),
+        picked: &[String],
+    ) -> String {
+        let time = entity.time;
+        let oldest_first = format!(
+            "{ET} ASC NULLS FIRST, {API} ASC NULLS FIRST, {WT} ASC NULLS FIRST, {DEL} ASC NULLS FIRST"
+        );
+        let body = format!(
+            "SELECT *, row_number() OVER (PARTITION BY {id} ORDER BY {oldest_first}) AS {ORD} FROM {g}",
+            g = rows.name
+        );
+        let numbered = self.push(&format!("e{k}_ord"), body);
+        let e_cols = entity.rel.columns.join(", ");
+        let nulls = vec!["NULL"; entity.rel.columns.len()].join(", ");
+        let body = format!(
+            "SELECT {e_cols}, {on} AS {KID}, {time} AS {UT}, 1 AS {SIDE}, CAST(NULL AS BIGINT) AS {ORD} FROM {e}\n\
+             UNION ALL\n\
+             SELECT {nulls}, {id}, {ET}, 0, {ORD} FROM {numbered}",
+            e = entity.rel.name,
+        );
+        let union = self.push(&format!("e{k}_u"), body);
+        let body = format!(
+            "SELECT {e_cols}, {KID}, {UT}, {MORD} FROM (SELECT *, max({ORD}) OVER (PARTITION BY {KID} ORDER BY {UT} ASC NULLS LAST, {SIDE} ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS {MORD} FROM {union}) t\n\
+             WHERE {SIDE} = 1"
+        );
+        let matched = self.push(&format!("e{k}_m"), body);
+        let mut on_clause = format!(
+            "g.{id} = m.{KID} AND g.{ORD} = m.{MORD} AND g.{ET} <= m.{UT} AND NOT coalesce(g.{DEL}, false)"
+        );
+        if let Some(age) = join.max_age {
+            let ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX / 2);
+            on_clause.push_str(&format!(" AND g.{ET} >= m.{UT} - {ms}"));
+        }
+        let kind = match join.join_type {
+            JoinType::Inner => "JOIN",
+            JoinType::Left => "LEFT JOIN",
+        };
+        let mut cols: Vec<String> = entity
+            .rel
+            .columns
+            .iter()
+            .map(|c| format!("m.{c}"))
+            .collect();
+        cols.extend(picked.iter().cloned());
+        let body = format!(
+            "SELECT {cols} FROM {matched} m {kind} {numbered} g ON {on_clause}",
+            cols = cols.join(", "),
+        );
+        self.push(&format!("e{k}"), body)
     }
 
     /// One point-in-time join without numbering or sorting the entity rows
