@@ -218,11 +218,34 @@ impl Flusher {
             .cloned()
     }
 
-    /// A flush, with the flush lock held.
-    fn flush_locked(&self, trim: bool, _locked: &MutexGuard<'_, ()>) -> Result<FlushReport> {
-        let Some(upto) = self.pending_flush()? else {
+    /// A flush, with the flush lock held: the rows of a flush left pending
+    /// by a crash first, if any, then (when trimming) every row that came
+    /// after them.
+    fn flush_locked(&self, trim: bool, locked: &MutexGuard<'_, ()>) -> Result<FlushReport> {
+        let Some((upto, resumed)) = self.pending_flush()? else {
             return Ok(FlushReport::default());
         };
+        let mut report = self.flush_upto(upto, trim, locked)?;
+        if resumed && trim {
+            // The pending flush covered only the rows up to the crash; the
+            // outbox may hold rows written after it, by writers that went
+            // on while it ran. One more flush moves those.
+            let rest = self.flush_locked(trim, locked)?;
+            report.rows += rest.rows;
+            report.files.extend(rest.files);
+        }
+        Ok(report)
+    }
+
+    /// Moves the outbox rows up to sequence number `upto` to Parquet files,
+    /// and then, when `trim`, deletes them from the outbox; with the flush
+    /// lock held.
+    fn flush_upto(
+        &self,
+        upto: u64,
+        trim: bool,
+        _locked: &MutexGuard<'_, ()>,
+    ) -> Result<FlushReport> {
         let mut partitions: BTreeMap<(String, i64), Partition> = BTreeMap::new();
         let mut rows = 0u64;
         let write_time = Utc::now().timestamp_millis();
@@ -296,9 +319,10 @@ impl Flusher {
         Ok(FlushReport { rows, files })
     }
 
-    /// The last outbox sequence number the current flush covers: a flush
-    /// left pending by a crash, or else everything in the outbox now.
-    fn pending_flush(&self) -> Result<Option<u64>> {
+    /// The last outbox sequence number the current flush covers, and
+    /// whether that is a flush left pending by a crash (or by
+    /// [`Store::flush_files_only`]); else everything in the outbox now.
+    fn pending_flush(&self) -> Result<Option<(u64, bool)>> {
         let txn = self.db.begin_write().map_err(db("starting a flush"))?;
         let upto = {
             let mut meta = txn.open_table(META).map_err(db("starting a flush"))?;
@@ -307,7 +331,7 @@ impl Flusher {
                 .map_err(db("starting a flush"))?
                 .map(|v| v.value());
             match pending {
-                Some(p) => Some(p),
+                Some(p) => Some((p, true)),
                 None => {
                     let outbox = txn.open_table(OUTBOX).map_err(db("starting a flush"))?;
                     let last = outbox
@@ -318,7 +342,7 @@ impl Flusher {
                         meta.insert(PENDING_FLUSH, last)
                             .map_err(db("starting a flush"))?;
                     }
-                    last
+                    last.map(|l| (l, false))
                 }
             }
         };

@@ -5,7 +5,7 @@ use arrow_schema::{DataType, TimeUnit};
 use fs_local::{Store, StoreOptions};
 use fs_schema::{DeletionMode, TargetStore};
 
-use crate::support::{group, offline_id_counts, parquet_files, read_parquet, record};
+use crate::support::{group, offline_id_counts, parquet_files, read_parquet, record, stray_files};
 
 #[test]
 fn flush_writes_typed_parquet_in_the_glue_layout() {
@@ -146,37 +146,41 @@ fn a_flush_cut_short_before_the_outbox_trim_writes_nothing_twice() {
         let store = Store::open(dir.path()).unwrap();
         store.create_feature_group(group("g")).unwrap();
         for i in 0..50 {
+            // Two event-time hours: two files.
+            let ts = format!("2024-01-01T0{}:30:00Z", i % 2);
             store
-                .put_record(
-                    "g",
-                    &record(&i.to_string(), "2024-01-01T00:30:00Z", i),
-                    None,
-                    None,
-                )
+                .put_record("g", &record(&i.to_string(), &ts, i), None, None)
                 .unwrap();
         }
         let first = store.flush_files_only().unwrap();
         assert_eq!(first.rows, 50);
+        assert_eq!(first.files.len(), 2, "{:?}", first.files);
         data = store.offline_data_dir("g").unwrap().unwrap();
-        // "Crash": drop without trimming; then more puts arrive after restart.
+        // "Crash" between the flush's two renames: the second file is still
+        // under its temporary name, and the outbox is not trimmed.
+        let last = &first.files[1];
+        let name = last.file_name().unwrap().to_string_lossy();
+        let tmp = last.with_file_name(format!(".{name}.tmp"));
+        std::fs::rename(last, &tmp).unwrap();
+        assert_eq!(stray_files(dir.path()).len(), 1, "the temporary file");
+        // Dropped without trimming; then more puts arrive after restart.
     }
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.outbox_len(), 50);
     store
         .put_record("g", &record("late", "2024-01-01T00:40:00Z", 1), None, None)
         .unwrap();
-    store.flush().unwrap(); // finishes the pending flush, exactly the same files
-    store.flush().unwrap(); // then the late row
+    // One flush finishes the pending one (exactly the same files) and then
+    // moves the late row: the outbox is empty after it.
+    let report = store.flush().unwrap();
+    assert_eq!((report.rows, store.outbox_len()), (51, 0));
     let counts = offline_id_counts(&data);
     assert_eq!(counts.len(), 51);
     assert!(counts.values().all(|&c| c == 1), "{counts:?}");
-    assert!(
-        parquet_files(&data).iter().all(|p| !p
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .contains(".tmp"))
-    );
+    // Every file of the store, whatever its name: the redone flush wrote
+    // the temporary file's name again and renamed it, leaving none behind.
+    let stray = stray_files(dir.path());
+    assert!(stray.is_empty(), "files left in the store: {stray:?}");
 }
 
 #[test]

@@ -30,8 +30,8 @@ pub(crate) fn record(id: &str, ts: &str, n: i64) -> Record {
         .with("x", format!("{}.5", n))
 }
 
-/// Every `.parquet` file under `dir`, sorted.
-pub(crate) fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+/// Every file under `dir` (not directories), whatever its name, sorted.
+pub(crate) fn all_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -42,13 +42,39 @@ pub(crate) fn parquet_files(dir: &Path) -> Vec<PathBuf> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
+            } else {
                 out.push(p);
             }
         }
     }
     out.sort();
     out
+}
+
+/// Every `.parquet` file under `dir`, sorted.
+pub(crate) fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    all_files(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect()
+}
+
+/// The files under the store directory `store` that are neither its
+/// database, its lock nor an offline Parquet file (a flush's temporary
+/// files, `.NAME.parquet.tmp`, among them), relative to `store`.
+pub(crate) fn stray_files(store: &Path) -> Vec<String> {
+    all_files(store)
+        .iter()
+        .map(|p| p.strip_prefix(store).unwrap())
+        .filter(|rel| {
+            let top = rel.components().count() == 1;
+            let name = rel.file_name().unwrap().to_string_lossy();
+            let offline =
+                rel.starts_with("offline") && name.ends_with(".parquet") && !name.starts_with('.');
+            !(offline || top && (name == "store.redb" || name == "LOCK"))
+        })
+        .map(|rel| rel.display().to_string())
+        .collect()
 }
 
 pub(crate) fn read_parquet(path: &Path) -> Vec<RecordBatch> {
