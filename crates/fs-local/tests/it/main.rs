@@ -4,6 +4,7 @@ mod batch;
 mod crash;
 mod group_commit;
 mod offline;
+mod readers;
 mod registry;
 mod semantics;
 mod support;
