@@ -219,7 +219,10 @@ async fn an_empty_csv_cell_is_a_missing_value_unless_empty_strings_are_kept() {
         let name = format!("empty-{keep}");
         let group = env.group(customers(&name));
         let options = IngestOptions::default().csv(CsvOptions::default().keep_empty_strings(keep));
-        let report = env.ingest(&group, &[file.clone()], options).await.unwrap();
+        let report = env
+            .ingest(&group, std::slice::from_ref(&file), options)
+            .await
+            .unwrap();
         // A missing identifier or event time fails the row, either way.
         assert_eq!(
             failures(&report),
