@@ -411,6 +411,11 @@ pub(crate) struct IngestArgs {
     /// 30d (units: s, m, h, d, w), instead of the group's default.
     #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
     pub(crate) ttl: Option<featurestore::schema::TtlDuration>,
+    /// Read an empty CSV cell as an empty string for String features
+    /// (default: a missing value for every type, as pandas reads it). An
+    /// empty record identifier or event time is an error either way.
+    #[arg(long)]
+    pub(crate) keep_empty_strings: bool,
 }
 
 /// `--target-stores`.

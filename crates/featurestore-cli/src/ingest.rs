@@ -17,8 +17,8 @@ use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use featurestore::arrow::array::RecordBatch;
 use featurestore::ingest::{
-    Format, Ingest, IngestOptions, IngestReport, Provenance, RowOutcome, Sink, WriteOptions,
-    expand_inputs,
+    CsvOptions, Format, Ingest, IngestOptions, IngestReport, Provenance, RowOutcome, Sink,
+    WriteOptions, expand_inputs,
 };
 use featurestore::schema::{FeatureGroup, batch_to_records};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -114,6 +114,8 @@ impl Done {
             "rows_written": r.rows_written,
             "rows_failed": r.rows_failed,
             "rows_resumed": r.rows_resumed,
+            "rows_retried": r.rows_retried,
+            "rows_retried_unknown_outcome": r.rows_retried_unknown_outcome,
             "rows_other_shards": r.rows_other_shards,
             "file_errors": r.file_errors.iter().map(|e| json!({
                 "file": e.file, "row": e.row, "column": e.column, "reason": e.reason,
@@ -140,8 +142,26 @@ impl Done {
             ("rows written", count(r.rows_written)),
             ("rows failed", count(r.rows_failed)),
         ];
+        if r.rows_read == 0
+            && r.rows_resumed == 0
+            && r.rows_other_shards == 0
+            && r.file_errors.is_empty()
+        {
+            lines.push((
+                "note",
+                "the input has no data rows (a header or schema only): nothing to write".into(),
+            ));
+        }
         if r.rows_resumed > 0 {
             lines.push(("rows resumed", count(r.rows_resumed)));
+        }
+        if r.rows_retried > 0 {
+            lines.push(("rows retried", count(r.rows_retried)));
+            // Possible offline duplicates: the first attempt may have landed.
+            lines.push((
+                "after an unknown outcome",
+                count(r.rows_retried_unknown_outcome),
+            ));
         }
         if r.rows_other_shards > 0 {
             lines.push(("other shards' rows", count(r.rows_other_shards)));
@@ -180,8 +200,10 @@ fn bar(show: bool, total_bytes: u64, phase: &'static str) -> ProgressBar {
     pb
 }
 
-fn options(plan: &Plan, pb: &ProgressBar) -> IngestOptions {
-    let mut o = IngestOptions::default().batch_size(plan.batch_size);
+fn options(plan: &Plan, csv: &CsvOptions, pb: &ProgressBar) -> IngestOptions {
+    let mut o = IngestOptions::default()
+        .batch_size(plan.batch_size)
+        .csv(csv.clone());
     if let Some((i, n)) = plan.shard {
         o = o.shard(i, n);
     }
@@ -222,8 +244,23 @@ fn problems(r: &IngestReport) -> u64 {
     r.rows_failed + r.file_errors.len() as u64
 }
 
-/// Runs an ingest on `backend`.
+/// Whether an input without rows is an ingest of zero rows: when a file
+/// declares its columns (a CSV header, a Parquet schema), as pandas and the
+/// SageMaker SDK read an empty table; an input of only empty JSON Lines
+/// files is an error.
+fn zero_rows_allowed(files: &[featurestore::ingest::SourceFile]) -> bool {
+    files
+        .iter()
+        .any(|f| matches!(f.format, Format::Csv | Format::Parquet))
+}
+
+/// Runs an ingest on `backend`, with the default CSV options.
 pub(crate) async fn run(backend: &Backend, plan: &Plan) -> Result<Done> {
+    run_with(backend, plan, &CsvOptions::default()).await
+}
+
+/// Runs an ingest on `backend`, reading CSV files per `csv`.
+pub(crate) async fn run_with(backend: &Backend, plan: &Plan, csv: &CsvOptions) -> Result<Done> {
     let started = Instant::now();
     if let Some(f) = &plan.failures
         && !matches!(Format::from_path(f), Some(Format::Csv | Format::JsonLines))
@@ -239,7 +276,7 @@ pub(crate) async fn run(backend: &Backend, plan: &Plan) -> Result<Done> {
     let mut checked_in = None;
     if plan.failures.is_none() {
         let pb = bar(plan.progress, total_bytes, "checking");
-        let check = Ingest::new(group.clone(), Arc::new(CheckSink), options(plan, &pb));
+        let check = Ingest::new(group.clone(), Arc::new(CheckSink), options(plan, csv, &pb));
         let report = check.run(&plan.inputs).await;
         pb.finish_and_clear();
         let report = report?;
@@ -254,13 +291,13 @@ pub(crate) async fn run(backend: &Backend, plan: &Plan) -> Result<Done> {
                 "{first}{more}; nothing was written (pass --failures FILE to write the good rows and list the bad ones)"
             );
         }
-        if plan.shard.is_none() && report.rows_read == 0 {
+        if plan.shard.is_none() && report.rows_read == 0 && !zero_rows_allowed(&files) {
             bail!("{}: no rows to ingest (the input is empty)", names(&files));
         }
         checked_in = Some(report.elapsed);
     }
     let pb = bar(plan.progress, total_bytes, "writing");
-    let mut opts = options(plan, &pb).resume(plan.resume);
+    let mut opts = options(plan, csv, &pb).resume(plan.resume);
     let checkpoint = match &plan.checkpoint {
         Some(p) => p.clone(),
         None => default_checkpoint(backend, plan),
@@ -280,6 +317,7 @@ pub(crate) async fn run(backend: &Backend, plan: &Plan) -> Result<Done> {
         && report.rows_read == 0
         && report.rows_resumed == 0
         && report.file_errors.is_empty()
+        && !zero_rows_allowed(&files)
     {
         bail!("{}: no rows to ingest (the input is empty)", names(&files));
     }
@@ -377,7 +415,8 @@ pub(crate) async fn command(global: &Global, args: &IngestArgs) -> Result<()> {
         target_stores: args.target_stores.map(TargetStores::stores),
         ttl: args.ttl,
     };
-    let done = run(&backend, &plan).await?;
+    let csv = CsvOptions::default().keep_empty_strings(args.keep_empty_strings);
+    let done = run_with(&backend, &plan, &csv).await?;
     backend.close()?;
     if global.json {
         print_json(&done.to_json())?;

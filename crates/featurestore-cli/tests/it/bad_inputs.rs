@@ -635,3 +635,256 @@ fn a_store_held_by_another_process_is_refused() {
     assert!(status.success(), "serve stops cleanly on SIGTERM: {status}");
     assert_eq!(env.snapshot(), before);
 }
+
+/// Writes `columns` (name, array) as a Parquet file in the test directory.
+fn parquet(
+    env: &Env,
+    name: &str,
+    columns: Vec<(&str, featurestore::arrow::array::ArrayRef)>,
+) -> String {
+    use featurestore::arrow::array::RecordBatch;
+    use featurestore::arrow::datatypes::{Field, Schema};
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    let batch = RecordBatch::try_new(
+        std::sync::Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .expect("a batch");
+    let p = env.path(name);
+    let mut w = featurestore::parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&p).expect("create"),
+        batch.schema(),
+        None,
+    )
+    .expect("a writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+    path(&p)
+}
+
+/// Issue 17's bad inputs through the CLI: each a one-line error naming the
+/// file, row and column (where they apply) and the value, and nothing
+/// written; a header-only CSV is an ingest of zero rows; CRLF is read
+/// clean; empty cells are missing values unless --keep-empty-strings.
+#[test]
+fn inputs_real_files_have_give_one_line_errors_and_write_nothing() {
+    use std::sync::Arc;
+
+    use featurestore::arrow::array::{
+        ArrayRef, BinaryArray, Float64Array, Int64Array, StringArray, StructArray,
+    };
+    use featurestore::arrow::datatypes::{DataType, Field};
+
+    let env = Env::new();
+    env.customers(50);
+    let header =
+        "customer_id,event_time,age,city,lifetime_value,is_premium,sessions_30d,signup_channel";
+    let row = |id: &str, time: &str, city: &str| format!("{id},{time},30,{city},1.0,0,1,web");
+    let t = "2024-06-01T08:00:00Z";
+    let csv = |name: &str, rows: &[String]| {
+        let mut text = format!("{header}\n");
+        for r in rows {
+            text.push_str(r);
+            text.push('\n');
+        }
+        path(&env.write(name, text))
+    };
+    let nul = csv("nul.csv", &[row("9001", t, "Ber\0lin")]);
+    let empty_id = csv(
+        "empty-id.csv",
+        &[row("9001", t, "Oslo"), row("", t, "Oslo")],
+    );
+    let empty_time = csv("empty-time.csv", &[row("9001", "", "Oslo")]);
+    let quoted_empty_time = csv("quoted-empty-time.csv", &[row("9001", "\"\"", "Oslo")]);
+    let good = csv("good.csv", &[row("9001", t, "Oslo")]);
+    let no_city = path(&env.write(
+        "no-city.csv",
+        format!(
+            "customer_id,event_time,age,lifetime_value,is_premium,sessions_30d,signup_channel\n\
+             9002,{t},30,1.0,0,1,web\n"
+        ),
+    ));
+    let jsonl = |name: &str, line: &str| path(&env.write(name, format!("{line}\n")));
+    let dup = jsonl(
+        "dup-keys.jsonl",
+        &format!("{{\"customer_id\": 9001, \"event_time\": \"{t}\", \"age\": 30, \"age\": 31}}"),
+    );
+    let array = jsonl("array.jsonl", &format!("[9001, \"{t}\", 30]"));
+    let scalar = jsonl("scalar.jsonl", "42");
+    let big = jsonl(
+        "big.jsonl",
+        &format!(
+            "{{\"customer_id\": 9001, \"event_time\": \"{t}\", \"age\": 9223372036854775808}}"
+        ),
+    );
+    let base = |city: ArrayRef| -> Vec<(&'static str, ArrayRef)> {
+        vec![
+            (
+                "customer_id",
+                Arc::new(Int64Array::from(vec![9001, 9002])) as ArrayRef,
+            ),
+            ("event_time", Arc::new(StringArray::from(vec![t, t]))),
+            ("age", Arc::new(Int64Array::from(vec![30, 31]))),
+            (
+                "lifetime_value",
+                Arc::new(Float64Array::from(vec![1.0, 2.0])),
+            ),
+            ("city", city),
+        ]
+    };
+    let structs: ArrayRef = Arc::new(StructArray::from(vec![(
+        Arc::new(Field::new("name", DataType::Utf8, true)),
+        Arc::new(StringArray::from(vec!["Oslo", "Rome"])) as ArrayRef,
+    )]));
+    let struct_file = parquet(&env, "struct.parquet", base(structs));
+    let map_file = {
+        use featurestore::arrow::array::builder::{MapBuilder, StringBuilder};
+        let mut maps = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        for city in ["Oslo", "Rome"] {
+            maps.keys().append_value("name");
+            maps.values().append_value(city);
+            maps.append(true).expect("a map");
+        }
+        parquet(&env, "map.parquet", base(Arc::new(maps.finish())))
+    };
+    let binary = parquet(
+        &env,
+        "binary.parquet",
+        base(Arc::new(BinaryArray::from(vec![
+            &b"Oslo"[..],
+            &b"Rome"[..],
+        ]))),
+    );
+    let mut twice = base(Arc::new(StringArray::from(vec!["Oslo", "Rome"])));
+    twice.push(("age", Arc::new(Int64Array::from(vec![1, 2]))));
+    let twice = parquet(&env, "twice.parquet", twice);
+
+    let ingest = |files: &[&str], parts: &[&str]| {
+        let mut args = vec!["ingest", "customers"];
+        args.extend_from_slice(files);
+        case(&args, 1, parts)
+    };
+    let cases = vec![
+        ingest(
+            &[&nul],
+            &[
+                "nul.csv",
+                "row 1",
+                "column \"city\"",
+                "NUL byte",
+                "Ber\\0lin",
+            ],
+        ),
+        ingest(
+            &[&empty_id],
+            &[
+                "empty-id.csv",
+                "row 2",
+                "column \"customer_id\"",
+                "is empty",
+                "record identifier",
+            ],
+        ),
+        ingest(
+            &[&empty_time],
+            &[
+                "empty-time.csv",
+                "row 1",
+                "column \"event_time\"",
+                "is empty",
+            ],
+        ),
+        ingest(
+            &[&quoted_empty_time],
+            &[
+                "quoted-empty-time.csv",
+                "row 1",
+                "column \"event_time\"",
+                "is empty",
+            ],
+        ),
+        ingest(
+            &[&dup],
+            &[
+                "dup-keys.jsonl",
+                "row 1",
+                "column \"age\"",
+                "more than once",
+            ],
+        ),
+        ingest(
+            &[&array],
+            &["array.jsonl", "row 1", "is an array, not a JSON object"],
+        ),
+        ingest(
+            &[&scalar],
+            &["scalar.jsonl", "row 1", "is a number", "\"42\""],
+        ),
+        ingest(
+            &[&big],
+            &[
+                "big.jsonl",
+                "row 1",
+                "column \"age\"",
+                "\"9223372036854775808\"",
+                "64-bit",
+            ],
+        ),
+        ingest(
+            &[&struct_file],
+            &["struct.parquet", "column \"city\"", "Struct"],
+        ),
+        ingest(&[&map_file], &["map.parquet", "column \"city\"", "Map"]),
+        ingest(&[&binary], &["binary.parquet", "column \"city\"", "Binary"]),
+        ingest(
+            &[&twice],
+            &["twice.parquet", "column \"age\"", "more than one column"],
+        ),
+        // The schema drifts between two files: nothing of either is written.
+        ingest(
+            &[&good, &no_city],
+            &[
+                "no-city.csv",
+                "column \"city\"",
+                "missing here",
+                "good.csv",
+                "nothing was written",
+            ],
+        ),
+    ];
+    check_all(&env, &cases);
+
+    // A header and no rows: zero rows ingested, said so, exit 0.
+    let before = env.snapshot();
+    let header_only = csv("header-only.csv", &[]);
+    let out = env.run(&["ingest", "customers", &header_only]);
+    out.ok();
+    assert!(out.stdout.contains("no data rows"), "{}", out.stdout);
+    let json = env.run(&["--json", "ingest", "customers", &header_only]);
+    assert_eq!(json.ok().json()["rows_read"], 0);
+    assert_eq!(env.snapshot(), before);
+
+    // CRLF: no value keeps a trailing carriage return.
+    let crlf = path(&env.write(
+        "crlf.csv",
+        format!(
+            "{header}\r\n{}\r\n{}\r\n",
+            row("9101", t, "Berlin"),
+            row("9102", t, "")
+        ),
+    ));
+    env.run(&["ingest", "customers", &crlf]).ok();
+    let record =
+        |id: &str| env.run(&["--json", "get", "customers", id]).ok().json()["records"][0].clone();
+    assert_eq!(record("9101")["city"], "Berlin");
+    assert_eq!(record("9101")["signup_channel"], "web");
+    // An empty cell is a missing value; --keep-empty-strings keeps "".
+    assert!(record("9102")["city"].is_null(), "{}", record("9102"));
+    let kept = csv("kept.csv", &[row("9103", t, "")]);
+    env.run(&["ingest", "customers", &kept, "--keep-empty-strings"])
+        .ok();
+    assert_eq!(record("9103")["city"], "");
+}
