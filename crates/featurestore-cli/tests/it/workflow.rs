@@ -174,7 +174,7 @@ fn create_the_dataset(env: &Env, data: &Path) -> (u64, Vec<HashMap<String, Strin
         .ok()
         .json();
     let customers = made["customers"].as_u64().expect("customers");
-    let rows = read_csv(&data);
+    let rows = read_csv(data);
     assert_eq!(rows.len() as u64, ROWS);
     (customers, rows)
 }
@@ -432,7 +432,7 @@ fn read_offline(env: &Env, described: &Value, customers: u64, latest: &Latest) -
 /// A write through `serve` that is not flushed (the server is killed)
 /// waits in the outbox until `flush` moves it.
 fn an_unflushed_put_waits_for_a_flush(env: &Env, offline: &Path) {
-    let served = Served::start(&env);
+    let served = Served::start(env);
     let record = json!({"Record": [
         {"FeatureName": "customer_id", "ValueAsString": "1"},
         {"FeatureName": "event_time", "ValueAsString": "2030-01-01T00:00:00Z"},
@@ -453,7 +453,7 @@ fn an_unflushed_put_waits_for_a_flush(env: &Env, offline: &Path) {
     let file = files[0].as_str().expect("a path");
     assert!(file.contains("year=2030/month=01/day=01/hour=00"), "{file}");
     assert!(Path::new(file).is_file());
-    assert_eq!(offline_rows(&offline).0, 2 * ROWS + 1);
+    assert_eq!(offline_rows(offline).0, 2 * ROWS + 1);
     let text = env.run(&["flush"]).ok().stdout.clone();
     assert!(text.contains("nothing to flush"), "{text}");
     let got = env.run(&["--json", "get", "customers", "1"]).ok().json();
