@@ -1,5 +1,6 @@
 //! `cargo xtask ci`.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Result, bail};
@@ -10,6 +11,8 @@ use crate::{cargo, cargo_output};
 /// A workspace package and its features, from `cargo metadata`.
 struct Package {
     name: String,
+    /// The directory of its `Cargo.toml`.
+    dir: PathBuf,
     features: Vec<String>,
     has_default: bool,
 }
@@ -37,6 +40,10 @@ fn workspace_packages() -> Result<Vec<Package>> {
             .is_some_and(|d| !d.is_empty());
         out.push(Package {
             name: p["name"].as_str().unwrap_or_default().to_owned(),
+            dir: Path::new(p["manifest_path"].as_str().unwrap_or_default())
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
             features: features
                 .keys()
                 .filter(|k| *k != "default")
@@ -70,6 +77,54 @@ fn check_dependency_boundaries() -> Result<()> {
     }
     Ok(())
 }
+
+/// What marks code that only a build without some feature compiles.
+const WITHOUT_A_FEATURE: &str = "cfg(not(feature";
+
+/// The packages whose library, binaries or tests hold code compiled only
+/// without some feature (`#[cfg(not(feature = "aws"))]`): the all-features
+/// test run never compiles it, so their tests also run on the default
+/// feature set.
+fn packages_with_code_for_default_features(packages: &[Package]) -> Result<Vec<&str>> {
+    let mut out = Vec::new();
+    for p in packages {
+        if p.features.is_empty() {
+            continue;
+        }
+        let mut found = false;
+        for dir in ["src", "tests"] {
+            found |= any_rust_file_contains(&p.dir.join(dir), WITHOUT_A_FEATURE)?;
+        }
+        if found {
+            out.push(p.name.as_str());
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a `.rs` file under `dir` (recursively) contains `needle`.
+fn any_rust_file_contains(dir: &Path, needle: &str) -> Result<bool> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(false);
+    };
+    for e in entries {
+        let path = e?.path();
+        if path.is_dir() {
+            if any_rust_file_contains(&path, needle)? {
+                return Ok(true);
+            }
+        } else if path.extension().is_some_and(|x| x == "rs")
+            && std::fs::read_to_string(&path)?.contains(needle)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The nextest profile (`.config/nextest.toml`) CI runs with: slow tests
+/// are killed after a few minutes and fail the run.
+pub(crate) const NEXTEST_PROFILE: &str = "ci";
 
 pub(crate) fn nextest_available() -> bool {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -133,11 +188,14 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     check_dependency_boundaries()?;
 
-    if nextest_available() {
+    let nextest = nextest_available();
+    if nextest {
         cargo(
             &[
                 "nextest",
                 "run",
+                "--profile",
+                NEXTEST_PROFILE,
                 "--workspace",
                 "--all-features",
                 "--no-fail-fast",
@@ -150,10 +208,63 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             &[],
         )?;
     }
+    // The default feature set of the packages with code for it alone, and
+    // only those: each is a build of its own (other features of its
+    // dependencies), so it costs compile time.
+    let packages = workspace_packages()?;
+    let defaults = packages_with_code_for_default_features(&packages)?;
+    if !defaults.is_empty() {
+        let mut args: Vec<&str> = if nextest {
+            vec!["nextest", "run", "--profile", NEXTEST_PROFILE]
+        } else {
+            vec!["test"]
+        };
+        for p in &defaults {
+            args.extend(["-p", p]);
+        }
+        args.push("--no-fail-fast");
+        cargo(&args, &[])?;
+    }
     cargo(&["test", "--workspace", "--all-features", "--doc"], &[])?;
     cargo(
         &["doc", "--workspace", "--all-features", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     crate::it::run(&[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(name: &str, dir: &Path, features: &[&str], code: &str) -> Package {
+        let src = dir.join(name).join("src").join("nested");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("lib.rs"), code).unwrap();
+        Package {
+            name: name.into(),
+            dir: dir.join(name),
+            features: features.iter().map(|f| (*f).to_owned()).collect(),
+            has_default: false,
+        }
+    }
+
+    #[test]
+    fn packages_with_code_only_a_build_without_a_feature_compiles_are_found() {
+        let dir = std::env::temp_dir().join(format!("xtask-ci-test-{}", std::process::id()));
+        let gated = "#[cfg(not(feature = \"aws\"))]\nfn f() {}\n";
+        let packages = [
+            package("gated", &dir, &["aws"], gated),
+            package(
+                "plain",
+                &dir,
+                &["aws"],
+                "#[cfg(feature = \"aws\")]\nfn f() {}\n",
+            ),
+            package("featureless", &dir, &[], gated),
+        ];
+        let found = packages_with_code_for_default_features(&packages).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(found, ["gated"]);
+    }
 }

@@ -51,6 +51,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             &[
                 "nextest",
                 "run",
+                "--profile",
+                crate::ci::NEXTEST_PROFILE,
                 "--workspace",
                 "--all-features",
                 "--run-ignored",

@@ -84,8 +84,7 @@ pub(crate) fn venv_python(
     }
     let stamp = venv.join(STAMP);
     let filled_from = std::fs::read_to_string(&stamp).ok();
-    if python.exists() && filled_from.as_deref() == Some(wanted.as_str()) && runs(&python, check)
-    {
+    if python.exists() && filled_from.as_deref() == Some(wanted.as_str()) && runs(&python, check) {
         return Ok(python);
     }
     if venv.exists() {
