@@ -261,7 +261,13 @@ impl LocalEngine {
                 }
             }
             Base::Entities(e) => {
-                let ctx = self.options.session(false)?;
+                // One partition: the file is read in order, so the entity
+                // rows come out in their input order.
+                let ordered = EngineOptions {
+                    target_partitions: 1,
+                    ..self.options.clone()
+                };
+                let ctx = ordered.session(false)?;
                 let schema = register_entities(&ctx, &e.source).await?;
                 let table =
                     EntityTable::from_schema(TableRef::new(ENTITY_TABLE), &schema, &e.time_column)?;
