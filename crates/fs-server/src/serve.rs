@@ -10,10 +10,10 @@
 //!   when it waits for the next request, so it bounds the idle time between
 //!   requests and the header read together. [`PhasedTimer`] splits it in
 //!   two: the idle timeout runs until the first byte of the next request
-//!   arrives, the header timeout from then on. (Bytes of the next request
-//!   that arrived with the previous one already count as idle time's end
-//!   only once more bytes arrive; a client stalling right there is closed
-//!   after the idle timeout.)
+//!   arrives, the header timeout from then on. (When the start of the next
+//!   request came in the same read as the end of the previous one, the
+//!   header phase starts with the next bytes read; a client that stalls
+//!   right there is closed after the idle timeout instead.)
 //! - A handler asks for its connection to be closed without an answer (an
 //!   injected fault after a commit) with [`drop_connection`]; the service
 //!   then fails, and hyper closes the connection without writing.
@@ -172,10 +172,11 @@ impl AsyncWrite for CountingIo {
     }
 }
 
-/// hyper's timer for one connection. hyper asks it for one sleep per
-/// request head (its header read timeout); that sleep lasts the idle
-/// timeout while no byte arrives, and the header timeout from the first
-/// byte on.
+/// hyper's timer for one connection. An HTTP/1 server connection asks its
+/// timer only for the header read timeout, one sleep per request head;
+/// that sleep lasts the idle timeout while no byte arrives, and the header
+/// timeout from the first byte on (the deadline hyper asks for is the
+/// header timeout from the start, so it is not used).
 struct PhasedTimer {
     reads: Arc<AtomicU64>,
     idle: Duration,
