@@ -51,8 +51,10 @@ pub enum Error {
     },
     /// A source file does not fit the feature group as a whole: the record
     /// identifier or event-time column is missing, a column is unknown to
-    /// the group, a column's type cannot hold its feature, or the header
-    /// repeats a column. No row of it is read.
+    /// the group, a column's type cannot hold its feature, the header (or
+    /// a Parquet schema) repeats a column, or a column disappears, appears
+    /// or changes type from the first file of the ingest. No row of it is
+    /// read.
     #[error("{file}{}: {source}", column.as_deref().map(|c| format!(", column {c:?}")).unwrap_or_default())]
     Schema {
         /// The source file (or the source inferred from).
