@@ -159,6 +159,7 @@ struct Place {
 }
 
 impl Place {
+    /// `dir` (created if needed), or a new temporary directory.
     fn new(dir: Option<&PathBuf>) -> Result<Place> {
         let (dir, temp) = match dir {
             Some(d) => {
