@@ -237,3 +237,32 @@ pub(crate) fn fs_server_stats(url: &str) -> Result<serde_json::Map<String, serde
         other => bail!("fs-server's stats are not an object: {other}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[ignore = "creates Python virtual environments (needs python3); run by cargo xtask it"]
+    fn a_venv_is_reused_until_its_requirements_change() {
+        let root = std::env::temp_dir().join(format!("xtask-venv-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("xtask")).unwrap();
+        let requirements = root.join("xtask").join("requirements-test.txt");
+        let marker = root.join("target").join("v").join("marker");
+        let venv = |text: &str| {
+            std::fs::write(&requirements, text).unwrap();
+            venv_python(&root, "v", "import sys", &["requirements-test.txt"]).unwrap()
+        };
+        // No packages, so pip needs no network.
+        let python = venv("# nothing, version 1\n");
+        assert!(runs(&python, "import sys"));
+        std::fs::write(&marker, "").unwrap();
+        venv("# nothing, version 1\n");
+        assert!(marker.exists(), "the same requirements re-created the venv");
+        venv("# nothing, version 2\n");
+        let recreated = !marker.exists();
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(recreated, "changed requirements kept the old venv");
+    }
+}
