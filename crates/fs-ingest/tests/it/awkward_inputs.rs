@@ -181,6 +181,26 @@ async fn nul_bytes_and_binary_garbage_fail_their_rows_or_the_file() {
     assert!(env.online("binary", "1").is_some() && env.online("binary", "5").is_some());
     assert!(env.online("binary", "2").is_none());
 
+    // A NUL byte in an otherwise clean file (which arrow-csv reads whole).
+    let only_nul = env.path("only-nul.csv");
+    std::fs::write(
+        &only_nul,
+        format!(
+            "{HEADER}\n6,2024-05-01T08:00:00Z,34,1.5,Oslo\n7,2024-05-01T08:00:00Z,3\04,1.5,Oslo\n"
+        ),
+    )
+    .unwrap();
+    let clean = env
+        .ingest(&group, &[only_nul], IngestOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        failures(&clean),
+        [f("only-nul.csv", 2, Some("age"), Stage::Read)]
+    );
+    assert_eq!(clean.failures[0].value.as_deref(), Some("3\04"));
+    assert_eq!(clean.rows_written, 1);
+
     let errors: Vec<(String, &str)> = report
         .file_errors
         .iter()
