@@ -186,7 +186,7 @@ async fn nul_bytes_and_binary_garbage_fail_their_rows_or_the_file() {
     std::fs::write(
         &only_nul,
         format!(
-            "{HEADER}\n6,2024-05-01T08:00:00Z,34,1.5,Oslo\n7,2024-05-01T08:00:00Z,3\04,1.5,Oslo\n"
+            "{HEADER}\n6,2024-05-01T08:00:00Z,34,1.5,Oslo\n7,2024-05-01T08:00:00Z,3\x004,1.5,Oslo\n"
         ),
     )
     .unwrap();
@@ -198,7 +198,7 @@ async fn nul_bytes_and_binary_garbage_fail_their_rows_or_the_file() {
         failures(&clean),
         [f("only-nul.csv", 2, Some("age"), Stage::Read)]
     );
-    assert_eq!(clean.failures[0].value.as_deref(), Some("3\04"));
+    assert_eq!(clean.failures[0].value.as_deref(), Some("3\x004"));
     assert_eq!(clean.rows_written, 1);
 
     let errors: Vec<(String, &str)> = report
