@@ -60,8 +60,8 @@ pub(super) struct IndexSpec {
 /// One group's candidate rows per record, sorted by event time.
 #[derive(Debug)]
 pub(super) struct Index {
-    /// Record identifier (as [`Ids::key`] bytes) to dense record number.
-    ids: HashMap<Box<[u8]>, u32>,
+    /// Record identifier to dense record number.
+    ids: Numbering,
     /// Per record number, its candidates in `times` and `slot`.
     ranges: Vec<Range<u32>>,
     /// Candidates' event times (ms), sorted within each record's range.
@@ -143,14 +143,18 @@ impl Index {
     }
 }
 
+/// Record identifiers (as [`Ids::key`] bytes) numbered densely.
+type Numbering = HashMap<Box<[u8]>, u32>;
+
 /// Pass 1: every row group's key columns, in parallel; identifiers interned.
+/// Returns the numbering and each worker's entries.
 fn read_keys(
     files: &[OpenFile],
     units: &[Unit],
     spec: &IndexSpec,
-) -> Result<(HashMap<Box<[u8]>, u32>, Vec<Vec<Entry>>)> {
+) -> Result<(Numbering, Vec<Vec<Entry>>)> {
     let next = AtomicUsize::new(0);
-    let locals: Vec<Result<(HashMap<Box<[u8]>, u32>, Vec<Entry>)>> = std::thread::scope(|s| {
+    let locals: Vec<Result<(Numbering, Vec<Entry>)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..spec.workers.max(1))
             .map(|_| {
                 s.spawn(|| {
@@ -169,7 +173,7 @@ fn read_keys(
             .collect()
     });
     // One numbering of the identifiers: the workers' merged.
-    let mut ids: HashMap<Box<[u8]>, u32> = HashMap::new();
+    let mut ids = Numbering::new();
     let mut out = Vec::new();
     for local in locals {
         let (local_ids, mut entries) = local?;
@@ -195,7 +199,7 @@ fn read_unit(
     files: &[OpenFile],
     unit: &Unit,
     spec: &IndexSpec,
-    ids: &mut HashMap<Box<[u8]>, u32>,
+    ids: &mut Numbering,
     entries: &mut Vec<Entry>,
 ) -> Result<()> {
     let file = &files[unit.file as usize];
@@ -215,7 +219,7 @@ fn key_rows(
     first: usize,
     batch: &RecordBatch,
     spec: &IndexSpec,
-    ids: &mut HashMap<Box<[u8]>, u32>,
+    ids: &mut Numbering,
     entries: &mut Vec<Entry>,
 ) -> Result<()> {
     let keys = Ids::new(batch.column(0));

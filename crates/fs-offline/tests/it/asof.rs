@@ -41,7 +41,7 @@ struct Shape {
 fn feature_rows(rng: &mut StdRng, shape: Shape) -> Vec<Row> {
     let mut seen = std::collections::HashSet::new();
     (0..shape.rows)
-        .map(|i| {
+        .filter_map(|i| {
             let id = pick_id(rng, shape);
             let et = T0 + rng.random_range(0..shape.times) * 60_000;
             let api = et + rng.random_range(0..3);
@@ -60,7 +60,6 @@ fn feature_rows(rng: &mut StdRng, shape: Shape) -> Vec<Row> {
                 r
             })
         })
-        .flatten()
         .collect()
 }
 
