@@ -7,6 +7,7 @@
 mod batch_write;
 mod binary;
 mod control_plane;
+mod crash;
 mod hardening;
 mod post_commit;
 mod region;
