@@ -10,6 +10,8 @@ mod batch_write;
 mod contract;
 mod formats;
 mod options;
+#[cfg(feature = "aws")]
+mod post_commit;
 mod resume;
 mod sharding;
 mod sinks;
