@@ -256,7 +256,7 @@ pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
             "offline: dataset, point-in-time join",
             secs(&ours, &format!("dataset_pit_join_{label}_seconds")),
             secs(&anchor, "duckdb_pit_join_seconds"),
-            Goal::RatioAtLeast(1.0),
+            Goal::RatioAtLeast(1.5),
             format!(
                 "every `orders` row (duplicates kept, deletes applied) left-joined with \
                  `profiles` as of its event time; ours: the embedded engine's native as-of \
