@@ -146,20 +146,23 @@ impl Index {
 /// Record identifiers (as [`Ids::key`] bytes) numbered densely.
 type Numbering = HashMap<Box<[u8]>, u32>;
 
+/// Shards the rows are reduced in (records split by a hash of their key).
+const SHARDS: usize = 16;
+
+/// Each shard's rows, one list per worker: `[shard][worker]`.
+type Sharded = Vec<Vec<Vec<Entry>>>;
+
 /// Pass 1: every row group's key columns, in parallel; identifiers interned.
-/// Returns the numbering and each worker's entries.
-fn read_keys(
-    files: &[OpenFile],
-    units: &[Unit],
-    spec: &IndexSpec,
-) -> Result<(Numbering, Vec<Vec<Entry>>)> {
+/// Returns the numbering and the rows by shard, as the workers read them
+/// (never copied into one list: the reduce merges them per record).
+fn read_keys(files: &[OpenFile], units: &[Unit], spec: &IndexSpec) -> Result<(Numbering, Sharded)> {
     let next = AtomicUsize::new(0);
-    let locals: Vec<Result<(Numbering, Vec<Entry>)>> = std::thread::scope(|s| {
+    let locals: Vec<Result<(Numbering, Vec<Vec<Entry>>)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..spec.workers.max(1))
             .map(|_| {
                 s.spawn(|| {
                     let mut ids = HashMap::new();
-                    let mut entries = Vec::new();
+                    let mut entries = vec![Vec::new(); SHARDS];
                     while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
                         read_unit(files, unit, spec, &mut ids, &mut entries)?;
                     }
@@ -174,20 +177,32 @@ fn read_keys(
     });
     // One numbering of the identifiers: the workers' merged.
     let mut ids = Numbering::new();
-    let mut out = Vec::new();
+    let mut sharded: Sharded = (0..SHARDS).map(|_| Vec::new()).collect();
     for local in locals {
-        let (local_ids, mut entries) = local?;
+        let (local_ids, entries) = local?;
         let mut to_global = vec![0u32; local_ids.len()];
         for (key, local) in local_ids {
             let n = u32::try_from(ids.len()).map_err(|_| too_many())?;
             to_global[local as usize] = *ids.entry(key).or_insert(n);
         }
-        for e in &mut entries {
-            e.record = to_global[e.record as usize];
+        for (shard, mut list) in entries.into_iter().enumerate() {
+            for e in &mut list {
+                e.record = to_global[e.record as usize];
+            }
+            sharded[shard].push(list);
         }
-        out.push(entries);
     }
-    Ok((ids, out))
+    Ok((ids, sharded))
+}
+
+/// The shard of an identifier: the same in every worker.
+fn shard_of(key: &[u8]) -> usize {
+    // FNV-1a: a fixed hash, so every worker puts a record in one shard.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in key {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % SHARDS as u64) as usize
 }
 
 fn too_many() -> Error {
@@ -200,7 +215,7 @@ fn read_unit(
     unit: &Unit,
     spec: &IndexSpec,
     ids: &mut Numbering,
-    entries: &mut Vec<Entry>,
+    entries: &mut [Vec<Entry>],
 ) -> Result<()> {
     let file = &files[unit.file as usize];
     let mut first = unit.first_row;
@@ -220,7 +235,7 @@ fn key_rows(
     batch: &RecordBatch,
     spec: &IndexSpec,
     ids: &mut Numbering,
-    entries: &mut Vec<Entry>,
+    entries: &mut [Vec<Entry>],
 ) -> Result<()> {
     let keys = Ids::new(batch.column(0));
     let et_name = spec.keys.field(1).name();
@@ -259,7 +274,7 @@ fn key_rows(
             }
         };
         let row = u64::try_from(first + i).map_err(|_| too_many())?;
-        entries.push(Entry {
+        entries[shard_of(key)].push(Entry {
             record,
             deleted: if deleted.is_null(i) {
                 0
@@ -275,31 +290,25 @@ fn key_rows(
     Ok(())
 }
 
-/// Step 2 and 3 per record, in parallel shards: per record number its range
+/// Step 2 and 3 per record, shards in parallel: per record number its range
 /// in the candidates, the candidates' event times and their locations
 /// (`None` for a delete marker).
 fn reduce(
-    entries: Vec<Vec<Entry>>,
+    sharded: Sharded,
     records: usize,
     spec: &IndexSpec,
 ) -> (Vec<Range<u32>>, Vec<i64>, Vec<Option<u64>>) {
-    let shards = spec.workers.max(1);
-    let mut sharded: Vec<Vec<Entry>> = vec![Vec::new(); shards];
-    for list in entries {
-        for e in list {
-            sharded[e.record as usize % shards].push(e);
-        }
-    }
+    let shards: Vec<Mutex<Vec<Vec<Entry>>>> = sharded.into_iter().map(Mutex::new).collect();
+    let next = AtomicUsize::new(0);
     let reduced: Vec<Vec<(u32, i64, Option<u64>)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = sharded
-            .into_iter()
-            .map(|mut shard| {
-                s.spawn(move || {
-                    shard.sort_unstable_by_key(Entry::order);
+        let handles: Vec<_> = (0..spec.workers.max(1))
+            .map(|_| {
+                s.spawn(|| {
                     let mut out = Vec::new();
-                    let mut live = Vec::new();
-                    for run in shard.chunk_by(|a, b| a.record == b.record) {
-                        candidates(run, spec, &mut live, &mut out);
+                    while let Some(shard) = shards.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let lists =
+                            std::mem::take(&mut *shard.lock().unwrap_or_else(|p| p.into_inner()));
+                        reduce_shard(lists, spec, &mut out);
                     }
                     out
                 })
@@ -314,8 +323,8 @@ fn reduce(
     let mut ranges = vec![0..0; records];
     let mut times = Vec::with_capacity(total);
     let mut locs = Vec::with_capacity(total);
-    for shard in reduced {
-        for run in shard.chunk_by(|a, b| a.0 == b.0) {
+    for list in reduced {
+        for run in list.chunk_by(|a, b| a.0 == b.0) {
             let start = times.len() as u32;
             for &(_, et, loc) in run {
                 times.push(et);
@@ -325,6 +334,47 @@ fn reduce(
         }
     }
     (ranges, times, locs)
+}
+
+/// One shard's rows (a list per worker) reduced record by record: each list
+/// sorted in place, then each record's runs merged (one record's rows held
+/// twice at most, never the shard's).
+fn reduce_shard(
+    mut lists: Vec<Vec<Entry>>,
+    spec: &IndexSpec,
+    out: &mut Vec<(u32, i64, Option<u64>)>,
+) {
+    for list in &mut lists {
+        list.sort_unstable_by_key(Entry::order);
+    }
+    lists.retain(|l| !l.is_empty());
+    let mut live = Vec::new();
+    if let [list] = lists.as_slice() {
+        for run in list.chunk_by(|a, b| a.record == b.record) {
+            candidates(run, spec, &mut live, out);
+        }
+        return;
+    }
+    let mut at = vec![0usize; lists.len()];
+    let mut merged = Vec::new();
+    while let Some(record) = lists
+        .iter()
+        .zip(&at)
+        .filter_map(|(l, &i)| l.get(i))
+        .map(|e| e.record)
+        .min()
+    {
+        merged.clear();
+        for (list, i) in lists.iter().zip(at.iter_mut()) {
+            let start = *i;
+            while list.get(*i).is_some_and(|e| e.record == record) {
+                *i += 1;
+            }
+            merged.extend_from_slice(&list[start..*i]);
+        }
+        merged.sort_unstable_by_key(Entry::order);
+        candidates(&merged, spec, &mut live, out);
+    }
 }
 
 /// One record's sorted rows reduced to one candidate per event time (pushed
