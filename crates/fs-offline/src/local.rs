@@ -258,6 +258,9 @@ impl LocalEngine {
                     time_column: group.event_time_feature_name.clone(),
                     default_on: group.record_identifier_feature_name.clone(),
                     output,
+                    // A base group's rows are built once: every candidate's
+                    // features are read.
+                    probe: None,
                 }
             }
             Base::Entities(e) => {
@@ -278,19 +281,44 @@ impl LocalEngine {
                     &|_| Ok(TableRef::new(BASE_TABLE)),
                     &table,
                 )?;
-                let rows = match &e.source {
-                    EntitySource::Batches { schema, batches } => BatchStream::new(
-                        schema.clone(),
-                        futures::stream::iter(batches.clone().into_iter().map(Ok)),
-                    ),
+                // The time and join columns, for the probe pass.
+                let mut probed = vec![e.time_column.clone(), e.id_column.clone()];
+                for join in &spec.joins {
+                    if let Some(c) = &join.entity_column
+                        && !probed.contains(c)
+                    {
+                        probed.push(c.clone());
+                    }
+                }
+                let (rows, probe) = match &e.source {
+                    EntitySource::Batches { schema, batches } => {
+                        let stream = |batches: Vec<RecordBatch>| {
+                            BatchStream::new(
+                                schema.clone(),
+                                futures::stream::iter(batches.into_iter().map(Ok)),
+                            )
+                        };
+                        (stream(batches.clone()), stream(batches.clone()))
+                    }
                     EntitySource::File(_) => {
                         let context = describe(spec);
                         let df = ctx
                             .table(TableReference::bare(ENTITY_TABLE))
                             .await
                             .map_err(query(context.clone()))?;
+                        let columns: Vec<&str> = probed.iter().map(String::as_str).collect();
+                        let narrow = df
+                            .clone()
+                            .select_columns(&columns)
+                            .map_err(query(context.clone()))?
+                            .execute_stream()
+                            .await
+                            .map_err(query(context.clone()))?;
                         let stream = df.execute_stream().await.map_err(query(context.clone()))?;
-                        BatchStream::from_datafusion(stream, context)
+                        (
+                            BatchStream::from_datafusion(stream, context.clone()),
+                            BatchStream::from_datafusion(narrow, context),
+                        )
                     }
                 };
                 asof::EntityRows {
@@ -298,6 +326,7 @@ impl LocalEngine {
                     time_column: e.time_column.clone(),
                     default_on: e.id_column.clone(),
                     output: table.columns,
+                    probe: Some(probe),
                 }
             }
         };

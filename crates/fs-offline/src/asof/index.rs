@@ -66,10 +66,23 @@ pub(super) struct Index {
     ranges: Vec<Range<u32>>,
     /// Candidates' event times (ms), sorted within each record's range.
     times: Vec<i64>,
-    /// Candidates' rows in `features`, or [`DELETED`].
+    /// Candidates' rows in `features`, or [`DELETED`] (a delete marker, or
+    /// a candidate no entity row matches).
     slot: Vec<u32>,
-    /// The surviving rows' output features, one array per feature.
+    /// The matched rows' output features, one array per feature.
     pub(super) features: Vec<ArrayRef>,
+    /// Until the features are read: where each candidate is.
+    pending: Option<Pending>,
+}
+
+/// What reading the features needs.
+#[derive(Debug)]
+struct Pending {
+    files: Vec<OpenFile>,
+    units: Vec<Unit>,
+    /// Each candidate's location, `None` for a delete marker.
+    locs: Vec<Option<u64>>,
+    spec: IndexSpec,
 }
 
 /// A row of pass 1: its ordering key and where it is.
@@ -105,40 +118,78 @@ impl Entry {
 }
 
 impl Index {
-    /// Builds the index of `files` (blocking; uses `spec.workers` threads).
-    pub(super) fn build(files: &[OpenFile], spec: &IndexSpec) -> Result<Self> {
+    /// Reads and reduces the key columns of `files` (blocking; uses
+    /// `spec.workers` threads); the features follow with
+    /// [`Self::read_features`].
+    pub(super) fn keys(files: Vec<OpenFile>, spec: IndexSpec) -> Result<Self> {
         let units: Vec<Unit> = files
             .iter()
             .enumerate()
             .flat_map(|(f, file)| file.units(u32::try_from(f).unwrap_or(u32::MAX)))
             .collect();
-        let (ids, entries) = read_keys(files, &units, spec)?;
+        let (ids, entries) = read_keys(&files, &units, &spec)?;
         let records = ids.len();
-        let (ranges, times, locs) = reduce(entries, records, spec);
-        let (slot, features) = read_features(files, &units, &locs, spec)?;
+        let (ranges, times, locs) = reduce(entries, records, &spec);
         Ok(Self {
             ids,
             ranges,
             times,
-            slot,
-            features,
+            slot: Vec::new(),
+            features: Vec::new(),
+            pending: Some(Pending {
+                files,
+                units,
+                locs,
+                spec,
+            }),
         })
     }
 
+    /// How many candidates the index holds.
+    pub(super) fn candidates(&self) -> usize {
+        self.times.len()
+    }
+
     /// The candidate an entity row of identifier `key` at time `t` matches:
-    /// the greatest event time `<= t` (and `>= t - max_age`); `Some(row)`
-    /// of [`Self::features`], or `None` for no match (none, too old, or a
-    /// delete marker).
-    pub(super) fn lookup(&self, key: &[u8], t: i64, max_age: Option<i64>) -> Option<u32> {
+    /// the greatest event time `<= t` (and `>= t - max_age`), as its
+    /// position; `None` when there is none or it is too old. The position
+    /// may be a delete marker's.
+    pub(super) fn position(&self, key: &[u8], t: i64, max_age: Option<i64>) -> Option<usize> {
         let record = *self.ids.get(key)?;
         let range = self.ranges[record as usize].clone();
         let times = &self.times[range.start as usize..range.end as usize];
         let at = times.partition_point(|&et| et <= t).checked_sub(1)?;
-        let et = times[at];
-        if max_age.is_some_and(|age| et < t.saturating_sub(age)) {
+        if max_age.is_some_and(|age| times[at] < t.saturating_sub(age)) {
             return None;
         }
-        let slot = self.slot[range.start as usize + at];
+        Some(range.start as usize + at)
+    }
+
+    /// Reads the output features of the candidates marked in `needed` (of
+    /// every candidate when `None`), with row selections (blocking).
+    pub(super) fn read_features(&mut self, needed: Option<&[bool]>) -> Result<()> {
+        let Some(p) = self.pending.take() else {
+            return Ok(());
+        };
+        let locs: Vec<Option<u64>> = match needed {
+            Some(needed) => p
+                .locs
+                .iter()
+                .zip(needed)
+                .map(|(l, &n)| l.filter(|_| n))
+                .collect(),
+            None => p.locs,
+        };
+        let (slot, features) = read_features(&p.files, &p.units, &locs, &p.spec)?;
+        self.slot = slot;
+        self.features = features;
+        Ok(())
+    }
+
+    /// The matched row in [`Self::features`] of an entity row (see
+    /// [`Self::position`]); `None` for no match, or a delete marker.
+    pub(super) fn lookup(&self, key: &[u8], t: i64, max_age: Option<i64>) -> Option<u32> {
+        let slot = self.slot[self.position(key, t, max_age)?];
         (slot != DELETED).then_some(slot)
     }
 }

@@ -54,6 +54,10 @@ pub(crate) struct EntityRows {
     pub(crate) default_on: String,
     /// The entity columns the output keeps, in order.
     pub(crate) output: Vec<String>,
+    /// The same rows once more (at least the time and join columns), read
+    /// before the features when the entity rows can be read twice: only
+    /// the feature rows some entity row matches are then read and held.
+    pub(crate) probe: Option<BatchStream>,
 }
 
 /// One joined group, indexed.
@@ -115,6 +119,7 @@ pub(crate) async fn join(
             inner: join.join_type == JoinType::Inner,
         });
     }
+    let joins = read_features(joins, entities.probe, &entities.time_column).await?;
     let schema: SchemaRef = Arc::new(Schema::new(fields));
     let plan = Arc::new(Plan {
         joins,
@@ -205,11 +210,57 @@ async fn build(
             .map(|f| OpenFile::open(&f.path))
             .collect::<Result<Vec<_>>>()?;
         check_memory(&name, &files, &index_spec, settings.memory_limit)?;
-        Index::build(&files, &index_spec)
+        Index::keys(files, index_spec)
     })
     .await
     .map_err(|e| Error::InvalidDataset(format!("indexing a joined group failed: {e}")))??;
     Ok((index, features))
+}
+
+/// Reads each join's features (on the blocking pool): of the candidates the
+/// `probe` rows match when there is a probe, else of every candidate.
+async fn read_features(
+    joins: Vec<Join>,
+    probe: Option<BatchStream>,
+    time_column: &str,
+) -> Result<Vec<Join>> {
+    let time_column = time_column.to_owned();
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || -> Result<Vec<Join>> {
+        let mut joins = joins;
+        let Some(mut probe) = probe else {
+            for join in &mut joins {
+                join.index.read_features(None)?;
+            }
+            return Ok(joins);
+        };
+        let mut needed: Vec<Vec<bool>> = joins
+            .iter()
+            .map(|j| vec![false; j.index.candidates()])
+            .collect();
+        let mut first = 0;
+        while let Some(batch) = handle.block_on(probe.next()) {
+            let batch = batch?;
+            let times = times_of(&batch, &time_column, first)?;
+            for (join, needed) in joins.iter().zip(&mut needed) {
+                join.mark(column(&batch, &join.on)?, &times, needed)?;
+            }
+            first += batch.num_rows();
+        }
+        for (join, needed) in joins.iter_mut().zip(&needed) {
+            join.index.read_features(Some(needed))?;
+        }
+        Ok(joins)
+    })
+    .await
+    .map_err(|e| Error::InvalidDataset(format!("reading joined features failed: {e}")))?
+}
+
+/// The entity times of `batch` (whose first row is entity row `first`).
+fn times_of(batch: &RecordBatch, time_column: &str, first: usize) -> Result<Vec<i64>> {
+    entity_times(column(batch, time_column)?, time_column).map_err(|(row, reason)| {
+        Error::InvalidDataset(format!("entity row {}: {reason}", first + row + 1))
+    })
 }
 
 /// Fails before building when the index of `files` would outgrow `limit`.
@@ -248,10 +299,7 @@ impl Plan {
     /// without a match dropped).
     /// `first` is the number of the batch's first entity row (for errors).
     fn apply(&self, first: usize, batch: &RecordBatch) -> Result<RecordBatch> {
-        let time = column(batch, &self.time_column)?;
-        let times = entity_times(time, &self.time_column).map_err(|(row, reason)| {
-            Error::InvalidDataset(format!("entity row {}: {reason}", first + row + 1))
-        })?;
+        let times = times_of(batch, &self.time_column, first)?;
         let mut columns: Vec<ArrayRef> = self
             .output
             .iter()
@@ -288,16 +336,37 @@ impl Plan {
 }
 
 impl Join {
+    /// `on` as the group's identifier type; a value that is not one (text
+    /// against a numeric identifier) becomes null and matches nothing.
+    fn keys(&self, on: &ArrayRef) -> Result<ArrayRef> {
+        if on.data_type() == &self.key_type {
+            return Ok(on.clone());
+        }
+        arrow_cast::cast(on, &self.key_type)
+            .map_err(|e| Error::InvalidDataset(format!("comparing join keys: {e}")))
+    }
+
+    /// Marks in `needed` the candidate each entity row matches.
+    fn mark(&self, on: &ArrayRef, times: &[i64], needed: &mut [bool]) -> Result<()> {
+        let keys = self.keys(on)?;
+        let ids = Ids::new(&keys);
+        let mut scratch = [0u8; 8];
+        for (i, &t) in times.iter().enumerate() {
+            if t == NULL {
+                continue;
+            }
+            if let Some(key) = ids.key(i, &mut scratch)
+                && let Some(p) = self.index.position(key, t, self.max_age)
+            {
+                needed[p] = true;
+            }
+        }
+        Ok(())
+    }
+
     /// Each entity row's matched row in the index's features (null: none).
     fn matches(&self, on: &ArrayRef, times: &[i64]) -> Result<UInt32Array> {
-        // Keys compared as the group's identifier type; a value that is not
-        // one (text against a numeric identifier) matches nothing.
-        let keys = if on.data_type() == &self.key_type {
-            on.clone()
-        } else {
-            arrow_cast::cast(on, &self.key_type)
-                .map_err(|e| Error::InvalidDataset(format!("comparing join keys: {e}")))?
-        };
+        let keys = self.keys(on)?;
         let ids = Ids::new(&keys);
         let mut scratch = [0u8; 8];
         Ok(times
