@@ -80,8 +80,8 @@ pub(super) struct Index {
 struct Pending {
     files: Vec<OpenFile>,
     units: Vec<Unit>,
-    /// Each candidate's location, `None` for a delete marker.
-    locs: Vec<Option<u64>>,
+    /// Each candidate's location, [`NO_LOC`] for a delete marker.
+    locs: Vec<u64>,
     spec: IndexSpec,
 }
 
@@ -171,12 +171,12 @@ impl Index {
         let Some(p) = self.pending.take() else {
             return Ok(());
         };
-        let locs: Vec<Option<u64>> = match needed {
+        let locs: Vec<u64> = match needed {
             Some(needed) => p
                 .locs
                 .iter()
                 .zip(needed)
-                .map(|(l, &n)| l.filter(|_| n))
+                .map(|(&l, &n)| if n { l } else { NO_LOC })
                 .collect(),
             None => p.locs,
         };
@@ -341,21 +341,35 @@ fn key_rows(
     Ok(())
 }
 
+/// A location that is a delete marker's (no row to read).
+const NO_LOC: u64 = u64::MAX;
+
+/// Candidates as one worker reduces them: event times and locations (or
+/// [`NO_LOC`]), and each record's run of them.
+#[derive(Debug, Default)]
+struct Reduced {
+    times: Vec<i64>,
+    locs: Vec<u64>,
+    /// (record, first candidate, end).
+    runs: Vec<(u32, u32, u32)>,
+}
+
 /// Step 2 and 3 per record, shards in parallel: per record number its range
 /// in the candidates, the candidates' event times and their locations
-/// (`None` for a delete marker).
+/// ([`NO_LOC`] for a delete marker). The workers' candidates are appended,
+/// not copied through an intermediate list.
 fn reduce(
     sharded: Sharded,
     records: usize,
     spec: &IndexSpec,
-) -> (Vec<Range<u32>>, Vec<i64>, Vec<Option<u64>>) {
+) -> (Vec<Range<u32>>, Vec<i64>, Vec<u64>) {
     let shards: Vec<Mutex<Vec<Vec<Entry>>>> = sharded.into_iter().map(Mutex::new).collect();
     let next = AtomicUsize::new(0);
-    let reduced: Vec<Vec<(u32, i64, Option<u64>)>> = std::thread::scope(|s| {
+    let reduced: Vec<Reduced> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..spec.workers.max(1))
             .map(|_| {
                 s.spawn(|| {
-                    let mut out = Vec::new();
+                    let mut out = Reduced::default();
                     while let Some(shard) = shards.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let lists =
                             std::mem::take(&mut *shard.lock().unwrap_or_else(|p| p.into_inner()));
@@ -370,18 +384,20 @@ fn reduce(
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
-    let total: usize = reduced.iter().map(Vec::len).sum();
     let mut ranges = vec![0..0; records];
-    let mut times = Vec::with_capacity(total);
-    let mut locs = Vec::with_capacity(total);
-    for list in reduced {
-        for run in list.chunk_by(|a, b| a.0 == b.0) {
-            let start = times.len() as u32;
-            for &(_, et, loc) in run {
-                times.push(et);
-                locs.push(loc);
-            }
-            ranges[run[0].0 as usize] = start..times.len() as u32;
+    let mut times: Vec<i64> = Vec::new();
+    let mut locs: Vec<u64> = Vec::new();
+    for mut part in reduced {
+        let offset = times.len() as u32;
+        for &(record, start, end) in &part.runs {
+            ranges[record as usize] = offset + start..offset + end;
+        }
+        if times.is_empty() {
+            times = part.times;
+            locs = part.locs;
+        } else {
+            times.append(&mut part.times);
+            locs.append(&mut part.locs);
         }
     }
     (ranges, times, locs)
@@ -390,11 +406,7 @@ fn reduce(
 /// One shard's rows (a list per worker) reduced record by record: each list
 /// sorted in place, then each record's runs merged (one record's rows held
 /// twice at most, never the shard's).
-fn reduce_shard(
-    mut lists: Vec<Vec<Entry>>,
-    spec: &IndexSpec,
-    out: &mut Vec<(u32, i64, Option<u64>)>,
-) {
+fn reduce_shard(mut lists: Vec<Vec<Entry>>, spec: &IndexSpec, out: &mut Reduced) {
     for list in &mut lists {
         list.sort_unstable_by_key(Entry::order);
     }
@@ -430,12 +442,7 @@ fn reduce_shard(
 
 /// One record's sorted rows reduced to one candidate per event time (pushed
 /// to `out` as (record, event time, location or `None` for a marker)).
-fn candidates(
-    run: &[Entry],
-    spec: &IndexSpec,
-    live: &mut Vec<Entry>,
-    out: &mut Vec<(u32, i64, Option<u64>)>,
-) {
+fn candidates(run: &[Entry], spec: &IndexSpec, live: &mut Vec<Entry>, out: &mut Reduced) {
     live.clear();
     if spec.dedupe {
         // Step 2: the newest row of each event time.
@@ -454,13 +461,16 @@ fn candidates(
         let marker = live[m].version();
         from = live.partition_point(|e| e.version() <= marker);
     }
+    let start = out.times.len() as u32;
     for same in live[from..].chunk_by(|a, b| a.event_time == b.event_time) {
         let best = same[same.len() - 1];
-        out.push((
-            best.record,
-            best.event_time,
-            (best.deleted != 2).then_some(best.loc),
-        ));
+        out.times.push(best.event_time);
+        out.locs
+            .push(if best.deleted == 2 { NO_LOC } else { best.loc });
+    }
+    let end = out.times.len() as u32;
+    if end > start {
+        out.runs.push((run[0].record, start, end));
     }
 }
 
@@ -469,13 +479,14 @@ fn candidates(
 fn read_features(
     files: &[OpenFile],
     units: &[Unit],
-    locs: &[Option<u64>],
+    locs: &[u64],
     spec: &IndexSpec,
 ) -> Result<(Vec<u32>, Vec<ArrayRef>)> {
     let mut order: Vec<(u64, u32)> = locs
         .iter()
         .enumerate()
-        .filter_map(|(i, l)| l.map(|l| (l, i as u32)))
+        .filter(|(_, l)| **l != NO_LOC)
+        .map(|(i, &l)| (l, i as u32))
         .collect();
     order.sort_unstable();
     let mut slot = vec![DELETED; locs.len()];
