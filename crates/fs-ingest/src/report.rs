@@ -118,8 +118,10 @@ pub struct Counts {
     pub rows_retried: u64,
     /// Of those, rows retried after an attempt whose outcome was unknown (a
     /// 5xx, a timeout, a connection lost after sending): the row may have
-    /// been written twice, so it may have a duplicate offline row (which
-    /// latest-per-record reads collapse). An upper bound.
+    /// been written more than once, so it may have duplicate offline rows
+    /// (which latest-per-record reads collapse). It counts rows, not
+    /// attempts: a row whose answer was lost twice counts once and may be
+    /// offline three times.
     #[serde(default)]
     pub rows_retried_unknown_outcome: u64,
     /// Bytes of input consumed.
@@ -176,10 +178,12 @@ pub struct IngestReport {
     pub rows_retried: u64,
     /// Rows retried after an attempt whose outcome was unknown (a 5xx, a
     /// timeout, a connection lost after the request was sent), which may
-    /// therefore have been written twice: possible duplicate offline rows
-    /// (SageMaker's PutRecord and BatchWriteRecord have no idempotency
-    /// token). An upper bound; throttled and unprocessed retries are not
-    /// counted. See [`crate::RowOutcome::unknown_outcome_retries`].
+    /// therefore have been written more than once: possible duplicate
+    /// offline rows (SageMaker's PutRecord and BatchWriteRecord have no
+    /// idempotency token). It counts rows, not attempts: a row retried
+    /// twice after lost answers counts once and may be offline three times.
+    /// Throttled and unprocessed retries are not counted. See
+    /// [`crate::RowOutcome::unknown_outcome_retries`].
     pub rows_retried_unknown_outcome: u64,
     /// Retries, in all.
     pub retries: u64,
