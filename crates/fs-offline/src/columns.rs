@@ -145,3 +145,48 @@ pub(crate) fn seconds_to_millis(seconds: f64) -> i64 {
         NULL
     }
 }
+
+/// The metadata columns of a batch of key columns (identifier, event time,
+/// `write_time`, `api_invocation_time`, `is_deleted`, in that order), read
+/// the way both native paths order rows: null times are [`NULL`], and the
+/// delete flag is 0 for null, 1 for false, 2 for true
+/// (`is_deleted DESC NULLS LAST`).
+pub(crate) struct Versions<'a> {
+    write: &'a arrow_array::TimestampMillisecondArray,
+    api: &'a arrow_array::TimestampMillisecondArray,
+    deleted: &'a arrow_array::BooleanArray,
+}
+
+impl<'a> Versions<'a> {
+    /// Columns 2, 3 and 4 of `batch`.
+    pub(crate) fn new(batch: &'a arrow_array::RecordBatch) -> Self {
+        Self {
+            write: batch.column(2).as_primitive::<TimestampMillisecondType>(),
+            api: batch.column(3).as_primitive::<TimestampMillisecondType>(),
+            deleted: batch.column(4).as_boolean(),
+        }
+    }
+
+    /// Row `i`'s `write_time` in ms.
+    pub(crate) fn write(&self, i: usize) -> i64 {
+        millis(self.write, i)
+    }
+
+    /// Row `i`'s `api_invocation_time` in ms.
+    pub(crate) fn api(&self, i: usize) -> i64 {
+        millis(self.api, i)
+    }
+
+    /// Row `i`'s delete flag: 0 null, 1 false, 2 true.
+    pub(crate) fn deleted(&self, i: usize) -> u8 {
+        if self.deleted.is_null(i) {
+            0
+        } else {
+            1 + u8::from(self.deleted.value(i))
+        }
+    }
+}
+
+fn millis(a: &arrow_array::TimestampMillisecondArray, i: usize) -> i64 {
+    if a.is_null(i) { NULL } else { a.value(i) }
+}

@@ -179,6 +179,13 @@ impl JoinSpec {
         self
     }
 
+    /// [`Self::max_age`] in whole milliseconds (saturating), as the engines
+    /// compare it with event times.
+    pub fn max_age_ms(&self) -> Option<i64> {
+        self.max_age
+            .map(|age| i64::try_from(age.as_millis()).unwrap_or(i64::MAX / 2))
+    }
+
     /// Feature rows must be at most this old at the entity time.
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = Some(max_age);

@@ -286,3 +286,37 @@ fn walk(
     }
     Ok(())
 }
+
+/// The columns `names` of `group`'s [`offline_read_schema`], in that order
+/// (what the native paths read); an unknown name is an error naming the
+/// group.
+pub(crate) fn read_columns(group: &FeatureGroup, names: &[String]) -> Result<SchemaRef> {
+    let schema = offline_read_schema(group);
+    let fields = names
+        .iter()
+        .map(|n| {
+            schema.field_with_name(n).cloned().map_err(|_| {
+                Error::InvalidDataset(format!(
+                    "feature group `{}` has no column `{n}`",
+                    group.feature_group_name
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// The five key columns the native paths order rows by: identifier, event
+/// time, `write_time`, `api_invocation_time`, `is_deleted`.
+pub(crate) fn key_columns(group: &FeatureGroup) -> Result<SchemaRef> {
+    read_columns(
+        group,
+        &[
+            group.record_identifier_feature_name.clone(),
+            group.event_time_feature_name.clone(),
+            WRITE_TIME.into(),
+            API_INVOCATION_TIME.into(),
+            IS_DELETED.into(),
+        ],
+    )
+}

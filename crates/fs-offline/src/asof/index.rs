@@ -23,14 +23,12 @@ use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::TimestampMillisecondType;
-use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
 use hashbrown::HashMap;
 use parquet::arrow::arrow_reader::RowSelection;
 
-use crate::columns::{Ids, NULL, event_times};
+use crate::columns::{Ids, NULL, Versions, event_times};
 use crate::error::{Error, Result};
 use crate::read::{OpenFile, Unit, input};
 
@@ -300,15 +298,10 @@ fn key_rows(
             ),
         )
     })?;
-    let write = batch.column(2).as_primitive::<TimestampMillisecondType>();
-    let api = batch.column(3).as_primitive::<TimestampMillisecondType>();
-    let deleted: &BooleanArray = batch.column(4).as_boolean();
-    let millis = |a: &arrow_array::TimestampMillisecondArray, i: usize| {
-        if a.is_null(i) { NULL } else { a.value(i) }
-    };
+    let versions = Versions::new(batch);
     let mut scratch = [0u8; 8];
     for (i, &event_time) in times.iter().enumerate() {
-        let wt = millis(write, i);
+        let wt = versions.write(i);
         // A row without an event time matches no entity time (as in SQL).
         if event_time == NULL || spec.as_of.is_some_and(|t| wt == NULL || wt > t) {
             continue;
@@ -327,13 +320,9 @@ fn key_rows(
         let row = u64::try_from(first + i).map_err(|_| too_many())?;
         entries[shard_of(key)].push(Entry {
             record,
-            deleted: if deleted.is_null(i) {
-                0
-            } else {
-                1 + u8::from(deleted.value(i))
-            },
+            deleted: versions.deleted(i),
             event_time,
-            api: millis(api, i),
+            api: versions.api(i),
             write: wt,
             loc: (u64::from(unit.file) << 32) | row,
         });

@@ -29,8 +29,8 @@ use crate::columns::{Ids, NULL, entity_times};
 use crate::error::{Error, Result};
 use crate::read::OpenFile;
 use crate::scan::BatchStream;
-use crate::spec::{API_INVOCATION_TIME, DatasetSpec, IS_DELETED, JoinSpec, JoinType, WRITE_TIME};
-use crate::table::{OfflineTable, offline_read_schema};
+use crate::spec::{DatasetSpec, JoinSpec, JoinType};
+use crate::table::{OfflineTable, key_columns, read_columns};
 use index::{Index, IndexSpec};
 
 /// How the join runs.
@@ -113,9 +113,7 @@ pub(crate) async fn join(
             key_type: crate::passes::key_type(&join.group),
             index: built,
             on,
-            max_age: join
-                .max_age
-                .map(|a| i64::try_from(a.as_millis()).unwrap_or(i64::MAX / 2)),
+            max_age: join.max_age_ms(),
             inner: join.join_type == JoinType::Inner,
         });
     }
@@ -164,29 +162,9 @@ async fn build(
     settings: Settings,
 ) -> Result<(Index, SchemaRef)> {
     let group = &join.group;
-    let read = offline_read_schema(group);
-    let pick = |names: &[String]| -> Result<SchemaRef> {
-        let fields = names
-            .iter()
-            .map(|n| {
-                read.field_with_name(n).cloned().map_err(|_| {
-                    Error::InvalidDataset(format!(
-                        "feature group `{}` has no column `{n}`",
-                        group.feature_group_name
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Arc::new(Schema::new(fields)))
-    };
-    let keys = pick(&[
-        group.record_identifier_feature_name.clone(),
-        group.event_time_feature_name.clone(),
-        WRITE_TIME.into(),
-        API_INVOCATION_TIME.into(),
-        IS_DELETED.into(),
-    ])?;
-    let features = pick(
+    let keys = key_columns(group)?;
+    let features = read_columns(
+        group,
         &join
             .output_features()
             .into_iter()

@@ -14,14 +14,12 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::TimestampMillisecondType;
-use arrow_array::{Array, BooleanArray, RecordBatch};
+use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 
-use crate::columns::{Ids, NULL, event_times};
+use crate::columns::{Ids, NULL, Versions, event_times};
 use crate::error::Result;
 use crate::read::{OpenFile, Unit, input};
 
@@ -312,15 +310,10 @@ impl PassContext<'_> {
                 ),
             )
         })?;
-        let write = batch.column(2).as_primitive::<TimestampMillisecondType>();
-        let api = batch.column(3).as_primitive::<TimestampMillisecondType>();
-        let deleted: &BooleanArray = batch.column(4).as_boolean();
-        let millis = |a: &arrow_array::TimestampMillisecondArray, i: usize| {
-            if a.is_null(i) { NULL } else { a.value(i) }
-        };
+        let versions = Versions::new(batch);
         let mut scratch = [0u8; 8];
         for (i, &et) in event_times.iter().enumerate() {
-            let wt = millis(write, i);
+            let wt = versions.write(i);
             if let Some(as_of) = spec.as_of
                 && (wt == NULL || wt > as_of)
             {
@@ -355,13 +348,9 @@ impl PassContext<'_> {
                 let key = ids.key(i, &mut scratch).expect("filtered above");
                 let candidate = Candidate {
                     event_time: event_times[i],
-                    api: millis(api, i),
-                    write: millis(write, i),
-                    deleted: if deleted.is_null(i) {
-                        0
-                    } else {
-                        1 + u8::from(deleted.value(i))
-                    },
+                    api: versions.api(i),
+                    write: versions.write(i),
+                    deleted: versions.deleted(i),
                     file: unit.file,
                     row: u32::try_from(first + i).unwrap_or(u32::MAX),
                 };

@@ -24,7 +24,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_schema::{Schema, SchemaRef};
+use arrow_schema::SchemaRef;
 use futures::StreamExt;
 use parquet::arrow::arrow_reader::RowSelection;
 
@@ -34,7 +34,7 @@ use crate::read::OpenFile;
 use crate::scan::BatchStream;
 use crate::spec::{API_INVOCATION_TIME, Base, DatasetSpec, IS_DELETED, WRITE_TIME};
 use crate::sql::{Dialect, TableRef, render};
-use crate::table::{OfflineTable, offline_read_schema};
+use crate::table::{OfflineTable, key_columns, read_columns};
 
 /// Bytes of identifier tables when the engine has no memory limit.
 const DEFAULT_KEY_BUDGET: usize = 512 << 20;
@@ -65,22 +65,12 @@ pub(crate) async fn execute(
     };
     // The SQL path's checks (reserved and unknown names), with its errors.
     render(spec, Dialect::DataFusion, &|_| Ok(TableRef::new("fs_base")))?;
-    let table_schema = offline_read_schema(group);
     let mut columns = spec.base_features();
     if spec.include_metadata {
         columns.extend([WRITE_TIME, API_INVOCATION_TIME, IS_DELETED].map(String::from));
     }
-    let out_schema = pick(&table_schema, &columns)?;
-    let key_schema = pick(
-        &table_schema,
-        &[
-            group.record_identifier_feature_name.clone(),
-            group.event_time_feature_name.clone(),
-            WRITE_TIME.into(),
-            API_INVOCATION_TIME.into(),
-            IS_DELETED.into(),
-        ],
-    )?;
+    let out_schema = read_columns(group, &columns)?;
+    let key_schema = key_columns(group)?;
     let paths = table.files(spec.event_time_from, spec.event_time_to)?;
     if paths.is_empty() || spec.limit == Some(0) {
         return Ok(BatchStream::empty(out_schema));
@@ -133,19 +123,6 @@ pub(crate) async fn execute(
         None => BatchStream::new(out_schema, rows),
         Some(limit) => BatchStream::new(out_schema, crate::scan::take_rows(rows, limit)),
     })
-}
-
-/// `names` of `schema`, in that order.
-fn pick(schema: &Schema, names: &[String]) -> Result<SchemaRef> {
-    let fields = names
-        .iter()
-        .map(|n| {
-            schema.field_with_name(n).cloned().map_err(|_| {
-                Error::InvalidDataset(format!("the offline table has no column `{n}`"))
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Arc::new(Schema::new(fields)))
 }
 
 /// The rows to read from one row group.

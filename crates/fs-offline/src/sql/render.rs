@@ -470,8 +470,7 @@ impl<'a> Renderer<'a> {
         let mut on_clause = format!(
             "g.{id} = m.{KID} AND g.{ORD} = m.{MORD} AND g.{ET} <= m.{UT} AND NOT coalesce(g.{DEL}, false)"
         );
-        if let Some(age) = join.max_age {
-            let ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX / 2);
+        if let Some(ms) = join.max_age_ms() {
             on_clause.push_str(&format!(" AND g.{ET} >= m.{UT} - {ms}"));
         }
         let kind = match join.join_type {
@@ -518,8 +517,7 @@ impl<'a> Renderer<'a> {
         );
         let keys = self.push(&format!("e{k}_keys"), body);
         let mut window = format!("g.{ET} <= x.{KET}");
-        if let Some(age) = join.max_age {
-            let ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX / 2);
+        if let Some(ms) = join.max_age_ms() {
             window.push_str(&format!(" AND g.{ET} >= x.{KET} - {ms}"));
         }
         let gone = format!("\"__fs_j{k}_deleted\"");
