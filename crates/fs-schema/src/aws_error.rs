@@ -297,6 +297,26 @@ impl AwsError {
     }
 }
 
+/// The retry class of a kind: [`Throttled`](AwsErrorKind::Throttled) was
+/// refused (not applied), [`Transient`](AwsErrorKind::Transient) may have
+/// been applied, anything else is permanent.
+impl fs_retry::Classify for AwsErrorKind {
+    fn retry_class(&self) -> fs_retry::RetryClass {
+        match self {
+            AwsErrorKind::Throttled => fs_retry::RetryClass::Throttled,
+            AwsErrorKind::Transient => fs_retry::RetryClass::Transient,
+            _ => fs_retry::RetryClass::Permanent,
+        }
+    }
+}
+
+/// The retry class of the error's [`kind`](AwsError::kind).
+impl fs_retry::Classify for AwsError {
+    fn retry_class(&self) -> fs_retry::RetryClass {
+        self.kind.retry_class()
+    }
+}
+
 /// Maps any SDK error to an [`AwsError`]; the same as [`AwsError::from_sdk`].
 pub fn from_sdk_error<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> AwsError
 where
@@ -342,5 +362,39 @@ fn source_chain(e: &(dyn StdError + 'static)) -> String {
     match e.source() {
         Some(s) => chain(s),
         None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fs_retry::{Classify, RetryClass};
+
+    use super::*;
+
+    #[test]
+    fn only_throttled_and_transient_kinds_are_retried_and_agree_with_is_retryable() {
+        use AwsErrorKind::*;
+        for kind in [
+            NotFound,
+            Validation,
+            ResourceInUse,
+            LimitExceeded,
+            Conflict,
+            AccessDenied,
+            Throttled,
+            Transient,
+            WaitTimeout,
+            StatusFailed,
+            Other,
+        ] {
+            let expected = match kind {
+                Throttled => RetryClass::Throttled,
+                Transient => RetryClass::Transient,
+                _ => RetryClass::Permanent,
+            };
+            let error = AwsError::new("PutRecord", kind, "x");
+            assert_eq!((kind.retry_class(), error.retry_class()), (expected, expected));
+            assert_eq!(expected.is_retryable(), error.is_retryable(), "{kind}");
+        }
     }
 }
