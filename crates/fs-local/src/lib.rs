@@ -51,6 +51,7 @@ mod offline;
 mod online;
 mod online_arrow;
 mod outbox;
+mod registry;
 mod store;
 mod write;
 
@@ -59,5 +60,5 @@ pub use commit::CommitStats;
 pub use error::{Error, Result};
 pub use offline::{API_INVOCATION_TIME, FlushReport, IS_DELETED, WRITE_TIME, offline_schema};
 pub use online_arrow::OnlineBatch;
-pub use store::{DEFAULT_DIR, GroupDescription, Store, StoreOptions};
+pub use store::{DEFAULT_DIR, Store, StoreOptions};
 pub use write::{BatchOptions, BatchWrite, RecordPut};

@@ -28,7 +28,7 @@ impl Store {
         record_id: &str,
         features: Option<&[String]>,
     ) -> Result<Option<OnlineRecord>> {
-        let desc = self.describe_feature_group(group)?;
+        let desc = self.group(group)?;
         check_online(&desc)?;
         if let Some(f) = features {
             check_features(&desc.spec, f)?;
@@ -67,7 +67,7 @@ impl Store {
         let mut order = Vec::new();
         let mut found = Vec::new();
         for req in requests {
-            let checked = self.describe_feature_group(&req.group).and_then(|desc| {
+            let checked = self.group(&req.group).and_then(|desc| {
                 check_online(&desc)?;
                 if let Some(f) = &req.features {
                     check_features(&desc.spec, f)?;
@@ -138,7 +138,7 @@ impl Store {
         max_results: usize,
         next_token: Option<&str>,
     ) -> Result<RecordIdPage> {
-        let desc = self.describe_feature_group(group)?;
+        let desc = self.group(group)?;
         check_online(&desc)?;
         if !(1..=fs_schema::limits::MAX_LIST_RECORDS_PAGE).contains(&max_results) {
             return Err(Error::validation(format!(
@@ -423,7 +423,7 @@ mod tests {
     /// reads before the fast paths): the stored bytes decoded in full,
     /// features kept by name, deleted and expired records left out.
     fn expected(store: &Store, id: &str, features: Option<&[String]>) -> Option<OnlineRecord> {
-        let spec = store.describe_feature_group("g").unwrap().spec.clone();
+        let spec = store.group("g").unwrap().spec.clone();
         let txn = store.read_txn().unwrap();
         let table = txn.open_table(ONLINE).unwrap();
         let bytes = table.get(("g", id)).unwrap()?;

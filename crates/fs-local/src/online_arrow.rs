@@ -46,7 +46,7 @@ impl Store {
         record_ids: &[S],
         features: Option<&[String]>,
     ) -> Result<OnlineBatch> {
-        let desc = self.describe_feature_group(group)?;
+        let desc = self.group(group)?;
         check_online(&desc)?;
         if let Some(f) = features {
             check_features(&desc.spec, f)?;
@@ -170,7 +170,7 @@ impl Store {
         view: &FeatureGroup,
         now: i64,
     ) -> Result<OnlineBatch> {
-        let desc = self.describe_feature_group(group)?;
+        let desc = self.group(group)?;
         let selection = features.map(|f| Selection::new(&desc.spec, f));
         let mut records: Vec<Record> = Vec::new();
         let mut rows = Vec::new();
@@ -339,7 +339,7 @@ mod tests {
 
     /// The batch the record path gives for `ids`.
     fn via_records(store: &Store, ids: &[&str], features: Option<&[String]>) -> RecordBatch {
-        let spec = store.describe_feature_group("g").unwrap().spec.clone();
+        let spec = store.group("g").unwrap().spec.clone();
         let view = match features {
             Some(f) => spec.project(f).unwrap(),
             None => spec,

@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::Utc;
+use fs_schema::registry::{
+    self, FeatureGroupDescription, FeatureGroupStatus, LastUpdateStatus, OfflineStoreStatus,
+};
 use fs_schema::{DataCatalogConfig, FeatureDefinition, FeatureGroup, evolution};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -86,10 +89,11 @@ impl StoreOptions {
     }
 }
 
-/// A feature group as the store describes it (DescribeFeatureGroup).
+/// A feature group as the registry table keeps it (JSON; the format of
+/// every store version so far). The public description is
+/// [`FeatureGroupDescription`], built by [`GroupDescription::describe`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct GroupDescription {
+pub(crate) struct GroupDescription {
     /// The group as created (and evolved), with the resolved offline
     /// location and data catalog filled in as the service fills them.
     pub spec: FeatureGroup,
@@ -104,17 +108,25 @@ pub struct GroupDescription {
 }
 
 impl GroupDescription {
-    /// The creation time.
-    pub fn creation_time(&self) -> DateTime<Utc> {
-        Utc.timestamp_millis_opt(self.creation_time_ms)
-            .single()
-            .unwrap_or_default()
-    }
-
-    /// The group's status; local groups are created synchronously, so this
-    /// is always `"Created"`.
-    pub fn status(&self) -> &'static str {
-        "Created"
+    /// The group as [`Store::describe_feature_group`] describes it, for the
+    /// store in `dir`. Local groups are created synchronously, so they are
+    /// always `Created`; their offline store is `Active`.
+    pub(crate) fn describe(&self, dir: &Path) -> FeatureGroupDescription {
+        let mut d = FeatureGroupDescription::new(
+            self.spec.clone(),
+            self.arn.clone(),
+            FeatureGroupStatus::Created,
+            registry::from_millis(self.creation_time_ms),
+        );
+        d.last_modified_time = self.last_modified_time_ms.map(registry::from_millis);
+        if self.last_modified_time_ms.is_some() {
+            d.last_update_status = Some(LastUpdateStatus::Successful);
+        }
+        if self.spec.offline_enabled() {
+            d.offline_store_status = Some(OfflineStoreStatus::Active);
+        }
+        d.offline_data_dir = self.offline_data_dir.as_ref().map(|rel| dir.join(rel));
+        d
     }
 }
 
@@ -213,7 +225,12 @@ impl Store {
     }
 
     /// The description of `group`, from the in-memory registry.
-    pub fn describe_feature_group(&self, group: &str) -> Result<Arc<GroupDescription>> {
+    pub fn describe_feature_group(&self, group: &str) -> Result<FeatureGroupDescription> {
+        Ok(self.group(group)?.describe(&self.dir))
+    }
+
+    /// The registry entry of `group`.
+    pub(crate) fn group(&self, group: &str) -> Result<Arc<GroupDescription>> {
         self.groups
             .read()
             .expect("group cache lock")
@@ -225,22 +242,22 @@ impl Store {
     }
 
     /// Every feature group, sorted by name.
-    pub fn list_feature_groups(&self) -> Vec<Arc<GroupDescription>> {
+    pub fn list_feature_groups(&self) -> Vec<FeatureGroupDescription> {
         let mut all: Vec<_> = self
             .groups
             .read()
             .expect("group cache lock")
             .values()
-            .cloned()
+            .map(|g| g.describe(&self.dir))
             .collect();
-        all.sort_by(|a, b| a.spec.feature_group_name.cmp(&b.spec.feature_group_name));
+        all.sort_by(|a, b| a.name().cmp(b.name()));
         all
     }
 
     /// Creates a feature group. The spec is validated; the offline location
     /// and data catalog are resolved as the service resolves them (the
     /// offline store lives under `<store>/offline/` in the SageMaker layout).
-    pub fn create_feature_group(&self, spec: FeatureGroup) -> Result<Arc<GroupDescription>> {
+    pub fn create_feature_group(&self, spec: FeatureGroup) -> Result<FeatureGroupDescription> {
         spec.validate()?;
         let name = spec.feature_group_name.clone();
         let now = Utc::now().timestamp_millis();
@@ -305,13 +322,13 @@ impl Store {
                 .map_err(db("creating a feature group"))?;
         }
         txn.commit().map_err(db("creating a feature group"))?;
-        let desc = Arc::new(desc);
+        let described = desc.describe(&self.dir);
         self.groups
             .write()
             .expect("group cache lock")
-            .insert(name, desc.clone());
-        tracing::info!(group = %desc.spec.feature_group_name, "created feature group");
-        Ok(desc)
+            .insert(name, Arc::new(desc));
+        tracing::info!(group = %described.name(), "created feature group");
+        Ok(described)
     }
 
     /// Adds features to a group (UpdateFeatureGroup's FeatureAdditions).
@@ -320,8 +337,8 @@ impl Store {
         &self,
         group: &str,
         additions: &[FeatureDefinition],
-    ) -> Result<Arc<GroupDescription>> {
-        let current = self.describe_feature_group(group)?;
+    ) -> Result<FeatureGroupDescription> {
+        let current = self.group(group)?;
         let spec = evolution::apply_additions(&current.spec, additions)?;
         let desc = GroupDescription {
             spec,
@@ -342,20 +359,20 @@ impl Store {
                 .map_err(db("updating a feature group"))?;
         }
         txn.commit().map_err(db("updating a feature group"))?;
-        let desc = Arc::new(desc);
+        let described = desc.describe(&self.dir);
         self.groups
             .write()
             .expect("group cache lock")
-            .insert(group.to_owned(), desc.clone());
+            .insert(group.to_owned(), Arc::new(desc));
         tracing::info!(group, added = additions.len(), "added features");
-        Ok(desc)
+        Ok(described)
     }
 
     /// Deletes a group: its registry entry and online records. Rows waiting
     /// for the offline store are flushed first; offline files stay on disk,
     /// as the service leaves them in S3.
     pub fn delete_feature_group(&self, group: &str) -> Result<()> {
-        self.describe_feature_group(group)?;
+        self.group(group)?;
         self.flush()?;
         let txn = self
             .db
@@ -392,7 +409,7 @@ impl Store {
 
     /// The absolute offline data directory of `group`, if it has an offline store.
     pub fn offline_data_dir(&self, group: &str) -> Result<Option<PathBuf>> {
-        let desc = self.describe_feature_group(group)?;
+        let desc = self.group(group)?;
         Ok(desc.offline_data_dir.as_ref().map(|rel| self.dir.join(rel)))
     }
 

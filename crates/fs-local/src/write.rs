@@ -159,7 +159,7 @@ impl Store {
         ttl: Option<TtlDuration>,
     ) -> Result<()> {
         if records.is_empty() {
-            self.describe_feature_group(group)?;
+            self.group(group)?;
             return Ok(());
         }
         let job = self.records_job(group, records, target_stores, ttl)?;
@@ -219,7 +219,7 @@ impl Store {
         batch: &RecordBatch,
         options: &BatchOptions,
     ) -> Result<BatchWrite> {
-        let desc = self.describe_feature_group(group)?;
+        let desc = self.group(group)?;
         let spec = &desc.spec;
         let (online, offline) = resolve_targets(spec, options.target_stores.as_deref())?;
         let ttl = resolve_ttl(spec, options.ttl)?;
@@ -312,7 +312,7 @@ impl Store {
         mode: DeletionMode,
         target_stores: Option<&[TargetStore]>,
     ) -> Result<()> {
-        let desc = self.describe_feature_group(group)?;
+        let desc = self.group(group)?;
         let spec = &desc.spec;
         let (online, offline) = resolve_targets(spec, target_stores)?;
         let t = EventTime::parse(event_time, spec.event_time().feature_type)?.as_millis();
@@ -383,7 +383,7 @@ impl Store {
         target_stores: Option<&[TargetStore]>,
         ttl: Option<TtlDuration>,
     ) -> Result<Job> {
-        let desc = self.describe_feature_group(group)?;
+        let desc = self.group(group)?;
         let spec = &desc.spec;
         let (online, offline) = resolve_targets(spec, target_stores)?;
         let ttl = resolve_ttl(spec, ttl)?;

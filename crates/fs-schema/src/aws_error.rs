@@ -393,7 +393,10 @@ mod tests {
                 _ => RetryClass::Permanent,
             };
             let error = AwsError::new("PutRecord", kind, "x");
-            assert_eq!((kind.retry_class(), error.retry_class()), (expected, expected));
+            assert_eq!(
+                (kind.retry_class(), error.retry_class()),
+                (expected, expected)
+            );
             assert_eq!(expected.is_retryable(), error.is_retryable(), "{kind}");
         }
     }

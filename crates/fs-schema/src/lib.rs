@@ -25,12 +25,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! [`registry`] holds the [`Registry`](registry::Registry) trait and
+//! [`FeatureGroupDescription`](registry::FeatureGroupDescription), the one
+//! description of a feature group.
+//!
 //! Features:
 //! - `aws`: [`aws::ControlPlane`], the SageMaker control plane over
 //!   `aws-sdk-sagemaker`, and conversions to and from its shapes.
 //! - `aws-errors`: [`aws_error::AwsError`], the classification of any AWS
 //!   SDK error (not found, validation, throttled, transient...), without
 //!   any service SDK; `aws` includes it.
+//! - `test-util`: `registry::contract`, the contract suite every
+//!   [`Registry`](registry::Registry) backend runs.
 
 pub mod cast;
 mod error;
@@ -42,6 +48,7 @@ pub mod layout;
 pub mod limits;
 mod name;
 mod record;
+pub mod registry;
 pub mod runtime;
 mod schema;
 mod stores;

@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use fs_local::GroupDescription;
+use fs_schema::registry::{FeatureGroupDescription, TimeFormat};
 use fs_schema::{FeatureDefinition, FeatureGroup};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -83,7 +83,7 @@ fn untrusted_role_message(role_arn: &str) -> String {
 }
 
 /// `desc`'s ARN as `caller` sees it: in the caller's region and account.
-fn arn(caller: &Caller, desc: &GroupDescription) -> String {
+fn arn(caller: &Caller, desc: &FeatureGroupDescription) -> String {
     let resource = desc
         .arn
         .split_once(":feature-group/")
@@ -115,14 +115,13 @@ struct NameBody {
     feature_group_name: String,
 }
 
-fn secs(ms: i64) -> f64 {
-    ms as f64 / 1000.0
-}
-
-/// The DescribeFeatureGroup answer of a group, for `caller`.
-fn description(caller: &Caller, desc: &GroupDescription) -> Value {
-    let mut spec = desc.spec.clone();
-    if let Some(off) = spec.offline_store_config.as_mut()
+/// `desc` as `caller` sees it: the ARN and the resolved offline location
+/// in the caller's region and account.
+fn for_caller(caller: &Caller, mut desc: FeatureGroupDescription) -> FeatureGroupDescription {
+    desc.arn = arn(caller, &desc);
+    let name = desc.spec.feature_group_name.clone();
+    let created_secs = desc.creation_time.timestamp();
+    if let Some(off) = desc.spec.offline_store_config.as_mut()
         && off.s3_storage_config.resolved_output_s3_uri.is_some()
     {
         off.s3_storage_config.resolved_output_s3_uri =
@@ -130,24 +129,11 @@ fn description(caller: &Caller, desc: &GroupDescription) -> Value {
                 &off.s3_storage_config.s3_uri,
                 &caller.account,
                 &caller.region,
-                &spec.feature_group_name,
-                desc.creation_time_ms.div_euclid(1000),
+                &name,
+                created_secs,
             ));
     }
-    let mut v = serde_json::to_value(&spec).expect("groups serialize");
-    let obj = v.as_object_mut().expect("a group is a JSON object");
-    obj.remove("Tags");
-    obj.insert("FeatureGroupArn".into(), json!(arn(caller, desc)));
-    obj.insert("CreationTime".into(), json!(secs(desc.creation_time_ms)));
-    obj.insert("FeatureGroupStatus".into(), json!(desc.status()));
-    if let Some(ms) = desc.last_modified_time_ms {
-        obj.insert("LastModifiedTime".into(), json!(secs(ms)));
-        obj.insert("LastUpdateStatus".into(), json!({ "Status": "Successful" }));
-    }
-    if desc.spec.offline_enabled() {
-        obj.insert("OfflineStoreStatus".into(), json!({ "Status": "Active" }));
-    }
-    v
+    desc
 }
 
 fn describe(state: &AppState, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
@@ -156,7 +142,7 @@ fn describe(state: &AppState, caller: &Caller, body: &[u8]) -> Result<Value, Api
         .store
         .describe_feature_group(&group_name(&b.feature_group_name)?)
         .map_err(ApiError::from_store)?;
-    Ok(description(caller, &desc))
+    Ok(for_caller(caller, desc).to_json(TimeFormat::EpochSeconds))
 }
 
 #[derive(Deserialize)]
@@ -201,16 +187,9 @@ fn list(state: &AppState, caller: &Caller, body: &[u8]) -> Result<Value, ApiErro
         .skip(start)
         .take(max)
         .map(|d| {
-            let mut s = json!({
-                "FeatureGroupName": d.spec.feature_group_name,
-                "FeatureGroupArn": arn(caller, d),
-                "CreationTime": secs(d.creation_time_ms),
-                "FeatureGroupStatus": d.status(),
-            });
-            if d.spec.offline_enabled() {
-                s["OfflineStoreStatus"] = json!({ "Status": "Active" });
-            }
-            s
+            let mut summary = d.summary();
+            summary.arn = arn(caller, d);
+            summary.to_json(TimeFormat::EpochSeconds)
         })
         .collect();
     let mut v = json!({ "FeatureGroupSummaries": page });

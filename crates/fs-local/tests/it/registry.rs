@@ -26,7 +26,7 @@ fn groups_persist_across_reopen() {
         a.arn,
         "arn:aws:sagemaker:us-east-1:000000000000:feature-group/a"
     );
-    assert_eq!(a.status(), "Created");
+    assert_eq!(a.status.as_str(), "Created");
     let off = a.spec.offline_store_config.as_ref().unwrap();
     let resolved = off
         .s3_storage_config
@@ -117,7 +117,7 @@ fn adding_features_evolves_the_group_and_old_records_read_null() {
         .add_features("g", &[FeatureDefinition::string("city")])
         .unwrap();
     assert!(desc.spec.feature("city").is_some());
-    assert!(desc.last_modified_time_ms.is_some());
+    assert!(desc.last_modified_time.is_some());
     let got = store.get_record("g", "1", None).unwrap().unwrap();
     assert_eq!(got.record.get("city"), None);
     let new = record("2", "2024-01-01T00:00:00Z", 2).with("city", "Oslo");
@@ -213,4 +213,13 @@ fn online_only_groups_have_no_offline_directory() {
         )
         .unwrap();
     assert_eq!(store.outbox_len(), 0);
+}
+
+/// The embedded store keeps the registry contract every backend keeps
+/// (`fs_schema::registry::contract`).
+#[tokio::test]
+async fn keeps_the_registry_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    fs_schema::registry::contract::run_all(&store, "contract").await;
 }

@@ -14,11 +14,11 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::convert::{FromSdk, ToSdk, apply_create_feature_group, missing};
-use super::status::{
-    FeatureGroupDescription, FeatureGroupStatus, FeatureGroupSummary, LastUpdateStatus,
-};
 use crate::aws_error::{AwsError, AwsErrorKind};
 use crate::error::{Error, Result};
+use crate::registry::{
+    FeatureGroupDescription, FeatureGroupStatus, FeatureGroupSummary, LastUpdateStatus,
+};
 use crate::types::FeatureDefinition;
 use crate::{FeatureGroup, Tag};
 

@@ -6,14 +6,15 @@
 //! - [`ToSdk`] and [`FromSdk`] convert this crate's types to and from the
 //!   SDK's; [`apply_create_feature_group`] fills a CreateFeatureGroup request
 //!   from a [`FeatureGroup`](crate::FeatureGroup).
-//! - [`FeatureGroupDescription`] and [`FeatureGroupSummary`] are what
-//!   DescribeFeatureGroup and ListFeatureGroups return.
+//! - [`SageMakerRegistry`] is the [`Registry`](crate::registry::Registry)
+//!   over the control plane: each change waits for its status.
 //! - [`AwsError`] is every control-plane failure, classified by
 //!   [`AwsErrorKind`]; it converts into [`crate::Error::Aws`].
 
 mod client;
 mod convert;
 
+mod registry;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -28,7 +29,4 @@ pub use aws_types::SdkConfig;
 pub use crate::aws_error::{AwsError, AwsErrorKind, from_sdk_error};
 pub use client::ControlPlane;
 pub use convert::{FromSdk, ToSdk, apply_create_feature_group};
-pub use status::{
-    FeatureGroupDescription, FeatureGroupStatus, FeatureGroupSummary, LastUpdateStatus,
-    OfflineStoreStatus,
-};
+pub use registry::SageMakerRegistry;

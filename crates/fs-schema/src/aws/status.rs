@@ -1,7 +1,5 @@
-//! What DescribeFeatureGroup and ListFeatureGroups say about a group beyond
-//! its specification: ARN, status, times, store status.
-
-use std::fmt;
+//! The registry's types from the SageMaker SDK's DescribeFeatureGroup and
+//! ListFeatureGroups shapes.
 
 use aws_sdk_sagemaker::operation::describe_feature_group::DescribeFeatureGroupOutput;
 use aws_sdk_sagemaker::types as sdk;
@@ -10,51 +8,10 @@ use chrono::{DateTime, Utc};
 use super::convert::{FromSdk, ToSdk, missing};
 use crate::FeatureGroup;
 use crate::error::{Error, Result};
-
-/// The status of a feature group (`FeatureGroupStatus`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum FeatureGroupStatus {
-    /// Being created.
-    Creating,
-    /// Created and usable.
-    Created,
-    /// Creation failed; see [`FeatureGroupDescription::failure_reason`].
-    CreateFailed,
-    /// Being deleted.
-    Deleting,
-    /// Deletion failed; see [`FeatureGroupDescription::failure_reason`].
-    DeleteFailed,
-    /// A status this version does not know, as the service spelled it.
-    Other(String),
-}
-
-impl FeatureGroupStatus {
-    /// The service's name for the status.
-    pub fn as_str(&self) -> &str {
-        match self {
-            FeatureGroupStatus::Creating => "Creating",
-            FeatureGroupStatus::Created => "Created",
-            FeatureGroupStatus::CreateFailed => "CreateFailed",
-            FeatureGroupStatus::Deleting => "Deleting",
-            FeatureGroupStatus::DeleteFailed => "DeleteFailed",
-            FeatureGroupStatus::Other(s) => s,
-        }
-    }
-
-    /// True for `CreateFailed` and `DeleteFailed`.
-    pub fn is_failed(&self) -> bool {
-        matches!(
-            self,
-            FeatureGroupStatus::CreateFailed | FeatureGroupStatus::DeleteFailed
-        )
-    }
-}
-
-impl fmt::Display for FeatureGroupStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::registry::{
+    FeatureGroupDescription, FeatureGroupStatus, FeatureGroupSummary, LastUpdateStatus,
+    OfflineStoreStatus,
+};
 
 impl From<&sdk::FeatureGroupStatus> for FeatureGroupStatus {
     fn from(s: &sdk::FeatureGroupStatus) -> Self {
@@ -76,22 +33,6 @@ impl ToSdk for FeatureGroupStatus {
     }
 }
 
-/// Whether the offline store is being written (`OfflineStoreStatus`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum OfflineStoreStatus {
-    /// Records are replicated to the offline store.
-    Active,
-    /// Replication to the offline store is blocked.
-    Blocked {
-        /// Why, as the service says.
-        reason: Option<String>,
-    },
-    /// The offline store is disabled.
-    Disabled,
-    /// A status this version does not know, as the service spelled it.
-    Other(String),
-}
-
 impl OfflineStoreStatus {
     /// `None` when the service gave no status value.
     fn from_sdk_status(s: &sdk::OfflineStoreStatus) -> Option<Self> {
@@ -106,22 +47,6 @@ impl OfflineStoreStatus {
     }
 }
 
-/// The outcome of the last UpdateFeatureGroup (`LastUpdateStatus`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum LastUpdateStatus {
-    /// The update was applied.
-    Successful,
-    /// The update failed.
-    Failed {
-        /// Why, as the service says.
-        reason: Option<String>,
-    },
-    /// The update is being applied.
-    InProgress,
-    /// A status this version does not know, as the service spelled it.
-    Other(String),
-}
-
 impl LastUpdateStatus {
     /// `None` when the service gave no status value.
     fn from_sdk_status(s: &sdk::LastUpdateStatus) -> Option<Self> {
@@ -133,49 +58,6 @@ impl LastUpdateStatus {
             sdk::LastUpdateStatusValue::InProgress => LastUpdateStatus::InProgress,
             other => LastUpdateStatus::Other(other.as_str().to_owned()),
         })
-    }
-}
-
-/// A feature group as DescribeFeatureGroup describes it.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct FeatureGroupDescription {
-    /// The specification, rebuilt from the response (without `Tags`, which
-    /// DescribeFeatureGroup does not return). The offline store's
-    /// `ResolvedOutputS3Uri` is set.
-    pub spec: FeatureGroup,
-    /// The group's ARN.
-    pub arn: String,
-    /// The group's status.
-    pub status: FeatureGroupStatus,
-    /// When the group was created.
-    pub creation_time: DateTime<Utc>,
-    /// When the group was last updated, if ever.
-    pub last_modified_time: Option<DateTime<Utc>>,
-    /// Why creation or deletion failed, if it did.
-    pub failure_reason: Option<String>,
-    /// The offline store's status, when the group has one.
-    pub offline_store_status: Option<OfflineStoreStatus>,
-    /// The outcome of the last UpdateFeatureGroup, if any.
-    pub last_update_status: Option<LastUpdateStatus>,
-    /// The size of the online store in bytes, when it has one.
-    pub online_store_total_size_bytes: Option<i64>,
-}
-
-impl FeatureGroupDescription {
-    /// The S3 prefix the offline store writes under
-    /// (`s3://bucket/prefix/<account>/sagemaker/<region>/offline-store/<group>-<timestamp>/data`),
-    /// when the group has an offline store.
-    pub fn resolved_output_s3_uri(&self) -> Option<&str> {
-        self.spec
-            .offline_store_config
-            .as_ref()
-            .and_then(|c| c.s3_storage_config.resolved_output_s3_uri.as_deref())
-    }
-
-    /// The group's name.
-    pub fn name(&self) -> &str {
-        self.spec.name()
     }
 }
 
@@ -204,24 +86,9 @@ impl FromSdk<DescribeFeatureGroupOutput> for FeatureGroupDescription {
                 .last_update_status()
                 .and_then(LastUpdateStatus::from_sdk_status),
             online_store_total_size_bytes: out.online_store_total_size_bytes(),
+            offline_data_dir: None,
         })
     }
-}
-
-/// One entry of ListFeatureGroups.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct FeatureGroupSummary {
-    /// The group's name.
-    pub name: String,
-    /// The group's ARN.
-    pub arn: String,
-    /// When the group was created.
-    pub creation_time: DateTime<Utc>,
-    /// The group's status.
-    pub status: FeatureGroupStatus,
-    /// The offline store's status, when the group has one.
-    pub offline_store_status: Option<OfflineStoreStatus>,
 }
 
 impl FromSdk<sdk::FeatureGroupSummary> for FeatureGroupSummary {

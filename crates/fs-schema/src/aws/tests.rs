@@ -8,6 +8,10 @@ use aws_smithy_types::DateTime as SdkDateTime;
 
 use super::*;
 use crate::Error;
+use crate::registry::{
+    FeatureGroupDescription, FeatureGroupStatus, FeatureGroupSummary, LastUpdateStatus,
+    OfflineStoreStatus,
+};
 use crate::types::{Collection, FeatureDefinition, FeatureType};
 use crate::{
     DataCatalogConfig, FeatureGroup, OfflineStoreConfig, OnlineStoreConfig,

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use fs_schema::FeatureDefinition;
-use fs_schema::aws::{AwsErrorKind, ControlPlane, FeatureGroupStatus, OfflineStoreStatus};
+use fs_schema::aws::{AwsErrorKind, ControlPlane, SageMakerRegistry};
+use fs_schema::registry::{FeatureGroupStatus, OfflineStoreStatus};
 
 use crate::support::{env, group};
 
@@ -148,4 +149,14 @@ async fn injected_faults_reach_the_control_plane_and_are_retried() {
     }
     assert!(env.server.request_count("CreateFeatureGroup") > 5);
     assert_eq!(env.store.list_feature_groups().len(), 5);
+}
+
+/// SageMaker's registry (the real aws-sdk-sagemaker client against
+/// fs-server) keeps the contract the embedded store keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeps_the_registry_contract() {
+    let env = env(3).await;
+    let registry = SageMakerRegistry::new(&env.config)
+        .with_waits(Duration::from_secs(5), Duration::from_millis(10));
+    fs_schema::registry::contract::run_all(&registry, "contract").await;
 }

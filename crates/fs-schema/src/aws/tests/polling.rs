@@ -17,6 +17,7 @@ fn desc(status: FeatureGroupStatus) -> FeatureGroupDescription {
         offline_store_status: None,
         last_update_status: None,
         online_store_total_size_bytes: None,
+        offline_data_dir: None,
     }
 }
 
