@@ -20,6 +20,13 @@
 //! reads collapse them).
 //! The checkpoint remembers each file's size and modification time, and
 //! refuses to resume over a file that changed.
+//!
+//! A stream of batches ([`crate::Ingest::run_batches`]) is recorded by its
+//! name, in `streams`, the same way: the rows of the stream done, and
+//! whether it ended. Nothing can tell whether a stream replayed under the
+//! same name holds the same rows: the caller must replay the same stream
+//! (the same rows in the same order) for a resume to skip exactly the
+//! rows that were done.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -31,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::report::Counts;
-use crate::source::SourceFile;
+use crate::source::{Input, SourceFile};
 
 const VERSION: u32 = 1;
 
@@ -79,6 +86,10 @@ pub struct Checkpoint {
     pub shard: Option<(u32, u32)>,
     /// Progress per source file, by path.
     pub files: BTreeMap<String, FileProgress>,
+    /// Progress per stream of batches, by name (`size` 0 and no
+    /// modification time: a stream has neither).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub streams: BTreeMap<String, FileProgress>,
     /// Counts of every run so far.
     pub totals: Counts,
     /// The length of the failures file covering exactly the failures counted.
@@ -94,6 +105,7 @@ impl Checkpoint {
             group: group.to_owned(),
             shard,
             files: BTreeMap::new(),
+            streams: BTreeMap::new(),
             totals: Counts::default(),
             failures_file_len: None,
         }
@@ -180,13 +192,18 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// The key of a batch of `file` ending at `last_row`: the same in every
-    /// run of this ingest.
-    pub(crate) fn batch_key(&mut self, file: &SourceFile, last_row: u64) -> String {
+    /// The key of a batch of `input` ending at `last_row`: the same in
+    /// every run of this ingest.
+    pub(crate) fn batch_key(&mut self, input: &Input, last_row: u64) -> String {
         let id = self.ingest_id.get_or_insert_with(new_ingest_id);
+        let source = match input {
+            Input::File(file) => key(file),
+            // Not a path a file can have: a stream never shares a file's keys.
+            Input::Stream(name) => format!("stream\0{name}"),
+        };
         format!(
             "ingest/{id}/{:016x}/{last_row}",
-            crate::shard::fnv1a(key(file).as_bytes())
+            crate::shard::fnv1a(source.as_bytes())
         )
     }
 
@@ -200,10 +217,27 @@ impl Checkpoint {
         self.files.get(&key(file))
     }
 
-    pub(crate) fn progress_mut(&mut self, file: &SourceFile) -> &mut FileProgress {
-        self.files
-            .entry(key(file))
-            .or_insert_with(|| FileProgress::of(file))
+    /// The progress of the stream of batches named `name`.
+    pub fn stream_progress(&self, name: &str) -> Option<&FileProgress> {
+        self.streams.get(name)
+    }
+
+    /// The progress of `input`, a file or a stream.
+    pub(crate) fn progress_of(&self, input: &Input) -> Option<&FileProgress> {
+        match input {
+            Input::File(file) => self.progress(file),
+            Input::Stream(name) => self.stream_progress(name),
+        }
+    }
+
+    pub(crate) fn progress_mut(&mut self, input: &Input) -> &mut FileProgress {
+        match input {
+            Input::File(file) => self
+                .files
+                .entry(key(file))
+                .or_insert_with(|| FileProgress::of(file)),
+            Input::Stream(name) => self.streams.entry(name.clone()).or_default(),
+        }
     }
 }
 

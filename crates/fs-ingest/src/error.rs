@@ -65,6 +65,29 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// A stream of batches ([`crate::Ingest::run_batches`]) could not be
+    /// ingested from `batch` on: the stream itself failed, or the batch
+    /// does not fit the feature group as a whole (the record identifier
+    /// or event-time column is missing, a column is unknown to the group
+    /// or of a type that cannot hold its feature, or the batch's columns
+    /// differ from the stream's schema). `batch` 0 is the stream's schema,
+    /// checked before the first batch is pulled. Unlike a file error, this
+    /// stops the run (in [`Error::Stopped`], with the report).
+    #[error("stream {stream:?}, {}{}: {source}", at_batch(*.batch, *.row), column.as_deref().map(|c| format!(", column {c:?}")).unwrap_or_default())]
+    Stream {
+        /// The stream's name.
+        stream: String,
+        /// The 1-based batch of the stream (0: its declared schema).
+        batch: u64,
+        /// The first row (1-based, over the whole stream) of that batch,
+        /// when it has one.
+        row: Option<u64>,
+        /// The column concerned, when one is.
+        column: Option<String>,
+        /// The stream's error, or what does not fit.
+        #[source]
+        source: BoxError,
+    },
     /// A sink failed a whole batch (not single rows): the store is
     /// unreachable, the group does not exist, a target store is missing.
     #[error("sink failed writing {file}{}: {source}", at_row(*.first_row))]
@@ -123,6 +146,13 @@ pub enum Error {
     },
 }
 
+fn at_batch(batch: u64, row: Option<u64>) -> String {
+    match batch {
+        0 => "its schema".to_owned(),
+        b => format!("batch {b}{}", at_row(row)),
+    }
+}
+
 fn at_row(row: Option<u64>) -> String {
     row.map(|r| format!(", row {r}")).unwrap_or_default()
 }
@@ -177,6 +207,26 @@ impl Error {
             file: file.into(),
             column,
             source: Box::new(source),
+        }
+    }
+
+    /// A stream error from a cast of the group's (a column that does not
+    /// fit), naming the column when fs-schema does.
+    pub(crate) fn stream_schema(
+        stream: &str,
+        batch: u64,
+        row: Option<u64>,
+        source: fs_schema::Error,
+    ) -> Error {
+        let Error::Schema { column, source, .. } = Error::schema(PathBuf::new(), source) else {
+            unreachable!("Error::schema makes a schema error")
+        };
+        Error::Stream {
+            stream: stream.to_owned(),
+            batch,
+            row,
+            column,
+            source,
         }
     }
 

@@ -62,10 +62,16 @@ impl Stage {
 /// One row that was not written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
-    /// The source file.
+    /// The source file, or the name of the stream of batches
+    /// ([`crate::Ingest::run_batches`]).
     pub file: PathBuf,
-    /// The 1-based data row in that file (the CSV header is not a row).
+    /// The 1-based data row in that file (the CSV header is not a row), or
+    /// in the stream (counted over all its batches).
     pub row: u64,
+    /// For a stream of batches: the 1-based batch the row came in. `None`
+    /// for a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u64>,
     /// The column at fault, when one is.
     pub column: Option<String>,
     /// Which stage refused the row.
@@ -80,7 +86,15 @@ pub struct Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}, row {}", self.file.display(), self.row)?;
+        match self.batch {
+            None => write!(f, "{}, row {}", self.file.display(), self.row)?,
+            Some(batch) => write!(
+                f,
+                "stream {:?}, batch {batch}, row {}",
+                self.file.display().to_string(),
+                self.row
+            )?,
+        }
         if let Some(c) = &self.column {
             write!(f, ", column {c:?}")?;
         }
@@ -139,10 +153,10 @@ impl Counts {
     }
 }
 
-/// What happened to one input file.
+/// What happened to one input file (or stream of batches).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileSummary {
-    /// The file.
+    /// The file, or the stream's name.
     pub file: PathBuf,
     /// Its counts in this run.
     pub counts: Counts,

@@ -16,7 +16,7 @@ use crate::options::Progress;
 use crate::pipeline::{self, Item, Prepared};
 use crate::report::{Counts, Failure, FailureWriter, FileError, FileSummary, IngestReport, Stage};
 use crate::sink::{RowOutcome, RowStatus, WriteOptions};
-use crate::source::{Provenance, SourceFile};
+use crate::source::{Input, Provenance};
 
 /// The state of a run on the writing side.
 pub(crate) struct Run<'a> {
@@ -29,7 +29,8 @@ pub(crate) struct Run<'a> {
     pub(crate) checkpoint: Option<(PathBuf, Checkpoint)>,
     pub(crate) failures: Option<FailureWriter>,
     pub(crate) write: WriteOptions,
-    pub(crate) files: Vec<SourceFile>,
+    /// The files, or the one stream, of the run.
+    pub(crate) inputs: Vec<Input>,
 }
 
 /// A batch being written, with what recording it needs.
@@ -41,6 +42,7 @@ struct Writing {
 /// A prepared batch, sent to the sink.
 struct Written {
     file: usize,
+    batch: Option<u64>,
     typed: RecordBatch,
     provenance: Provenance,
     failures: Vec<Failure>,
@@ -63,7 +65,7 @@ impl Run<'_> {
     pub(crate) fn summary(&mut self, file: usize) -> &mut FileSummary {
         let i = *self.summary_of[file].get_or_insert_with(|| {
             self.report.files.push(FileSummary {
-                file: self.files[file].path.clone(),
+                file: self.inputs[file].path(),
                 counts: Counts::default(),
                 rows_resumed: 0,
                 complete: false,
@@ -170,7 +172,8 @@ impl Run<'_> {
             }
             Item::Batch(_) => unreachable!("batches are written, not handled here"),
             Item::FileError(i, e) => {
-                if self.ingest.options.strict {
+                // A stream has nothing after its error to go on with.
+                if self.ingest.options.strict || self.inputs[i].is_stream() {
                     return Err(self.stop(e));
                 }
                 let (row, column) = match &e {
@@ -179,7 +182,7 @@ impl Run<'_> {
                     _ => (None, None),
                 };
                 self.report.file_errors.push(FileError {
-                    file: self.files[i].path.clone(),
+                    file: self.inputs[i].path(),
                     row,
                     column,
                     reason: match &e {
@@ -195,7 +198,7 @@ impl Run<'_> {
                 self.summary(i).complete = true;
                 self.files_done += 1;
                 if let Some((_, cp)) = &mut self.checkpoint {
-                    cp.progress_mut(&self.files[i]).complete = true;
+                    cp.progress_mut(&self.inputs[i]).complete = true;
                 }
                 self.save_checkpoint().map_err(|e| self.stop(e))?;
             }
@@ -207,6 +210,7 @@ impl Run<'_> {
     fn start(&mut self, p: Prepared) -> Step {
         let Prepared {
             file,
+            batch: number,
             mut typed,
             mut provenance,
             mut failures,
@@ -231,7 +235,7 @@ impl Run<'_> {
         }
         let key = match &mut self.checkpoint {
             Some((_, cp)) if typed.num_rows() > 0 => {
-                Some(cp.batch_key(&self.files[file], last_row))
+                Some(cp.batch_key(&self.inputs[file], last_row))
             }
             _ => None,
         };
@@ -253,6 +257,7 @@ impl Run<'_> {
         Step::Write(Writing {
             batch: Written {
                 file,
+                batch: number,
                 typed,
                 provenance,
                 failures,
@@ -272,6 +277,7 @@ impl Run<'_> {
         let opts = &self.ingest.options;
         let Written {
             file,
+            batch,
             typed,
             provenance,
             mut failures,
@@ -312,6 +318,7 @@ impl Run<'_> {
                     RowStatus::Failed { reason } => refused.push(Failure {
                         file: provenance.file.to_path_buf(),
                         row: provenance.rows[i],
+                        batch,
                         column: None,
                         stage: Stage::Write,
                         reason,
@@ -392,7 +399,7 @@ impl Run<'_> {
         }
         self.report.failures.extend(failures);
         if let Some((_, cp)) = &mut self.checkpoint {
-            let p = cp.progress_mut(&self.files[file]);
+            let p = cp.progress_mut(&self.inputs[file]);
             p.rows_done = p.rows_done.max(last_row);
         }
         self.save_checkpoint().map_err(|e| self.stop(e))
@@ -433,7 +440,7 @@ impl Run<'_> {
             rows_failed: r.rows_failed,
             bytes_read: r.bytes_read,
             files_done: self.files_done,
-            files_total: self.files.len(),
+            files_total: self.inputs.len(),
             elapsed,
             rows_per_sec: if secs > 0.0 {
                 r.rows_written as f64 / secs

@@ -481,6 +481,7 @@ fn check_row(
         return Some(Failure {
             file: file.to_path_buf(),
             row,
+            batch: None,
             column: None,
             stage: Stage::Read,
             reason,
@@ -500,6 +501,7 @@ fn check_row(
         return Some(Failure {
             file: file.to_path_buf(),
             row,
+            batch: None,
             column: Some(columns[i].clone()),
             stage: Stage::Read,
             reason: format!(
@@ -513,6 +515,7 @@ fn check_row(
     Some(Failure {
         file: file.to_path_buf(),
         row,
+        batch: None,
         column: Some(columns[i].clone()),
         stage: Stage::Read,
         reason: format!(

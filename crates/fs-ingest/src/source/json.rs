@@ -282,6 +282,7 @@ fn shape_failure(file: &Path, row: u64, line: &[u8]) -> Option<Failure> {
     Some(Failure {
         file: file.to_path_buf(),
         row,
+        batch: None,
         column,
         stage: Stage::Read,
         reason,
@@ -426,6 +427,7 @@ fn line_failure(file: &Path, row: u64, line: &[u8], e: &ArrowError) -> Failure {
     Failure {
         file: file.to_path_buf(),
         row,
+        batch: None,
         column,
         stage: Stage::Read,
         reason,

@@ -22,10 +22,16 @@
 //! Columns whose names start with `_ingest_` (the metadata columns of a
 //! failures file, see [`crate::report`]) are dropped on read: no feature
 //! name can start with `_`, so a failures file can be ingested again as is.
+//!
+//! Files are one source among others: a stream of Arrow `RecordBatch`es
+//! held in memory ([`crate::Ingest::run_batches`]) is numbered the same
+//! way (rows from 1 over the whole stream, batches from 1) and goes
+//! through the same cast, report, failures file and checkpoint.
 
 mod csv;
 mod json;
 mod parquet;
+pub(crate) mod stream;
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -115,10 +121,31 @@ impl SourceFile {
     }
 }
 
+/// One input of a run: a file, or a stream of batches known by its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Input {
+    File(SourceFile),
+    Stream(String),
+}
+
+impl Input {
+    /// The file's path, or the stream's name, as reports and failures name it.
+    pub(crate) fn path(&self) -> PathBuf {
+        match self {
+            Input::File(f) => f.path.clone(),
+            Input::Stream(name) => PathBuf::from(name),
+        }
+    }
+
+    pub(crate) fn is_stream(&self) -> bool {
+        matches!(self, Input::Stream(_))
+    }
+}
+
 /// Where the rows of a batch came from: their file and their row numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provenance {
-    /// The source file.
+    /// The source file, or the stream's name.
     pub file: Arc<Path>,
     /// The 1-based data row number of each row of the batch, in order
     /// (ascending, not necessarily contiguous: rejected rows leave gaps).

@@ -15,4 +15,5 @@ mod post_commit;
 mod resume;
 mod sharding;
 mod sinks;
+mod stream;
 mod support;
