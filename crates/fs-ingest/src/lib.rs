@@ -24,6 +24,7 @@
 //! |---|---|
 //! | `local` (default) | [`LocalSink`] over the embedded store (`fs-local`) |
 //! | `aws` | `BatchWriteSink`: BatchWriteRecord over `aws-sdk-sagemakerfeaturestoreruntime` |
+//! | `test-util` | `contract`: the sink contract suite, to run against any [`Sink`] in its tests |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -63,6 +64,8 @@
 //! scaling out to several workers.
 
 mod checkpoint;
+#[cfg(feature = "test-util")]
+pub mod contract;
 mod error;
 mod infer;
 mod ingest;

@@ -13,28 +13,37 @@ use fs_online::AwsOnlineStore;
 use fs_schema::FeatureGroup;
 use fs_server::{Faults, Server, ServerOptions};
 
-use crate::contract::Fixture;
 use crate::support::{Env, customers, customers_batch, run, write_csv, write_parquet};
+use fs_ingest::contract::ReadBack;
 
 /// fs-server over its own embedded store.
 struct Remote {
     env: Env,
     server: Server,
-    /// PutRecord per row (`OnlineStoreSink` over `AwsOnlineStore`) instead
-    /// of BatchWriteRecord.
-    put_record: bool,
+    /// The AWS online store of the PutRecord sink (`OnlineStoreSink` over
+    /// `AwsOnlineStore`), which learns each group the contract creates.
+    aws: Arc<AwsOnlineStore>,
 }
 
 impl Remote {
-    async fn new(put_record: bool) -> Self {
+    async fn new() -> Self {
         let env = Env::new();
         let options = ServerOptions::default().fault_injection(true);
         let server = Server::start(env.store.clone(), options).await.unwrap();
-        Self {
-            env,
-            server,
-            put_record,
-        }
+        let config = fs_server::client_config(&server.endpoint_url(), 1);
+        let aws = Arc::new(AwsOnlineStore::from_client(
+            aws_sdk_sagemakerfeaturestoreruntime::Client::new(&config),
+        ));
+        Self { env, server, aws }
+    }
+
+    /// PutRecord per row: `OnlineStoreSink` over `AwsOnlineStore`.
+    fn put_record_sink(&self) -> Arc<dyn Sink> {
+        Arc::new(
+            OnlineStoreSink::new(self.aws.clone())
+                .with_concurrency(4)
+                .with_retry(fast_retries()),
+        )
     }
 
     /// A runtime client with the SDK's own retries off.
@@ -57,23 +66,9 @@ fn fast_retries() -> RetryConfig {
 }
 
 #[async_trait]
-impl Fixture for Remote {
-    fn sink(&self) -> Arc<dyn Sink> {
-        if self.put_record {
-            let store = AwsOnlineStore::from_client(self.client());
-            for g in self.env.store.list_feature_groups() {
-                store.register_group(g.spec.clone());
-            }
-            Arc::new(
-                OnlineStoreSink::new(Arc::new(store))
-                    .with_concurrency(4)
-                    .with_retry(fast_retries()),
-            )
-        } else {
-            Arc::new(self.batch_sink(fast_retries()))
-        }
-    }
+impl ReadBack for Remote {
     async fn create_group(&self, spec: FeatureGroup) {
+        self.aws.register_group(spec.clone());
         self.env.group(spec);
     }
     async fn online(&self, group: &str, id: &str) -> Option<BTreeMap<String, String>> {
@@ -90,7 +85,9 @@ macro_rules! remote_contract_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    crate::contract::$name(&super::Remote::new(false).await).await;
+                    let remote = super::Remote::new().await;
+                    let sink = remote.batch_sink(super::fast_retries());
+                    fs_ingest::contract::$name(&sink, &remote).await;
                 }
             )*
         }
@@ -98,7 +95,8 @@ macro_rules! remote_contract_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    crate::contract::$name(&super::Remote::new(true).await).await;
+                    let remote = super::Remote::new().await;
+                    fs_ingest::contract::$name(&*remote.put_record_sink(), &remote).await;
                 }
             )*
         }
@@ -119,7 +117,7 @@ remote_contract_tests!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_files_through_batch_write_and_locally_read_back_identical() {
     let local = Env::new();
-    let remote = Remote::new(false).await;
+    let remote = Remote::new().await;
     let group = local.group(customers("same-bw"));
     remote.env.group(customers("same-bw"));
     let csv = local.path("part-1.csv");
@@ -148,7 +146,7 @@ async fn the_same_files_through_batch_write_and_locally_read_back_identical() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_and_unprocessed_entries_are_retried_and_bad_rows_reported_once() {
-    let remote = Remote::new(false).await;
+    let remote = Remote::new().await;
     let group = remote.env.group(customers("bw-faults"));
     let file = remote.env.path("customers.csv");
     // Every 37th row has an age that is not a number: the server refuses it.
@@ -233,7 +231,7 @@ async fn failed_and_unprocessed_entries_are_retried_and_bad_rows_reported_once()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_still_failing_at_the_deadline_are_reported_with_the_reason() {
-    let remote = Remote::new(false).await;
+    let remote = Remote::new().await;
     let group = remote.env.group(customers("bw-deadline"));
     let file = remote.env.path("customers.parquet");
     write_parquet(&file, &customers_batch(0, 30));

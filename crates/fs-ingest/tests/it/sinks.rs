@@ -1,5 +1,6 @@
-//! The sink contract against `LocalSink` and against `OnlineStoreSink`
-//! over `LocalOnlineStore`; retries of `OnlineStoreSink`.
+//! The sink contract (`fs_ingest::contract`) against `LocalSink` and
+//! against `OnlineStoreSink` over `LocalOnlineStore`; retries of
+//! `OnlineStoreSink`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,51 +13,35 @@ use fs_online::{DeleteOptions, LocalOnlineStore, OnlineStore, PutOptions};
 use fs_schema::runtime::{BatchGetRequest, BatchGetResult, OnlineRecord, RecordIdPage};
 use fs_schema::{FeatureGroup, Record};
 
-use crate::contract::Fixture;
 use crate::support::{Env, customers, customers_batch, run, write_csv};
+use fs_ingest::contract::ReadBack;
 
-/// `LocalSink` over a temporary store.
+/// The embedded store behind a sink under test.
 struct Local(Env);
 
-/// `OnlineStoreSink` over `LocalOnlineStore` over a temporary store.
-struct Online(Env);
-
-async fn online_of(env: &Env, group: &str, id: &str) -> Option<BTreeMap<String, String>> {
-    env.online(group, id)
-}
-
 #[async_trait]
-impl Fixture for Local {
-    fn sink(&self) -> Arc<dyn Sink> {
-        Arc::new(LocalSink::new(self.0.store.clone()))
-    }
+impl ReadBack for Local {
     async fn create_group(&self, spec: FeatureGroup) {
         self.0.group(spec);
     }
     async fn online(&self, group: &str, id: &str) -> Option<BTreeMap<String, String>> {
-        online_of(&self.0, group, id).await
-    }
-    async fn offline(&self, group: &str) -> BTreeMap<String, usize> {
-        self.0.offline_counts(group, "customer_id")
-    }
-}
-
-#[async_trait]
-impl Fixture for Online {
-    fn sink(&self) -> Arc<dyn Sink> {
-        let store: Arc<dyn OnlineStore> = Arc::new(LocalOnlineStore::new(self.0.store.clone()));
-        Arc::new(OnlineStoreSink::new(store).with_concurrency(4))
-    }
-    async fn create_group(&self, spec: FeatureGroup) {
-        self.0.group(spec);
-    }
-    async fn online(&self, group: &str, id: &str) -> Option<BTreeMap<String, String>> {
-        online_of(&self.0, group, id).await
+        self.0.online(group, id)
     }
     async fn offline(&self, group: &str) -> BTreeMap<String, usize> {
         // SageMaker writes its offline store itself; locally, flush it.
         self.0.offline_counts(group, "customer_id")
     }
+}
+
+/// `LocalSink` over the store.
+fn local_sink(env: &Local) -> Arc<dyn Sink> {
+    Arc::new(LocalSink::new(env.0.store.clone()))
+}
+
+/// `OnlineStoreSink` over `LocalOnlineStore` over the store.
+fn online_store_sink(env: &Local) -> Arc<dyn Sink> {
+    let store: Arc<dyn OnlineStore> = Arc::new(LocalOnlineStore::new(env.0.store.clone()));
+    Arc::new(OnlineStoreSink::new(store).with_concurrency(4))
 }
 
 macro_rules! contract_tests {
@@ -65,7 +50,8 @@ macro_rules! contract_tests {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    crate::contract::$name(&super::Local(crate::support::Env::new())).await;
+                    let store = super::Local(crate::support::Env::new());
+                    fs_ingest::contract::$name(&*super::local_sink(&store), &store).await;
                 }
             )*
         }
@@ -73,7 +59,8 @@ macro_rules! contract_tests {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    crate::contract::$name(&super::Online(crate::support::Env::new())).await;
+                    let store = super::Local(crate::support::Env::new());
+                    fs_ingest::contract::$name(&*super::online_store_sink(&store), &store).await;
                 }
             )*
         }
@@ -90,6 +77,13 @@ contract_tests!(
     resending_a_batch_keeps_the_latest_event_time_online,
     an_unknown_group_fails_the_batch,
 );
+
+/// `all` runs every check against one store.
+#[tokio::test]
+async fn the_whole_contract_runs_against_one_store() {
+    let store = Local(Env::new());
+    fs_ingest::contract::all(&*local_sink(&store), &store).await;
+}
 
 /// An online store that throttles the first `failures` puts of each record
 /// (or every put, with `usize::MAX`).

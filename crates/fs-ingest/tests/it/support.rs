@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::RecordBatch;
 use arrow_schema::DataType;
 use fs_ingest::{Ingest, IngestOptions, IngestReport, LocalSink, Sink};
 use fs_local::Store;
-use fs_schema::{FeatureDefinition, FeatureGroup, OnlineStoreConfig};
+use fs_schema::FeatureGroup;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -19,23 +19,10 @@ pub(crate) fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/ingest")
 }
 
-/// The group of `tests/data/ingest`: customer_id (Integral), event_time
-/// (String), age (Integral), lifetime_value (Fractional), city (String);
-/// both stores.
-pub(crate) fn customers(name: &str) -> FeatureGroup {
-    FeatureGroup::builder(name, "customer_id", "event_time")
-        .features([
-            FeatureDefinition::integral("customer_id"),
-            FeatureDefinition::string("event_time"),
-            FeatureDefinition::integral("age"),
-            FeatureDefinition::fractional("lifetime_value"),
-            FeatureDefinition::string("city"),
-        ])
-        .online_store(OnlineStoreConfig::enabled())
-        .offline_store_s3_uri("s3://bucket/ingest-tests")
-        .build()
-        .unwrap()
-}
+/// The group of `tests/data/ingest` (customer_id, event_time, age,
+/// lifetime_value, city; both stores) and typed batches of it: the
+/// contract suite's.
+pub(crate) use fs_ingest::contract::{customers, customers_batch};
 
 /// A temporary embedded store.
 pub(crate) struct Env {
@@ -172,46 +159,6 @@ pub(crate) fn read_parquet_dir(dir: &Path) -> Vec<RecordBatch> {
                 .collect::<Vec<_>>()
         })
         .collect()
-}
-
-/// `n` customers with ids `first..first + n` as a typed batch.
-pub(crate) fn customers_batch(first: i64, n: usize) -> RecordBatch {
-    let ids: Vec<i64> = (first..first + n as i64).collect();
-    RecordBatch::try_from_iter([
-        (
-            "customer_id",
-            Arc::new(Int64Array::from(ids.clone())) as ArrayRef,
-        ),
-        (
-            "event_time",
-            Arc::new(StringArray::from_iter_values(ids.iter().map(|i| {
-                format!(
-                    "2024-06-{:02}T{:02}:00:00Z",
-                    1 + i.rem_euclid(28),
-                    i.rem_euclid(24)
-                )
-            }))),
-        ),
-        (
-            "age",
-            Arc::new(Int64Array::from_iter_values(
-                ids.iter().map(|i| 18 + i % 60),
-            )),
-        ),
-        (
-            "lifetime_value",
-            Arc::new(Float64Array::from_iter_values(
-                ids.iter().map(|i| *i as f64 * 1.5),
-            )),
-        ),
-        (
-            "city",
-            Arc::new(StringArray::from_iter_values(
-                ids.iter().map(|i| format!("city-{}", i % 7)),
-            )),
-        ),
-    ])
-    .unwrap()
 }
 
 /// Writes `batch` as CSV (with a header).
