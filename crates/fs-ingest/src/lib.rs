@@ -1,22 +1,26 @@
 //! # fs-ingest
 //!
-//! Local files into the feature store, fast and without losing a row.
+//! Local files, or Arrow batches held in memory, into the feature store,
+//! fast and without losing a row.
 //!
 //! CSV, Parquet and JSON Lines files (a file, a directory or a glob) are
 //! read as Arrow batches of bounded size, cast to the feature group's
 //! types by fs-schema's strict cast, and written through a [`Sink`]. Every
 //! row read ends either written or in the [`IngestReport`]'s failures, with
 //! its file, row number, column, reason and original values:
-//! `rows_read == rows_written + rows_failed`.
+//! `rows_read == rows_written + rows_failed`. A stream of `RecordBatch`es
+//! (DataFusion, Polars, a DataFrame) is one more source
+//! ([`Ingest::run_batches`]): the same cast, report, failures file and
+//! resume, with the stream's name where a file's path would be.
 //!
 //! | module | holds |
 //! |---|---|
 //! | [`source`] | inputs to files ([`expand_inputs`]), formats, reading files as [`SourceBatch`]es with row provenance |
 //! | [`infer_group_from_source`] | a feature group inferred from a file (CSV types from a sample) |
-//! | [`Ingest`], [`IngestOptions`] | the run: lenient or strict, target stores, TTL, shard, failures file, checkpoint and resume, progress |
+//! | [`Ingest`], [`IngestOptions`] | the run, over files ([`Ingest::run`]) or a stream of batches ([`Ingest::run_batches`]): lenient or strict, target stores, TTL, shard, failures file, checkpoint and resume, progress |
 //! | [`sink`] | the [`Sink`] trait, [`LocalSink`] (feature `local`), [`OnlineStoreSink`] over any `OnlineStore` (PutRecord), `BatchWriteSink` (feature `aws`) |
 //! | [`report`] | [`IngestReport`], [`Failure`], the failures file ([`FailureWriter`]) |
-//! | [`Checkpoint`] | per-file acknowledged rows, written atomically, for resume |
+//! | [`Checkpoint`] | per-file (and per-stream) acknowledged rows, written atomically, for resume |
 //! | [`shard`] | the deterministic split of an input among workers |
 //! | [`RetryConfig`] | retries with backoff and jitter for sinks that need them |
 //!
@@ -24,7 +28,7 @@
 //! |---|---|
 //! | `local` (default) | [`LocalSink`] over the embedded store (`fs-local`) |
 //! | `aws` | `BatchWriteSink`: BatchWriteRecord over `aws-sdk-sagemakerfeaturestoreruntime` |
-//! | `test-util` | `contract`: the sink contract suite, to run against any [`Sink`] in its tests |
+//! | `test-util` | `contract`: the sink contract suite, one async function per behaviour, to run against any [`Sink`] in its tests |
 //!
 //! ```
 //! use std::sync::Arc;

@@ -15,7 +15,8 @@
 //! The AWS path (SageMaker, or fs-server) is either an `OnlineStoreSink`
 //! over the AWS online store (PutRecord per row) or a `BatchWriteSink`, as
 //! the caller chooses; both report per-record outcomes the same way, and the
-//! contract suite in `tests/it/contract.rs` is the bar each sink passes.
+//! contract suite (`fs_ingest::contract`, feature `test-util`) is the bar each
+//! sink passes.
 
 #[cfg(feature = "aws")]
 mod batch_write;
