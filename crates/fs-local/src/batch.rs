@@ -24,7 +24,7 @@ use fs_schema::limits::{MAX_RECORD_BYTES, MAX_RECORD_IDENTIFIER_BYTES, MAX_VALUE
 use fs_schema::{Collection, EventTime, FeatureGroup, FeatureType};
 
 use crate::codec::{
-    TAG_FRACTIONAL, TAG_INTEGRAL, TAG_LIST, TAG_TEXT, TYPED_VERSION, fractional_text, put_text,
+    TAG_FRACTIONAL, TAG_INTEGRAL, TAG_LIST, TAG_TEXT, fractional_text, put_online_header, put_text,
     put_varint,
 };
 use crate::error::{Error, Result};
@@ -330,12 +330,7 @@ impl BatchRows {
         expires_at_ms: Option<i64>,
         out: &mut Vec<u8>,
     ) {
-        out.push(TYPED_VERSION);
-        out.push(u8::from(expires_at_ms.is_some()) << 1);
-        out.extend_from_slice(&event_time_ms.to_le_bytes());
-        if let Some(e) = expires_at_ms {
-            out.extend_from_slice(&e.to_le_bytes());
-        }
+        put_online_header(out, event_time_ms, expires_at_ms, false);
         let count_at = out.len();
         out.extend_from_slice(&0u16.to_le_bytes());
         let mut count = 0u16;

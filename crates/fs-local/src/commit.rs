@@ -468,7 +468,12 @@ mod tests {
             .with("id", id)
             .with("ts", "2024-01-01T00:00:00Z");
         puts.push(id, t, |out| {
-            crate::codec::encode_online_into(out, t, None, false, &record);
+            let defs = [
+                FeatureDefinition::string("id"),
+                FeatureDefinition::string("ts"),
+            ];
+            crate::codec::put_online_header(out, t, None, false);
+            crate::codec::put_record(out, &defs, &record).unwrap();
         });
         Job {
             group: "g".into(),

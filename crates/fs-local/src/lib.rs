@@ -45,8 +45,10 @@
 
 mod batch;
 mod codec;
+mod columns;
 mod commit;
 mod error;
+mod migrate;
 mod offline;
 mod online;
 mod online_arrow;

@@ -20,14 +20,15 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::Utc;
-use fs_schema::{EventTime, FeatureGroup, layout, records_to_batch};
+use fs_schema::{CastOptions, EventTime, FeatureGroup, cast_batch, layout};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use crate::codec::OutboxRow;
+use crate::codec::{OutboxRow, each_record_value};
+use crate::columns::{Column, raw_batch};
 use crate::error::{Error, Result, db};
 use crate::outbox::{BatchEntry, Entry, decode_entry};
 use crate::store::{GroupDescription, META, OUTBOX, PENDING_FLUSH, Store};
@@ -87,7 +88,7 @@ const OPEN_FILES: usize = 256;
 
 /// Rows of one partition from a run of outbox entries of one kind.
 enum Piece {
-    /// Rows entries (text records).
+    /// Row entries (typed records).
     Rows(Vec<OutboxRow>),
     /// Rows of batch entries, already in the group's offline schema.
     Ready(RecordBatch),
@@ -570,8 +571,26 @@ fn rows_batch(
     rows: &[OutboxRow],
     write_time_ms: i64,
 ) -> Result<RecordBatch> {
-    let records: Vec<_> = rows.iter().map(|r| r.record.clone()).collect();
-    let features = records_to_batch(spec, &records)?;
+    let defs = &spec.feature_definitions;
+    let mut columns: Vec<Column> = defs.iter().map(|d| Column::new(d, rows.len())).collect();
+    for (row, r) in rows.iter().enumerate() {
+        let mut fits = true;
+        each_record_value(&r.record, defs, |d, cell| {
+            fits &= columns[d].push(row, cell)
+        })?;
+        if !fits {
+            return Err(Error::Corrupt {
+                what: format!(
+                    "an offline outbox row of feature group {:?} holds a value that does not fit its feature",
+                    spec.feature_group_name
+                ),
+            });
+        }
+        for c in &mut columns {
+            c.end_row(row);
+        }
+    }
+    let features = cast_batch(&raw_batch(defs, columns)?, spec, &CastOptions::default())?;
     let n = rows.len();
     let mut columns = features.columns().to_vec();
     columns.push(ts_column(vec![write_time_ms; n]));

@@ -2,18 +2,13 @@
 //! straight into Arrow builders, without the text records of
 //! [`Store::get_record`] (numbers stay numbers).
 
+use arrow_array::RecordBatch;
+use fs_schema::{CastOptions, EventTime, FeatureGroup, Record, cast_batch};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use arrow_array::builder::{Float64Builder, Int64Builder, ListBuilder, StringBuilder};
-use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::{Field, Schema};
-use fs_schema::{
-    CastOptions, EventTime, FeatureDefinition, FeatureGroup, FeatureType, Record, cast_batch,
-};
-
-use crate::codec::{Alloc, Cell, Feature, Header, each_value, fractional_text, integral_text};
+use crate::codec::{Alloc, Header, each_value};
+use crate::columns::{Column, raw_batch};
 use crate::error::{Result, db};
 use crate::online::{
     Selection, check_features, check_online, keep, key_order, now_ms, read_value, to_time,
@@ -95,8 +90,8 @@ impl Store {
                 .map_err(db("reading records"))?;
         }
         let mut rows = Vec::new();
-        // Values the typed builders do not take as they are (a feature
-        // the group lacks, a list for a scalar, a value given twice) are
+        // Values the typed builders do not take as they are (a list for
+        // a scalar, a value given twice, a feature selected twice) are
         // read the slow way, which reports them as records would be.
         let mut plain = !duplicated;
         for (i, guard) in found.iter().enumerate() {
@@ -120,15 +115,11 @@ impl Store {
                 &header,
                 defs,
                 #[inline(always)]
-                |feature, cell| match feature {
-                    Feature::Index(d) => {
-                        if let Some(c) = column_of[d] {
-                            plain &= columns[c].push(row, cell);
-                            filled += 1;
-                        }
+                |d, cell| {
+                    if let Some(c) = column_of[d] {
+                        plain &= columns[c].push(row, cell);
+                        filled += 1;
                     }
-                    // Left out by a selection, or refused by the cast.
-                    Feature::Name(_) => plain &= features.is_some(),
                 },
             )?;
             if !plain {
@@ -147,15 +138,7 @@ impl Store {
         if !plain {
             return self.get_batch_from_records(&table, group, record_ids, features, &view, now);
         }
-        let mut fields = Vec::with_capacity(columns.len());
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
-        for (def, column) in view.feature_definitions.iter().zip(columns) {
-            let array = column.finish();
-            fields.push(Field::new(&def.name, array.data_type().clone(), true));
-            arrays.push(array);
-        }
-        let raw = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
-            .map_err(fs_schema::Error::from)?;
+        let raw = raw_batch(&view.feature_definitions, columns)?;
         let batch = cast_batch(&raw, &view, &CastOptions::default())?;
         Ok(OnlineBatch { batch, rows })
     }
@@ -194,126 +177,6 @@ impl Store {
         }
         let batch = fs_schema::records_to_batch(view, &records)?;
         Ok(OnlineBatch { batch, rows })
-    }
-}
-
-/// The builder of one column: numbers typed while every value comes typed,
-/// text otherwise (which the cast then parses, as for records).
-struct Column {
-    /// Rows with a value or a null so far.
-    rows: usize,
-    builder: Builder,
-}
-
-enum Builder {
-    Integral(Int64Builder),
-    Fractional(Float64Builder),
-    Text(StringBuilder),
-    List(ListBuilder<StringBuilder>),
-}
-
-impl Column {
-    /// A builder for about `rows` rows (the builders' defaults, 1,024,
-    /// cost more than a one-record read itself).
-    fn new(def: &FeatureDefinition, rows: usize) -> Self {
-        let builder = if def.is_collection() {
-            let items = StringBuilder::with_capacity(rows, rows * 16);
-            Builder::List(ListBuilder::with_capacity(items, rows))
-        } else {
-            match def.feature_type {
-                FeatureType::Integral => Builder::Integral(Int64Builder::with_capacity(rows)),
-                FeatureType::Fractional => Builder::Fractional(Float64Builder::with_capacity(rows)),
-                FeatureType::String => Builder::Text(StringBuilder::with_capacity(rows, rows * 16)),
-            }
-        };
-        Column { rows: 0, builder }
-    }
-
-    /// Adds the value of row `row`; `false` when the typed path cannot
-    /// take it (a list for a scalar or the reverse, a second value).
-    #[inline(always)]
-    fn push(&mut self, row: usize, cell: Cell<'_>) -> bool {
-        if self.rows != row {
-            return false;
-        }
-        match (&mut self.builder, cell) {
-            (Builder::Text(b), Cell::Text(s)) => b.append_value(s),
-            // Text the cast would parse to this very number (it trims
-            // first; text without spaces reads the same): kept typed.
-            (Builder::Integral(b), Cell::Text(s)) if let Ok(v) = s.parse::<i64>() => {
-                b.append_value(v);
-            }
-            (Builder::Fractional(b), Cell::Text(s)) if let Ok(v) = s.parse::<f64>() => {
-                b.append_value(v);
-            }
-            (Builder::Integral(b), Cell::Integral(v)) => b.append_value(v),
-            (Builder::Fractional(b), Cell::Fractional(v)) => b.append_value(v),
-            (Builder::List(b), Cell::List(items)) => {
-                for item in items {
-                    b.values().append_value(item);
-                }
-                b.append(true);
-            }
-            (Builder::List(_), _) | (_, Cell::List(_)) => return false,
-            (Builder::Text(b), cell) => append_text(b, &cell),
-            (_, cell) => self.turn_into_text(&cell),
-        }
-        self.rows += 1;
-        true
-    }
-
-    /// Pads row `row` with a null when it had no value.
-    fn end_row(&mut self, row: usize) {
-        if self.rows == row {
-            match &mut self.builder {
-                Builder::Integral(b) => b.append_null(),
-                Builder::Fractional(b) => b.append_null(),
-                Builder::Text(b) => b.append_null(),
-                Builder::List(b) => b.append_null(),
-            }
-            self.rows += 1;
-        }
-    }
-
-    /// Turns a column of numbers into text, as records hold them, with
-    /// `cell` (a value the numbers' builder does not take) at its end.
-    #[cold]
-    #[inline(never)]
-    fn turn_into_text(&mut self, cell: &Cell<'_>) {
-        let mut text = StringBuilder::with_capacity(self.rows + 1, (self.rows + 1) * 16);
-        match &mut self.builder {
-            Builder::Integral(b) => {
-                for v in &b.finish() {
-                    text.append_option(v.map(integral_text));
-                }
-            }
-            Builder::Fractional(b) => {
-                for v in &b.finish() {
-                    text.append_option(v.map(fractional_text));
-                }
-            }
-            Builder::Text(_) | Builder::List(_) => unreachable!("only numbers turn into text"),
-        }
-        append_text(&mut text, cell);
-        self.builder = Builder::Text(text);
-    }
-
-    fn finish(self) -> ArrayRef {
-        match self.builder {
-            Builder::Integral(mut b) => Arc::new(b.finish()),
-            Builder::Fractional(mut b) => Arc::new(b.finish()),
-            Builder::Text(mut b) => Arc::new(b.finish()),
-            Builder::List(mut b) => Arc::new(b.finish()),
-        }
-    }
-}
-
-fn append_text(b: &mut StringBuilder, cell: &Cell<'_>) {
-    match cell {
-        Cell::Text(s) => b.append_value(s),
-        Cell::Integral(v) => b.append_value(integral_text(*v)),
-        Cell::Fractional(v) => b.append_value(fractional_text(*v)),
-        Cell::List(_) => unreachable!("lists are refused before"),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Entries of the offline outbox.
 //!
-//! An entry is either one row (`codec`'s outbox row, version 1: a record
-//! as text, used by single puts and deletes) or a whole batch (version 2,
+//! An entry is either one row (`codec`'s outbox row, version 3: a typed
+//! record, used by small puts and deletes) or a whole batch (version 2,
 //! written by batch puts): `version u8 = 2, flags u8 (0), api invocation
 //! time i64 ms, row count u32, group name (u16 len + bytes)`, then the rows
 //! as an Arrow IPC stream of one batch: the features as the put gave them
@@ -17,7 +17,7 @@ use arrow_array::types::Int64Type;
 use arrow_array::{ArrayRef, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 
-use crate::codec::{OutboxRow, VERSION, decode_outbox, put_str16};
+use crate::codec::{OutboxRow, ROW_VERSION, decode_outbox, put_str16};
 use crate::error::{Error, Result};
 
 /// The version byte of a batch entry.
@@ -30,7 +30,7 @@ pub(crate) const EVENT_TIME_MS: &str = "_event_time_ms";
 /// A decoded outbox entry.
 #[derive(Debug)]
 pub(crate) enum Entry {
-    /// One row (version 1).
+    /// One row (version 3).
     Row(OutboxRow),
     /// Rows of one batch put (version 2).
     Batch(BatchEntry),
@@ -105,7 +105,7 @@ fn ipc_error(doing: &str, e: arrow_schema::ArrowError) -> Error {
 /// How many rows an entry holds, from its header.
 pub(crate) fn entry_rows(bytes: &[u8]) -> Result<u64> {
     match bytes.first() {
-        Some(&VERSION) => Ok(1),
+        Some(&ROW_VERSION) => Ok(1),
         Some(&BATCH_VERSION) if bytes.len() >= 14 => Ok(u64::from(u32::from_le_bytes(
             bytes[10..14].try_into().expect("4 bytes"),
         ))),
@@ -122,7 +122,7 @@ fn corrupt() -> Error {
 /// Decodes an entry of either version.
 pub(crate) fn decode_entry(bytes: &[u8]) -> Result<Entry> {
     match bytes.first() {
-        Some(&VERSION) => Ok(Entry::Row(decode_outbox(bytes)?)),
+        Some(&ROW_VERSION) => Ok(Entry::Row(decode_outbox(bytes)?)),
         Some(&BATCH_VERSION) => decode_batch_entry(bytes).map(Entry::Batch),
         _ => Err(corrupt()),
     }

@@ -186,19 +186,13 @@ impl Store {
         Ok(store)
     }
 
+    /// Creates the tables, loads the registry, rewrites values of older
+    /// encodings (`migrate`) and counts the outbox, in one transaction.
     fn init(&self) -> Result<()> {
         let txn = self.db.begin_write().map_err(db("initialising"))?;
         {
             txn.open_table(ONLINE).map_err(db("initialising"))?;
-            txn.open_table(META).map_err(db("initialising"))?;
             txn.open_table(KEYS).map_err(db("initialising"))?;
-            let outbox = txn.open_table(OUTBOX).map_err(db("initialising"))?;
-            let mut rows = 0;
-            for entry in outbox.iter().map_err(db("initialising"))? {
-                let (_, bytes) = entry.map_err(db("initialising"))?;
-                rows += entry_rows(bytes.value())?;
-            }
-            self.outbox_rows.store(rows, Ordering::SeqCst);
             let groups = txn.open_table(GROUPS).map_err(db("initialising"))?;
             let mut cache = self.groups.write().expect("group cache lock");
             for entry in groups.iter().map_err(db("reading the registry"))? {
@@ -209,6 +203,14 @@ impl Store {
                     })?;
                 cache.insert(name.value().to_owned(), Arc::new(desc));
             }
+            crate::migrate::migrate(&txn, &cache)?;
+            let outbox = txn.open_table(OUTBOX).map_err(db("initialising"))?;
+            let mut rows = 0;
+            for entry in outbox.iter().map_err(db("initialising"))? {
+                let (_, bytes) = entry.map_err(db("initialising"))?;
+                rows += entry_rows(bytes.value())?;
+            }
+            self.outbox_rows.store(rows, Ordering::SeqCst);
         }
         txn.commit().map_err(db("initialising"))?;
         Ok(())

@@ -13,7 +13,7 @@ use fs_schema::{
 use redb::ReadableTable;
 
 use crate::batch::{BatchRows, RefusedRow};
-use crate::codec::{OnlineValue, encode_online, encode_online_into, encode_outbox_parts};
+use crate::codec::{encode_online, encode_outbox_row, put_online_header, put_record};
 use crate::commit::{Job, OnlineOp, OnlinePuts, Outcome};
 use crate::error::{Error, Result, db};
 use crate::outbox::encode_batch_entry;
@@ -22,6 +22,11 @@ use crate::store::{KEYS, Store};
 /// Puts of at least this many records keep their offline rows as one Arrow
 /// batch (flushed without parsing text again); smaller ones as rows.
 const BATCH_ENTRY_MIN_RECORDS: usize = 32;
+
+/// Why encoding a validated record cannot fail.
+const VALIDATED: &str = "validated records hold only the group's features";
+/// Why encoding a delete marker cannot fail.
+const MARKER_FEATURES: &str = "markers hold the group's identifier and event time";
 
 /// Options of a batch put ([`Store::put_batch`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -322,12 +327,8 @@ impl Store {
             (true, DeletionMode::SoftDelete) => OnlineOp::SoftDelete {
                 id: record_id.to_owned(),
                 event_time_ms: t,
-                tombstone: encode_online(&OnlineValue {
-                    event_time_ms: t,
-                    expires_at_ms: None,
-                    soft_deleted: true,
-                    record: marker.clone(),
-                }),
+                tombstone: encode_online(&spec.feature_definitions, t, None, true, &marker)
+                    .expect(MARKER_FEATURES),
             },
             (true, DeletionMode::HardDelete) => OnlineOp::HardDelete {
                 id: record_id.to_owned(),
@@ -336,7 +337,8 @@ impl Store {
             },
         };
         let outbox = if offline {
-            vec![encode_outbox_parts(group, t, now_ms(), true, &marker)]
+            let defs = &spec.feature_definitions;
+            vec![encode_outbox_row(group, defs, t, now_ms(), true, &marker).expect(MARKER_FEATURES)]
         } else {
             Vec::new()
         };
@@ -413,7 +415,8 @@ impl Store {
                     .record_identifier(spec)
                     .expect("validated records have an id");
                 puts.push(id, t, |out| {
-                    encode_online_into(out, t, expires_at(t, ttl), false, record);
+                    put_online_header(out, t, expires_at(t, ttl), false);
+                    put_record(out, &spec.feature_definitions, record).expect(VALIDATED);
                 });
             }
             OnlineOp::Puts(puts)
@@ -430,7 +433,10 @@ impl Store {
             records
                 .iter()
                 .zip(&times)
-                .map(|(r, &t)| encode_outbox_parts(group, t, now, false, r))
+                .map(|(r, &t)| {
+                    encode_outbox_row(group, &spec.feature_definitions, t, now, false, r)
+                        .expect(VALIDATED)
+                })
                 .collect()
         };
         Ok(Job {

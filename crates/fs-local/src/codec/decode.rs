@@ -4,7 +4,7 @@
 
 use fs_schema::{FeatureDefinition, FeatureValue, Record};
 
-use super::{Bad, Cell, Feature, Read, Reader, TYPED_VERSION, VERSION, corrupt};
+use super::{Bad, Cell, Read, Reader, TYPED_VERSION, corrupt};
 use crate::error::Result;
 
 /// The header of an online value, read once per value.
@@ -13,8 +13,6 @@ pub(crate) struct Header {
     pub(crate) event_time_ms: i64,
     pub(crate) expires_at_ms: Option<i64>,
     pub(crate) soft_deleted: bool,
-    /// A typed record (version 2) follows, not a text record.
-    typed: bool,
     /// Where the record starts in the value.
     body: usize,
 }
@@ -29,8 +27,7 @@ impl Header {
     #[inline(always)]
     fn read_from(buf: &[u8]) -> Read<Header> {
         let mut r = Reader { buf };
-        let version = r.u8()?;
-        if !matches!(version, VERSION | TYPED_VERSION) {
+        if r.u8()? != TYPED_VERSION {
             return Err(Bad);
         }
         let flags = r.u8()?;
@@ -40,7 +37,6 @@ impl Header {
             event_time_ms,
             expires_at_ms,
             soft_deleted: flags & 1 != 0,
-            typed: version == TYPED_VERSION,
             body: buf.len() - r.buf.len(),
         })
     }
@@ -59,24 +55,33 @@ pub(crate) fn online_header(buf: &[u8]) -> Result<(i64, Option<i64>, bool)> {
 }
 
 /// Walks the record of the online value `buf` (whose header is `header`)
-/// of a group with `features`: `visit` gets each value, borrowed from
-/// `buf`, in stored order.
+/// of a group with `features`: `visit` gets each value (with its
+/// feature's position among `features`), borrowed from `buf`, in stored
+/// order.
 #[inline(always)]
 pub(crate) fn each_value<'a>(
     buf: &'a [u8],
     header: &Header,
     features: &[FeatureDefinition],
-    mut visit: impl FnMut(Feature<'a>, Cell<'a>),
+    mut visit: impl FnMut(usize, Cell<'a>),
 ) -> Result<()> {
     let mut r = Reader {
         buf: buf.get(header.body..).unwrap_or_default(),
     };
-    let walked = if header.typed {
-        r.walk_typed(features, &mut visit)
-    } else {
-        r.walk_text(features, &mut visit)
-    };
-    walked.map_err(|Bad| corrupt("online record"))
+    r.walk_typed(features, &mut visit)
+        .map_err(|Bad| corrupt("online record"))
+}
+
+/// Walks the typed record `record` (of an outbox row) of a group with
+/// `features`, as [`each_value`] walks an online value's.
+pub(crate) fn each_record_value<'a>(
+    record: &'a [u8],
+    features: &[FeatureDefinition],
+    mut visit: impl FnMut(usize, Cell<'a>),
+) -> Result<()> {
+    let mut r = Reader { buf: record };
+    r.walk_typed(features, &mut visit)
+        .map_err(|Bad| corrupt("offline outbox record"))
 }
 
 /// Which stored values a read keeps.
@@ -85,16 +90,15 @@ pub(crate) enum Keep<'s> {
     /// Every value.
     All,
     /// The values of the features whose position among the group's
-    /// definitions is `true` here; none of a name the group lacks.
+    /// definitions is `true` here.
     Only(&'s [bool]),
 }
 
 impl Keep<'_> {
-    fn keeps(self, feature: Feature<'_>) -> bool {
-        match (self, feature) {
-            (Keep::All, _) => true,
-            (Keep::Only(selected), Feature::Index(i)) => selected.get(i).copied().unwrap_or(false),
-            (Keep::Only(_), Feature::Name(_)) => false,
+    fn keeps(self, feature: usize) -> bool {
+        match self {
+            Keep::All => true,
+            Keep::Only(selected) => selected.get(feature).copied().unwrap_or(false),
         }
     }
 }
@@ -173,7 +177,7 @@ fn collect(
         |feature, cell| {
             if keep.keeps(feature) {
                 out.push(FeatureValue {
-                    feature_name: feature.name(features).to_owned(),
+                    feature_name: features[feature].name.clone(),
                     value: cell.to_value(),
                 });
             }
@@ -232,11 +236,6 @@ mod reference {
             String::from_utf8(self.bytes(n)?.to_vec()).ok()
         }
 
-        fn text32(&mut self) -> Option<String> {
-            let n = u32::from_le_bytes(self.fixed()?) as usize;
-            self.text(n)
-        }
-
         fn text_varint(&mut self) -> Option<String> {
             let n = self.varint()?;
             self.text(n)
@@ -258,27 +257,6 @@ mod reference {
         };
         let mut values = Vec::new();
         match version {
-            1 => {
-                for _ in 0..u32::from_le_bytes(c.fixed()?) {
-                    let n = u16::from_le_bytes(c.fixed()?) as usize;
-                    let name = c.text(n)?;
-                    let value = match c.fixed::<1>()?[0] {
-                        0 => Value::String(c.text32()?),
-                        1 => Value::List(
-                            (0..u32::from_le_bytes(c.fixed()?))
-                                .map(|_| c.text32())
-                                .collect::<Option<_>>()?,
-                        ),
-                        _ => return None,
-                    };
-                    if keep(&name) {
-                        values.push(FeatureValue {
-                            feature_name: name,
-                            value,
-                        });
-                    }
-                }
-            }
             2 => {
                 for _ in 0..u16::from_le_bytes(c.fixed()?) {
                     let index = u16::from_le_bytes(c.fixed()?) as usize;
@@ -320,9 +298,11 @@ mod tests {
     use fs_schema::{Collection, FeatureDefinition, Record};
 
     use super::*;
-    use crate::codec::{
-        TAG_FRACTIONAL, TAG_INTEGRAL, TAG_LIST, TAG_TEXT, encode_online_parts, put_text,
-    };
+    use crate::codec::{TAG_FRACTIONAL, TAG_INTEGRAL, TAG_LIST, TAG_TEXT, encode_online, put_text};
+
+    fn encode(t: i64, expiry: Option<i64>, deleted: bool, r: &Record) -> Vec<u8> {
+        encode_online(&features(), t, expiry, deleted, r).unwrap()
+    }
 
     fn features() -> Vec<FeatureDefinition> {
         vec![
@@ -370,8 +350,8 @@ mod tests {
         out
     }
 
-    /// Stored values of every shape: text records (with nulls, a list, a
-    /// name the group lacks, a value given twice, long texts) and typed
+    /// Stored values of every shape: records as puts write them (with
+    /// nulls, a list, a value given twice, long texts) and typed
     /// records (numbers, texts whose length takes a two-byte varint, empty
     /// and full lists, nulls), live, expiring, expired and soft deleted.
     fn stored() -> Vec<Vec<u8>> {
@@ -387,8 +367,8 @@ mod tests {
             .with("id", "b")
             .with("ts", "2024-01-01T00:00:00Z");
         let strange = Record::new()
-            .with("zzz", "not in the group")
             .with("id", "c")
+            .with("n", "12.000")
             .with("s", "one")
             .with("s", "two")
             .with("tags", Vec::<String>::new());
@@ -400,7 +380,7 @@ mod tests {
             (None, true),
         ] {
             for r in [&full, &nulls, &strange] {
-                all.push(encode_online_parts(7, expiry, deleted, r));
+                all.push(encode(7, expiry, deleted, r));
             }
             let numbers = typed(
                 (-7, expiry, deleted),
@@ -492,11 +472,11 @@ mod tests {
     #[test]
     fn liveness_follows_deletion_and_expiry() {
         let r = Record::new().with("id", "a");
-        let live = Header::read(&encode_online_parts(1, None, false, &r)).unwrap();
+        let live = Header::read(&encode(1, None, false, &r)).unwrap();
         assert!(live.is_live(i64::MAX));
-        let deleted = Header::read(&encode_online_parts(1, None, true, &r)).unwrap();
+        let deleted = Header::read(&encode(1, None, true, &r)).unwrap();
         assert!(!deleted.is_live(0));
-        let expiring = Header::read(&encode_online_parts(1, Some(100), false, &r)).unwrap();
+        let expiring = Header::read(&encode(1, Some(100), false, &r)).unwrap();
         assert!(expiring.is_live(99));
         assert!(!expiring.is_live(100));
     }
@@ -546,24 +526,24 @@ mod tests {
     }
 
     #[test]
-    fn each_value_resolves_names_to_definitions() {
+    fn each_value_gives_positions_among_the_definitions_in_stored_order() {
         let defs = features();
-        let r = Record::new()
-            .with("ts", "t")
-            .with("zzz", "?")
-            .with("id", "a");
-        let bytes = encode_online_parts(0, None, false, &r);
+        let r = Record::new().with("ts", "t").with("n", "3").with("id", "a");
+        let bytes = encode(0, None, false, &r);
         let header = Header::read(&bytes).unwrap();
         let mut seen = Vec::new();
         each_value(&bytes, &header, &defs, |feature, cell| {
-            seen.push((format!("{feature:?}"), cell.to_value()));
+            seen.push((feature, cell.to_value()));
         })
         .unwrap();
-        let expected = [("Index(1)", "t"), ("Name(\"zzz\")", "?"), ("Index(0)", "a")];
-        let expected: Vec<_> = expected
+        let expected: Vec<_> = [(1, "t"), (2, "3"), (0, "a")]
             .iter()
-            .map(|(f, v)| ((*f).to_owned(), fs_schema::Value::from(*v)))
+            .map(|(f, v)| (*f, fs_schema::Value::from(*v)))
             .collect();
         assert_eq!(seen, expected);
+        // Version 1 (text) values are rewritten on open, not read.
+        let mut old = bytes.clone();
+        old[0] = 1;
+        assert!(Header::read(&old).is_err());
     }
 }
