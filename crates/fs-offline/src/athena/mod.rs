@@ -111,7 +111,7 @@ impl Default for AthenaOptions {
             unload_location: None,
             catalog: None,
             database: None,
-            backoff: Backoff::default(),
+            backoff: poll::DEFAULT_BACKOFF,
             deadline: Some(Duration::from_secs(30 * 60)),
             page_size: 1000,
             parallelism: 8,
@@ -185,7 +185,9 @@ impl AthenaOptions {
     }
 
     fn validate(&self) -> AthenaResult<()> {
-        self.backoff.validate().map_err(AthenaError::Config)?;
+        self.backoff
+            .validate()
+            .map_err(|e| AthenaError::Config(format!("the poll backoff: {}", e.reason)))?;
         if !(1..=1000).contains(&self.page_size) {
             return Err(AthenaError::Config(format!(
                 "page_size must be 1 to 1000 (GetQueryResults' MaxResults), not {}",

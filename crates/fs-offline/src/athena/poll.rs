@@ -1,5 +1,6 @@
 //! Waiting for a query: GetQueryExecution polled with exponential backoff
-//! until the query ends or the deadline passes (then StopQueryExecution).
+//! (fs-retry's schedule) until the query ends or the deadline passes (then
+//! StopQueryExecution).
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -9,83 +10,17 @@ use fs_schema::aws_error::AwsError;
 
 use super::error::{AthenaError, AthenaResult};
 
-/// How long to wait between two GetQueryExecution calls: `initial`, then
-/// multiplied by `multiplier` after each call, never more than `max`.
-///
-/// ```
-/// use std::time::Duration;
-/// use fs_offline::athena::Backoff;
-/// let b = Backoff::new(Duration::from_millis(100), Duration::from_millis(500), 2.0);
-/// let delays: Vec<_> = b.delays().take(5).map(|d| d.as_millis()).collect();
-/// assert_eq!(delays, [100, 200, 400, 500, 500]);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Backoff {
-    /// The first delay.
-    pub initial: Duration,
-    /// The longest delay.
-    pub max: Duration,
-    /// The factor between two delays (at least 1).
-    pub multiplier: f64,
-}
+/// The schedule of GetQueryExecution calls: fs-retry's [`Backoff`], the
+/// workspace's one delay schedule (`initial`, multiplied by `multiplier`
+/// after each call, never more than `max`; optionally jittered).
+pub use fs_retry::Backoff;
 
-impl Default for Backoff {
-    /// 200 ms, growing by 1.5 up to 5 s: a query of a few seconds is seen
-    /// finishing within about 20% of its run time, a long one costs one
-    /// call every 5 s.
-    fn default() -> Self {
-        Self {
-            initial: Duration::from_millis(200),
-            max: Duration::from_secs(5),
-            multiplier: 1.5,
-        }
-    }
-}
-
-impl Backoff {
-    /// A backoff from its three parameters (checked when the engine is built).
-    pub fn new(initial: Duration, max: Duration, multiplier: f64) -> Self {
-        Self {
-            initial,
-            max,
-            multiplier,
-        }
-    }
-
-    /// The delay after the `n`-th call (0-based): `min(initial · multiplierⁿ, max)`.
-    pub fn delay(&self, n: u32) -> Duration {
-        let factor = self.multiplier.powi(i32::try_from(n).unwrap_or(i32::MAX));
-        let secs = self.initial.as_secs_f64() * factor;
-        if !secs.is_finite() || secs >= self.max.as_secs_f64() {
-            return self.max;
-        }
-        Duration::from_secs_f64(secs)
-    }
-
-    /// The delays in order, without end.
-    pub fn delays(&self) -> impl Iterator<Item = Duration> + '_ {
-        (0u32..).map(|n| self.delay(n))
-    }
-
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.initial.is_zero() {
-            return Err("the poll backoff's initial delay must be more than zero".into());
-        }
-        if self.max < self.initial {
-            return Err(format!(
-                "the poll backoff's max delay {:?} is shorter than its initial delay {:?}",
-                self.max, self.initial
-            ));
-        }
-        if !self.multiplier.is_finite() || self.multiplier < 1.0 {
-            return Err(format!(
-                "the poll backoff's multiplier must be a finite number >= 1, not {}",
-                self.multiplier
-            ));
-        }
-        Ok(())
-    }
-}
+/// Athena's default poll schedule ([`AthenaOptions`](super::AthenaOptions)'
+/// `backoff`): 200 ms, growing by 1.5 up to 5 s, without jitter: a query of
+/// a few seconds is seen finishing within about 20% of its run time, a long
+/// one costs one call every 5 s.
+pub(crate) const DEFAULT_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(200), Duration::from_secs(5), 1.5);
 
 /// The state of a query execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -190,8 +125,8 @@ pub(crate) async fn wait(
                     status.and_then(|s| s.state())
                 ),
             })?;
-        let poll_delay = backoff.delay(polls);
         polls += 1;
+        let poll_delay = backoff.delay(polls);
         if states.last() != Some(&state) {
             states.push(state);
         }
@@ -276,48 +211,19 @@ pub(crate) async fn stop(client: &aws_sdk_athena::Client, query_id: &str) -> Ath
 
 #[cfg(test)]
 mod tests {
+    use fs_retry::Jitter;
+
     use super::*;
 
     #[test]
-    fn delays_grow_by_the_multiplier_and_stop_at_max() {
-        let b = Backoff::new(Duration::from_millis(10), Duration::from_millis(100), 3.0);
-        let d: Vec<u128> = b.delays().take(5).map(|d| d.as_millis()).collect();
-        assert_eq!(d, [10, 30, 90, 100, 100]);
-        // A multiplier of 1 is a fixed interval.
-        let fixed = Backoff::new(Duration::from_millis(7), Duration::from_secs(1), 1.0);
-        assert!(
-            fixed
-                .delays()
-                .take(20)
-                .all(|d| d == Duration::from_millis(7))
-        );
-        // Huge exponents saturate at max instead of overflowing.
-        assert_eq!(b.delay(u32::MAX), Duration::from_millis(100));
-    }
-
-    #[test]
-    fn the_default_starts_at_200ms_and_caps_at_5s() {
-        let b = Backoff::default();
+    fn the_default_starts_at_200ms_grows_by_half_and_caps_at_5s_without_jitter() {
+        let b = DEFAULT_BACKOFF;
         assert!(b.validate().is_ok());
-        assert_eq!(b.delay(0), Duration::from_millis(200));
-        assert_eq!(b.delay(1), Duration::from_millis(300));
-        assert_eq!(b.delay(100), Duration::from_secs(5));
-    }
-
-    #[test]
-    fn invalid_backoffs_are_refused_with_the_reason() {
+        assert_eq!(b.jitter, Jitter::None);
         let ms = Duration::from_millis;
-        let zero = Backoff::new(Duration::ZERO, ms(10), 2.0)
-            .validate()
-            .unwrap_err();
-        assert!(zero.contains("initial delay"), "{zero}");
-        let short = Backoff::new(ms(10), ms(5), 2.0).validate().unwrap_err();
-        assert!(short.contains("shorter"), "{short}");
-        let shrink = Backoff::new(ms(10), ms(50), 0.5).validate().unwrap_err();
-        assert!(shrink.contains("multiplier"), "{shrink}");
-        let nan = Backoff::new(ms(10), ms(50), f64::NAN)
-            .validate()
-            .unwrap_err();
-        assert!(nan.contains("multiplier"), "{nan}");
+        let first: Vec<Duration> = b.delays().take(4).collect();
+        assert_eq!(first, [ms(200), ms(300), ms(450), ms(675)]);
+        assert_eq!(b.delay(100), Duration::from_secs(5));
+        assert_eq!(super::super::AthenaOptions::default().backoff, b);
     }
 }

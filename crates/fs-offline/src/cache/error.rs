@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use fs_retry::{Classify, RetryClass};
 use fs_schema::aws_error::AwsError;
 
 /// A `Result` with the cache's [`CacheError`].
@@ -165,10 +166,20 @@ impl CacheError {
     /// transient S3 error, a body cut short, or a download whose checksum did
     /// not match.
     pub fn is_retryable(&self) -> bool {
+        self.retry_class().is_retryable()
+    }
+}
+
+/// How a failed download is retried: an S3 error by its kind (throttled,
+/// transient, else permanent); a body cut short or a checksum mismatch as
+/// transient (the download is simply made again); anything else (local
+/// I/O, an unsafe key, the budget) not at all.
+impl Classify for CacheError {
+    fn retry_class(&self) -> RetryClass {
         match self {
-            CacheError::S3 { source, .. } => source.kind.is_retryable(),
-            CacheError::Body { .. } | CacheError::Verification { .. } => true,
-            _ => false,
+            CacheError::S3 { source, .. } => source.retry_class(),
+            CacheError::Body { .. } | CacheError::Verification { .. } => RetryClass::Transient,
+            _ => RetryClass::Permanent,
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::ChecksumMode;
+use fs_retry::RetryConfig;
 use fs_schema::aws_error::AwsError;
 
 use super::checksum::{Hasher, RemoteChecksum, expected, normalize_etag};
@@ -42,9 +43,20 @@ impl Sink {
     }
 }
 
-/// Fetches `s3://bucket/key` to `target`, retrying up to `attempts` times
-/// on retryable failures (throttling, 5xx, a body cut short, a checksum
-/// mismatch).
+/// How downloads are retried: `attempts - 1` retries after fs-retry's
+/// default delays (capped at 50 ms doubling to 5 s, full jitter, so that
+/// the workers of a sync throttled together spread out), and no total
+/// deadline, since downloading a large object may itself take minutes.
+fn retry_config(attempts: u32) -> RetryConfig {
+    RetryConfig::default()
+        .max_retries(attempts.saturating_sub(1))
+        .deadline(None)
+}
+
+/// Fetches `s3://bucket/key` to `target`, in at most `attempts` attempts:
+/// retryable failures (throttling, 5xx, a body cut short, a checksum
+/// mismatch: [`CacheError`]'s `Classify`) are tried again after a jittered
+/// backoff ([`retry_config`]).
 pub(crate) async fn fetch(
     client: &Client,
     bucket: &str,
@@ -52,17 +64,23 @@ pub(crate) async fn fetch(
     target: &Path,
     attempts: u32,
 ) -> CacheResult<ObjectEntry> {
-    let mut attempt = 1;
-    loop {
-        match fetch_once(client, bucket, key, target).await {
-            Ok(entry) => return Ok(entry),
-            Err(e) if e.is_retryable() && attempt < attempts => {
-                tracing::warn!(bucket, key, attempt, error = %e, "fetching again");
-                attempt += 1;
+    let mut attempt = 0u32;
+    let fetched = retry_config(attempts)
+        .run(|| {
+            attempt += 1;
+            let attempt = attempt;
+            async move {
+                let result = fetch_once(client, bucket, key, target).await;
+                if let Err(e) = &result
+                    && e.is_retryable()
+                {
+                    tracing::warn!(bucket, key, attempt, error = %e, "fetch failed");
+                }
+                result
             }
-            Err(e) => return Err(e),
-        }
-    }
+        })
+        .await;
+    fetched.result
 }
 
 async fn fetch_once(
@@ -203,4 +221,55 @@ fn finish(
         .map_err(|e| CacheError::io_object("renaming into place", target, uri, e))?;
     fsync_dir(target.parent().unwrap_or(Path::new(".")))?;
     Ok((crc32c, mtime_nanos(&meta)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use fs_retry::{Classify, RetryClass};
+    use fs_schema::aws_error::AwsErrorKind;
+
+    use super::*;
+
+    #[test]
+    fn downloads_retry_with_capped_jittered_delays_and_no_deadline() {
+        let c = retry_config(3);
+        assert_eq!((c.max_retries, c.deadline), (2, None));
+        assert_eq!(retry_config(1).max_retries, 0);
+        assert_eq!(retry_config(0).max_retries, 0);
+        assert!((1..20).all(|n| c.delay(n) <= Duration::from_secs(5)));
+        assert_eq!(c.schedule.jitter, fs_retry::Jitter::Full);
+    }
+
+    #[test]
+    fn throttled_and_transient_s3_errors_and_bad_bodies_are_retried() {
+        let s3 = |kind| CacheError::S3 {
+            uri: "s3://b/k".into(),
+            source: Box::new(AwsError::new("GetObject", kind, "x")),
+        };
+        assert_eq!(
+            s3(AwsErrorKind::Throttled).retry_class(),
+            RetryClass::Throttled
+        );
+        assert_eq!(
+            s3(AwsErrorKind::Transient).retry_class(),
+            RetryClass::Transient
+        );
+        assert_eq!(
+            s3(AwsErrorKind::AccessDenied).retry_class(),
+            RetryClass::Permanent
+        );
+        assert_eq!(
+            s3(AwsErrorKind::NotFound).retry_class(),
+            RetryClass::Permanent
+        );
+        let bad = CacheError::Verification {
+            uri: "s3://b/k".into(),
+            path: "/tmp/x".into(),
+            reason: "size".into(),
+        };
+        assert_eq!(bad.retry_class(), RetryClass::Transient);
+        assert!(bad.is_retryable() && !s3(AwsErrorKind::Validation).is_retryable());
+    }
 }
