@@ -10,6 +10,7 @@ use aws_sdk_sagemakerfeaturestoreruntime::Client;
 use aws_sdk_sagemakerfeaturestoreruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sagemakerfeaturestoreruntime::types as sdk;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use fs_retry::RetryConfig;
 use fs_schema::aws_error::{AwsError, AwsErrorKind};
 use fs_schema::limits::MAX_BATCH_GET_IDS_PER_ENTRY;
 use fs_schema::runtime::{
@@ -30,19 +31,20 @@ use crate::store::{DeleteOptions, OnlineStore, PutOptions};
 pub struct AwsOptions {
     /// BatchGetRecord calls in flight at once when a batch get is split.
     pub batch_concurrency: usize,
-    /// How often identifiers the service leaves unprocessed are asked for again.
-    pub unprocessed_retries: u32,
-    /// The first pause before asking again for unprocessed identifiers
-    /// (doubled each time).
-    pub unprocessed_backoff: Duration,
+    /// How identifiers the service leaves unprocessed are asked for again:
+    /// how many times, after which delays (capped, with full jitter), within
+    /// what deadline. Default: 5 times, delays capped at 50 ms doubling to
+    /// 1 s.
+    pub unprocessed_retry: RetryConfig,
 }
 
 impl Default for AwsOptions {
     fn default() -> Self {
         Self {
             batch_concurrency: 16,
-            unprocessed_retries: 5,
-            unprocessed_backoff: Duration::from_millis(50),
+            unprocessed_retry: RetryConfig::default()
+                .max_retries(5)
+                .backoff(Duration::from_millis(50), Duration::from_secs(1)),
         }
     }
 }
@@ -50,10 +52,12 @@ impl Default for AwsOptions {
 /// An [`OnlineStore`] over SageMaker Feature Store's runtime API.
 ///
 /// Requests are retried by the SDK's own retry policy (the `SdkConfig`'s
-/// retry configuration). Batch gets of any size are split into API-sized
-/// calls (at most 100 identifiers each) run concurrently, merged back in
-/// request order; identifiers the service leaves unprocessed are asked for
-/// again with backoff.
+/// retry configuration); callers that retry themselves (fs-ingest's sinks)
+/// classify this store's errors with [`fs_retry::Classify`]. Batch gets of
+/// any size are split into API-sized calls (at most 100 identifiers each)
+/// run concurrently, merged back in request order; identifiers the service
+/// leaves unprocessed are asked for again per
+/// [`AwsOptions::unprocessed_retry`] (fs-retry's capped, jittered backoff).
 ///
 /// Typing records needs each group's definition: register it with
 /// [`with_group`](Self::with_group) (for example from the CreateFeatureGroup
@@ -317,8 +321,10 @@ impl AwsOnlineStore {
         let mut pending = chunk.ids;
         let mut found = Vec::new();
         let mut errors = Vec::new();
-        let mut pause = self.options.unprocessed_backoff;
-        for attempt in 0..=self.options.unprocessed_retries {
+        let retry = &self.options.unprocessed_retry;
+        let first_attempt = tokio::time::Instant::now();
+        let mut retries = 0;
+        loop {
             let ident = sdk::BatchGetRecordIdentifier::builder()
                 .feature_group_name(group)
                 .set_record_identifiers_value_as_string(Some(pending.clone()))
@@ -366,20 +372,31 @@ impl AwsOnlineStore {
             if pending.is_empty() {
                 break;
             }
-            if attempt == self.options.unprocessed_retries {
-                errors.extend(pending.drain(..).map(|id| BatchGetError {
-                    group: group.to_owned(),
-                    record_id: id,
-                    code: "Unprocessed",
-                    message: format!(
-                        "the service left this identifier unprocessed {} times",
-                        self.options.unprocessed_retries + 1
-                    ),
-                }));
-                break;
-            }
-            tokio::time::sleep(pause).await;
-            pause *= 2;
+            // Unprocessed identifiers were not read: a throttled retry.
+            let delay = match retry.next_retry(retries, first_attempt) {
+                Ok(delay) => delay,
+                Err(gave_up) => {
+                    errors.extend(pending.drain(..).map(|id| BatchGetError {
+                        group: group.to_owned(),
+                        record_id: id,
+                        code: "Unprocessed",
+                        message: format!(
+                            "the service left this identifier unprocessed {} times ({gave_up})",
+                            retries + 1
+                        ),
+                    }));
+                    break;
+                }
+            };
+            retries += 1;
+            tracing::debug!(
+                group,
+                ids = pending.len(),
+                retry = retries,
+                ?delay,
+                "asking again for unprocessed identifiers"
+            );
+            tokio::time::sleep(delay).await;
         }
         Ok((found, errors))
     }

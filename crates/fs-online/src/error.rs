@@ -1,5 +1,7 @@
 //! The error type of fs-online.
 
+use fs_retry::{Classify, RetryClass};
+
 /// The result type of fs-online.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -53,9 +55,9 @@ pub enum Error {
 
 impl Error {
     /// True when the same call may succeed if retried (throttling and
-    /// transient failures).
+    /// transient failures; see [`Classify`]).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Throttled { .. } | Error::Transient { .. })
+        self.retry_class().is_retryable()
     }
 
     /// True for [`Error::GroupNotFound`].
@@ -66,6 +68,20 @@ impl Error {
     /// True for [`Error::Validation`].
     pub fn is_validation(&self) -> bool {
         matches!(self, Error::Validation { .. })
+    }
+}
+
+/// How a call that failed with this error is retried: after
+/// [`Error::Throttled`] (refused, not applied) and [`Error::Transient`]
+/// (a 5xx, a timeout, a lost connection: it may have been applied); never
+/// after the others.
+impl Classify for Error {
+    fn retry_class(&self) -> RetryClass {
+        match self {
+            Error::Throttled { .. } => RetryClass::Throttled,
+            Error::Transient { .. } => RetryClass::Transient,
+            _ => RetryClass::Permanent,
+        }
     }
 }
 
@@ -91,6 +107,51 @@ impl From<fs_local::Error> for Error {
                 message: e.to_string(),
                 source: Some(Box::new(e)),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttled_and_transient_errors_retry_and_only_transient_is_unknown() {
+        let message = String::new;
+        let cases = [
+            (
+                Error::GroupNotFound { group: message() },
+                RetryClass::Permanent,
+            ),
+            (
+                Error::Validation {
+                    message: message(),
+                    source: None,
+                },
+                RetryClass::Permanent,
+            ),
+            (
+                Error::Throttled { message: message() },
+                RetryClass::Throttled,
+            ),
+            (
+                Error::Transient {
+                    message: message(),
+                    source: None,
+                },
+                RetryClass::Transient,
+            ),
+            (
+                Error::Other {
+                    message: message(),
+                    source: None,
+                },
+                RetryClass::Permanent,
+            ),
+        ];
+        for (error, class) in cases {
+            assert_eq!(error.retry_class(), class, "{error:?}");
+            assert_eq!(error.is_retryable(), class.is_retryable(), "{error:?}");
         }
     }
 }
