@@ -85,6 +85,29 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// A stored value does not cast to its feature's type. Casts of stored
+    /// columns are strict: a value that does not fit fails here instead of
+    /// becoming a null.
+    #[error("{} ({entry}): column {column:?} of feature group {group:?}, row {row}: the value {value} does not cast to {to}: {source}", file.display())]
+    BadValue {
+        /// The file the value was read from.
+        file: PathBuf,
+        /// Where in that file (an outbox entry).
+        entry: String,
+        /// The feature group.
+        group: String,
+        /// The column (feature).
+        column: String,
+        /// The row within the entry (0-based): the first that fails.
+        row: usize,
+        /// The value, as Arrow displays it.
+        value: String,
+        /// The feature's Arrow type.
+        to: String,
+        /// Why the cast failed.
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
     /// Stored bytes could not be decoded (the store was changed outside this library).
     #[error("corrupt store data: {what}")]
     Corrupt {

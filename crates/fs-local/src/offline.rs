@@ -31,7 +31,7 @@ use crate::codec::{OutboxRow, each_record_value};
 use crate::columns::{Column, raw_batch};
 use crate::error::{Error, Result, db};
 use crate::outbox::{BatchEntry, Entry, decode_entry};
-use crate::store::{GroupDescription, META, OUTBOX, PENDING_FLUSH, Store};
+use crate::store::{DATABASE_FILE, GroupDescription, META, OUTBOX, PENDING_FLUSH, Store};
 
 /// The columns the offline store adds to every row.
 pub const WRITE_TIME: &str = "write_time";
@@ -255,7 +255,7 @@ impl Flusher {
             let txn = self.db.begin_read().map_err(db("starting a read"))?;
             let outbox = txn.open_table(OUTBOX).map_err(db("reading the outbox"))?;
             for entry in outbox.range(..=upto).map_err(db("reading the outbox"))? {
-                let (_, bytes) = entry.map_err(db("reading the outbox"))?;
+                let (seq, bytes) = entry.map_err(db("reading the outbox"))?;
                 match decode_entry(bytes.value())? {
                     Entry::Row(row) => {
                         run.finish(&mut partitions)?;
@@ -273,7 +273,11 @@ impl Flusher {
                             run.group.clone_from(&entry.group);
                             run.desc = self.describe(&entry.group);
                         }
-                        run.push(&entry, write_time)?;
+                        let source = Source {
+                            file: self.dir.join(DATABASE_FILE),
+                            entry: format!("offline outbox entry {}", seq.value()),
+                        };
+                        run.push(&entry, &source, write_time)?;
                     }
                 }
             }
@@ -372,7 +376,7 @@ impl BatchRun {
         self.times.len()
     }
 
-    fn push(&mut self, entry: &BatchEntry, write_time_ms: i64) -> Result<()> {
+    fn push(&mut self, entry: &BatchEntry, source: &Source, write_time_ms: i64) -> Result<()> {
         let Some(desc) = &self.desc else {
             tracing::warn!(
                 group = entry.group,
@@ -384,8 +388,14 @@ impl BatchRun {
         let schema = offline_schema(spec);
         let features = entry.features();
         let api = entry.api_invocation_time_ms;
-        self.batches
-            .push(batch_piece(spec, &schema, &features, api, write_time_ms)?);
+        self.batches.push(batch_piece(
+            spec,
+            &schema,
+            &features,
+            source,
+            api,
+            write_time_ms,
+        )?);
         self.times.extend_from_slice(entry.event_times());
         Ok(())
     }
@@ -604,10 +614,57 @@ fn rows_batch(
         .map_err(|e| Error::from(fs_schema::Error::from(e)))
 }
 
+/// Where a batch was read from, for errors.
+struct Source {
+    file: PathBuf,
+    entry: String,
+}
+
+/// `column` cast to `to` strictly (`safe: false`): a value that does not
+/// fit is an error naming `source`, the column and the first such value,
+/// not a null.
+fn cast_strict(
+    column: &ArrayRef,
+    to: &DataType,
+    group: &str,
+    name: &str,
+    source: &Source,
+) -> Result<ArrayRef> {
+    let strict = arrow_cast::CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let error = match arrow_cast::cast_with_options(column, to, &strict) {
+        Ok(cast) => return Ok(cast),
+        Err(e) => e,
+    };
+    // The first row that fails alone, to name its value.
+    let failing = (0..column.len()).find_map(|row| {
+        arrow_cast::cast_with_options(&column.slice(row, 1), to, &strict)
+            .err()
+            .map(|e| (row, e))
+    });
+    let (row, error) = failing.unwrap_or((0, error));
+    let value = arrow_cast::display::array_value_to_string(column, row)
+        .map(|v| format!("{v:?}"))
+        .unwrap_or_else(|_| "(not displayable)".into());
+    Err(Error::BadValue {
+        file: source.file.clone(),
+        entry: source.entry.clone(),
+        group: group.to_owned(),
+        column: name.to_owned(),
+        row,
+        value,
+        to: to.to_string(),
+        source: error,
+    })
+}
+
 fn batch_piece(
     spec: &FeatureGroup,
     schema: &SchemaRef,
     batch: &RecordBatch,
+    source: &Source,
     api_invocation_time_ms: i64,
     write_time_ms: i64,
 ) -> Result<RecordBatch> {
@@ -618,12 +675,13 @@ fn batch_piece(
         columns.push(match batch.column_by_name(&def.name) {
             None => new_null_array(target.data_type(), n),
             Some(c) if c.data_type() == target.data_type() => c.clone(),
-            Some(c) => arrow_cast::cast(c, target.data_type()).map_err(|e| Error::Corrupt {
-                what: format!(
-                    "offline outbox column {:?} of feature group {:?}: {e}",
-                    def.name, spec.feature_group_name
-                ),
-            })?,
+            Some(c) => cast_strict(
+                c,
+                target.data_type(),
+                &spec.feature_group_name,
+                &def.name,
+                source,
+            )?,
         });
     }
     columns.push(ts_column(vec![write_time_ms; n]));
@@ -667,4 +725,106 @@ fn write_parquet(dir: &Path, name: &str, batch: &RecordBatch) -> Result<(PathBuf
     writer.write(batch).map_err(parquet_err)?;
     let file = writer.into_inner().map_err(parquet_err)?;
     Ok((tmp, file))
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::StringArray;
+    use fs_schema::{FeatureDefinition, OnlineStoreConfig, Record};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::*;
+    use crate::outbox::encode_batch_entry;
+    use crate::store::NEXT_SEQ;
+
+    const T: &str = "2024-01-01T10:00:00Z";
+
+    fn group() -> FeatureGroup {
+        FeatureGroup::builder("g", "id", "ts")
+            .features([
+                FeatureDefinition::string("id"),
+                FeatureDefinition::string("ts"),
+                FeatureDefinition::integral("n"),
+            ])
+            .online_store(OnlineStoreConfig::enabled())
+            .offline_store_s3_uri("s3://bucket/prefix")
+            .build()
+            .unwrap()
+    }
+
+    fn rows_in(files: &[PathBuf]) -> usize {
+        files
+            .iter()
+            .map(|f| {
+                let file = File::open(f).unwrap();
+                let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+                reader.metadata().file_metadata().num_rows() as usize
+            })
+            .sum()
+    }
+
+    /// An outbox entry whose `n` column is text with a value that is no
+    /// number (as a store changed outside this library could hold): the
+    /// flush fails naming the file, entry, column, row and value, instead
+    /// of writing a null; flushed files and waiting rows stay.
+    #[test]
+    fn a_value_that_does_not_cast_fails_the_flush_by_name_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_feature_group(group()).unwrap();
+        let record = |id: &str| Record::new().with("id", id).with("ts", T).with("n", "1");
+        store.put_record("g", &record("a"), None, None).unwrap();
+        let flushed = store.flush().unwrap().files;
+        store.put_record("g", &record("b"), None, None).unwrap();
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("id", Arc::new(StringArray::from(vec!["c", "d", "e"]))),
+            ("ts", Arc::new(StringArray::from(vec![T, T, T]))),
+            (
+                "n",
+                Arc::new(StringArray::from(vec![Some("2"), None, Some("two")])),
+            ),
+        ];
+        let bad = RecordBatch::try_from_iter(columns).unwrap();
+        let entry = encode_batch_entry("g", 0, &bad, vec![0, 0, 0]).unwrap();
+        let seq = {
+            let txn = store.db.begin_write().unwrap();
+            let seq = {
+                let mut meta = txn.open_table(META).unwrap();
+                let seq = meta.get(NEXT_SEQ).unwrap().unwrap().value();
+                meta.insert(NEXT_SEQ, seq + 1).unwrap();
+                txn.open_table(OUTBOX)
+                    .unwrap()
+                    .insert(seq, entry.as_slice())
+                    .unwrap();
+                seq
+            };
+            txn.commit().unwrap();
+            seq
+        };
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.outbox_len(), 4);
+
+        let err = store.flush().unwrap_err();
+        let message = err.to_string();
+        let file = dir.path().join(DATABASE_FILE);
+        for part in [
+            file.display().to_string(),
+            format!("offline outbox entry {seq}"),
+            "column \"n\"".into(),
+            "row 2".into(),
+            "\"two\"".into(),
+            "Int64".into(),
+        ] {
+            assert!(message.contains(&part), "{part:?} in {message}");
+        }
+        assert!(matches!(err, Error::BadValue { row: 2, .. }), "{err:?}");
+        // Nothing already written is lost: the flushed file is whole, the
+        // waiting rows wait (the next flush still fails on the bad entry).
+        assert_eq!(rows_in(&flushed), 1);
+        assert_eq!(store.outbox_len(), 4);
+        assert!(store.get_record("g", "b", None).unwrap().is_some());
+        assert!(store.flush().is_err());
+        assert_eq!(store.outbox_len(), 4);
+    }
 }

@@ -32,6 +32,9 @@ pub(crate) const NEXT_SEQ: &str = "next_seq";
 /// `META` key: the last sequence number of a flush in progress.
 pub(crate) const PENDING_FLUSH: &str = "pending_flush_upto";
 
+/// The database file in the store directory.
+pub(crate) const DATABASE_FILE: &str = "store.redb";
+
 /// The default store directory, relative to the working directory.
 pub const DEFAULT_DIR: &str = ".featurestore";
 
@@ -168,7 +171,7 @@ impl Store {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
         let lock = take_lock(&dir)?;
-        let db_path = dir.join("store.redb");
+        let db_path = dir.join(DATABASE_FILE);
         let db = Database::create(&db_path).map_err(db("opening the database"))?;
         let store = Store {
             dir,
