@@ -22,7 +22,7 @@
 //! | [`report`] | [`IngestReport`], [`Failure`], the failures file ([`FailureWriter`]) |
 //! | [`Checkpoint`] | per-file (and per-stream) acknowledged rows, written atomically, for resume |
 //! | [`shard`] | the deterministic split of an input among workers |
-//! | [`RetryConfig`] | retries with backoff and jitter for sinks that need them |
+//! | [`RetryConfig`] | retries with capped backoff, full jitter and a deadline for sinks that need them (from `fs-retry`, the workspace's one retry module) |
 //!
 //! | feature | adds |
 //! |---|---|
@@ -76,7 +76,6 @@ mod ingest;
 mod options;
 mod pipeline;
 pub mod report;
-mod retry;
 mod run;
 pub mod shard;
 pub mod sink;
@@ -87,6 +86,7 @@ pub mod source;
 pub use aws_sdk_sagemakerfeaturestoreruntime;
 pub use checkpoint::{Checkpoint, FileProgress};
 pub use error::{BoxError, Error, Result};
+pub use fs_retry::{GaveUp, Retried, RetryConfig};
 pub use infer::{
     InferOptions, infer_group_from_source, infer_group_from_source_with, infer_schema,
 };
@@ -98,7 +98,6 @@ pub use report::{
     Counts, FAILURE_COLUMNS, Failure, FailureWriter, FileError, FileSummary, IngestReport,
     ShardMode, Stage,
 };
-pub use retry::{GaveUp, Retried, RetryConfig};
 #[cfg(feature = "local")]
 pub use sink::LocalSink;
 #[cfg(feature = "aws")]

@@ -5,6 +5,7 @@ use arrow_array::RecordBatch;
 use async_trait::async_trait;
 use aws_sdk_sagemakerfeaturestoreruntime::Client;
 use aws_sdk_sagemakerfeaturestoreruntime::types as sdk;
+use fs_retry::{Classify, RetryClass, RetryConfig};
 use fs_schema::aws_error::{AwsError, AwsErrorKind};
 use fs_schema::limits::MAX_BATCH_WRITE_ENTRIES;
 use fs_schema::{FeatureGroup, Record, TargetStore, TtlDuration, TtlUnit, Value, batch_to_records};
@@ -13,7 +14,6 @@ use tokio::time::Instant;
 
 use super::{RowOutcome, Sink, WriteOptions};
 use crate::error::{Error, Result};
-use crate::retry::RetryConfig;
 use crate::source::Provenance;
 
 /// The default number of BatchWriteRecord requests in flight.
@@ -101,8 +101,7 @@ impl BatchWriteSink {
                     return Sent::GroupNotFound(e);
                 }
                 let failure = RowFailure {
-                    retryable: e.is_retryable(),
-                    outcome_unknown: e.kind == AwsErrorKind::Transient,
+                    class: e.retry_class(),
                     reason: e.to_string(),
                 };
                 let rows = rows
@@ -146,17 +145,17 @@ impl BatchWriteSink {
                 ));
             }
             results[i].1 = Err(RowFailure {
-                retryable: kind.is_retryable(),
-                // An entry failed with an internal error may still have been written.
-                outcome_unknown: kind == AwsErrorKind::Transient,
+                // An entry failed with an internal error (transient) may
+                // still have been written.
+                class: kind.retry_class(),
                 reason: format!("BatchWriteRecord entry failed ({code}): {message}"),
             });
         }
         for entry in out.unprocessed_entries() {
             if let Some(i) = find(Some(entry)) {
                 results[i].1 = Err(RowFailure {
-                    retryable: true,
-                    outcome_unknown: false,
+                    // Not written: retried like a throttled entry.
+                    class: RetryClass::Throttled,
                     reason: "BatchWriteRecord left the entry unprocessed".into(),
                 });
             }
@@ -168,10 +167,11 @@ impl BatchWriteSink {
 /// A row's failure in one request.
 #[derive(Debug, Clone)]
 struct RowFailure {
-    retryable: bool,
-    /// The entry may have been written (a 5xx, a timeout, a connection
-    /// lost after sending), as opposed to refused (throttled, unprocessed).
-    outcome_unknown: bool,
+    /// Whether to retry, and whether the entry may have been written
+    /// ([`RetryClass::Transient`]: a 5xx, a timeout, a connection lost after
+    /// sending) as opposed to refused ([`RetryClass::Throttled`]:
+    /// throttled, unprocessed).
+    class: RetryClass,
     reason: String,
 }
 
@@ -252,8 +252,7 @@ impl Sink for BatchWriteSink {
         let mut outcomes: Vec<Option<RowOutcome>> = vec![None; n];
         let mut last_failure: Vec<RowFailure> = vec![
             RowFailure {
-                retryable: false,
-                outcome_unknown: false,
+                class: RetryClass::Permanent,
                 reason: String::new(),
             };
             n
@@ -288,7 +287,7 @@ impl Sink for BatchWriteSink {
                                     .with_unknown_outcome_retries(unknown[row]),
                             );
                         }
-                        Err(f) if f.retryable => {
+                        Err(f) if f.class.is_retryable() => {
                             last_failure[row] = f;
                             again.push(row);
                         }
@@ -313,7 +312,7 @@ impl Sink for BatchWriteSink {
                 let first = first_attempt[row].expect("sent rows have a first attempt");
                 match self.retry.give_up(retries, first, delay) {
                     None => {
-                        unknown[row] += u32::from(last_failure[row].outcome_unknown);
+                        unknown[row] += u32::from(last_failure[row].class.outcome_unknown());
                         retried.push(row);
                     }
                     Some(gave_up) => {

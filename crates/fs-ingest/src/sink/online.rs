@@ -5,12 +5,12 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use async_trait::async_trait;
 use fs_online::OnlineStore;
+use fs_retry::{Retried, RetryConfig};
 use fs_schema::{FeatureGroup, batch_to_records};
 use futures::StreamExt;
 
 use super::{RowOutcome, Sink, WriteOptions};
 use crate::error::{Error, Result};
-use crate::retry::{Retried, RetryConfig};
 use crate::source::Provenance;
 
 /// The default number of puts in flight.
@@ -19,8 +19,10 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 /// A [`Sink`] over any [`OnlineStore`] (PutRecord semantics): each record
 /// is its own put, at most `concurrency` in flight
 /// (`futures::stream::iter(..).buffer_unordered(n)`); puts failing with a
-/// retryable error (throttling, transient) are retried per [`RetryConfig`]
-/// (retries and total deadline), others fail their row, with the reason.
+/// retryable error (throttling, transient: fs-retry's classification of
+/// `fs_online::Error`) are retried per [`RetryConfig`] (retries, capped
+/// backoff with full jitter, total deadline), others fail their row, with
+/// the reason.
 /// A group that does not exist fails the batch. Retries after a transient
 /// error (which may have been applied) are counted in
 /// [`RowOutcome::unknown_outcome_retries`].
@@ -84,14 +86,9 @@ impl Sink for OnlineStoreSink {
         let mut results: Vec<(usize, Retried<(), fs_online::Error>)> =
             futures::stream::iter(records.into_iter().enumerate())
                 .map(|(i, record)| async move {
-                    let r = retry
-                        .run_classified(
-                            fs_online::Error::is_retryable,
-                            // A 5xx, timeout or lost connection: the put may have landed.
-                            |e| matches!(e, fs_online::Error::Transient { .. }),
-                            || store.put_record(name, &record, put),
-                        )
-                        .await;
+                    // Classified by `fs_online::Error`'s `Classify`: a transient
+                    // error (5xx, timeout, lost connection) may have landed.
+                    let r = retry.run(|| store.put_record(name, &record, put)).await;
                     (i, r)
                 })
                 .buffer_unordered(self.concurrency)
