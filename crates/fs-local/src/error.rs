@@ -88,26 +88,8 @@ pub enum Error {
     /// A stored value does not cast to its feature's type. Casts of stored
     /// columns are strict: a value that does not fit fails here instead of
     /// becoming a null.
-    #[error("{} ({entry}): column {column:?} of feature group {group:?}, row {row}: the value {value} does not cast to {to}: {source}", file.display())]
-    BadValue {
-        /// The file the value was read from.
-        file: PathBuf,
-        /// Where in that file (an outbox entry).
-        entry: String,
-        /// The feature group.
-        group: String,
-        /// The column (feature).
-        column: String,
-        /// The row within the entry (0-based): the first that fails.
-        row: usize,
-        /// The value, as Arrow displays it.
-        value: String,
-        /// The feature's Arrow type.
-        to: String,
-        /// Why the cast failed.
-        #[source]
-        source: arrow_schema::ArrowError,
-    },
+    #[error(transparent)]
+    BadValue(Box<BadValue>),
     /// Stored bytes could not be decoded (the store was changed outside this library).
     #[error("corrupt store data: {what}")]
     Corrupt {
@@ -155,4 +137,29 @@ pub(crate) fn db<E: Into<redb::Error>>(context: &'static str) -> impl FnOnce(E) 
         context,
         source: Box::new(e.into()),
     }
+}
+
+/// Where a value that does not cast to its feature's type was read, and
+/// the value ([`Error::BadValue`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{} ({entry}): column {column:?} of feature group {group:?}, row {row}: the value {value} does not cast to {to}: {source}", file.display())]
+#[non_exhaustive]
+pub struct BadValue {
+    /// The file the value was read from.
+    pub file: PathBuf,
+    /// Where in that file (an outbox entry).
+    pub entry: String,
+    /// The feature group.
+    pub group: String,
+    /// The column (feature).
+    pub column: String,
+    /// The row within the entry (0-based): the first that fails.
+    pub row: usize,
+    /// The value, as Arrow displays it.
+    pub value: String,
+    /// The feature's Arrow type.
+    pub to: String,
+    /// Why the cast failed.
+    #[source]
+    pub source: arrow_schema::ArrowError,
 }

@@ -59,7 +59,7 @@ mod write;
 
 pub use batch::RefusedRow;
 pub use commit::CommitStats;
-pub use error::{Error, Result};
+pub use error::{BadValue, Error, Result};
 pub use offline::{API_INVOCATION_TIME, FlushReport, IS_DELETED, WRITE_TIME, offline_schema};
 pub use online_arrow::OnlineBatch;
 pub use store::{DEFAULT_DIR, Store, StoreOptions};

@@ -29,7 +29,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use crate::codec::{OutboxRow, each_record_value};
 use crate::columns::{Column, raw_batch};
-use crate::error::{Error, Result, db};
+use crate::error::{BadValue, Error, Result, db};
 use crate::outbox::{BatchEntry, Entry, decode_entry};
 use crate::store::{DATABASE_FILE, GroupDescription, META, OUTBOX, PENDING_FLUSH, Store};
 
@@ -648,7 +648,7 @@ fn cast_strict(
     let value = arrow_cast::display::array_value_to_string(column, row)
         .map(|v| format!("{v:?}"))
         .unwrap_or_else(|_| "(not displayable)".into());
-    Err(Error::BadValue {
+    Err(Error::BadValue(Box::new(BadValue {
         file: source.file.clone(),
         entry: source.entry.clone(),
         group: group.to_owned(),
@@ -657,7 +657,7 @@ fn cast_strict(
         value,
         to: to.to_string(),
         source: error,
-    })
+    })))
 }
 
 fn batch_piece(
@@ -818,7 +818,7 @@ mod tests {
         ] {
             assert!(message.contains(&part), "{part:?} in {message}");
         }
-        assert!(matches!(err, Error::BadValue { row: 2, .. }), "{err:?}");
+        assert!(matches!(&err, Error::BadValue(b) if b.row == 2), "{err:?}");
         // Nothing already written is lost: the flushed file is whole, the
         // waiting rows wait (the next flush still fails on the bad entry).
         assert_eq!(rows_in(&flushed), 1);
