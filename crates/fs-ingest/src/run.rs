@@ -368,7 +368,10 @@ impl Run<'_> {
     }
 
     /// Adds a batch's outcome to the report, the failures file and the checkpoint.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the parts of one recorded batch, destructured once"
+    )]
     fn record(
         &mut self,
         file: usize,

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
 use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
 use arrow_schema::DataType;
 use fs_ingest::{Ingest, IngestOptions, IngestReport, LocalSink, Sink};
 use fs_local::Store;
