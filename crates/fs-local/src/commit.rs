@@ -22,7 +22,10 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::codec::online_header;
 use crate::error::{Error, Result, db};
-use crate::store::{KEYS, META, NEXT_SEQ, ONLINE, OUTBOX, Store};
+use crate::online::ONLINE;
+use crate::outbox::{NEXT_SEQ, OUTBOX};
+use crate::store::{META, Store};
+use crate::write::KEYS;
 
 /// Online puts of one job: identifiers and encoded values in one buffer.
 #[derive(Debug, Default)]
@@ -294,7 +297,7 @@ impl Store {
     fn apply_group(&self, group: &[Job]) -> Result<Vec<Result<Outcome>>> {
         const CTX: &str = "committing writes";
         let now = Utc::now().timestamp_millis();
-        let txn = self.db.begin_write().map_err(db(CTX))?;
+        let txn = self.write_txn(CTX)?;
         let mut outcomes = Vec::with_capacity(group.len());
         {
             let mut tables = Tables::open(&txn, group)?;

@@ -19,7 +19,9 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::codec::{UnknownFeature, encode_online, encode_outbox_row, v1};
 use crate::error::{Error, Result, db};
-use crate::store::{GroupDescription, META, ONLINE, OUTBOX};
+use crate::online::ONLINE;
+use crate::outbox::OUTBOX;
+use crate::store::{GroupDescription, META};
 
 /// `META` key: the encoding of the values the store holds (absent in stores
 /// that may hold version 1).
@@ -205,7 +207,7 @@ mod tests {
 
     use super::*;
     use crate::codec::v1::writer;
-    use crate::store::NEXT_SEQ;
+    use crate::outbox::NEXT_SEQ;
     use crate::{IS_DELETED, Store};
 
     const T1: &str = "2024-01-01T10:00:00Z";

@@ -30,8 +30,12 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use crate::codec::{OutboxRow, each_record_value};
 use crate::columns::{Column, raw_batch};
 use crate::error::{BadValue, Error, Result, db};
+use crate::outbox::OUTBOX;
 use crate::outbox::{BatchEntry, Entry, decode_entry};
-use crate::store::{DATABASE_FILE, GroupDescription, META, OUTBOX, PENDING_FLUSH, Store};
+use crate::store::{DATABASE_FILE, GroupDescription, META, Store};
+
+/// `META` key: the last sequence number of a flush in progress.
+const PENDING_FLUSH: &str = "pending_flush_upto";
 
 /// The columns the offline store adds to every row.
 pub const WRITE_TIME: &str = "write_time";
@@ -146,7 +150,7 @@ impl Store {
     fn flusher(&self) -> Flusher {
         Flusher {
             db: self.db.clone(),
-            dir: self.dir.clone(),
+            dir: self.dir().to_path_buf(),
             groups: self.groups.clone(),
             outbox_rows: self.outbox_rows.clone(),
             lock: self.flush_lock.clone(),
@@ -158,7 +162,7 @@ impl Store {
     /// another flush runs. A failure is logged: the rows stay in the outbox
     /// for the next flush, and the write that triggered it stands.
     pub(crate) fn flush_if_due(&self) {
-        if self.outbox_rows.load(Ordering::SeqCst) < self.opts.flush_threshold_rows {
+        if self.outbox_rows.load(Ordering::SeqCst) < self.options().flush_threshold_rows {
             return;
         }
         let report = |r: Result<FlushReport>| {
@@ -166,7 +170,7 @@ impl Store {
                 tracing::warn!(error = %e, "flushing the offline outbox failed; its rows wait for the next flush");
             }
         };
-        if !self.opts.background_flush {
+        if !self.options().background_flush {
             let flusher = self.flusher();
             let guard = match flusher.lock.try_lock() {
                 Ok(g) => g,
@@ -734,8 +738,8 @@ mod tests {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     use super::*;
+    use crate::outbox::NEXT_SEQ;
     use crate::outbox::encode_batch_entry;
-    use crate::store::NEXT_SEQ;
 
     const T: &str = "2024-01-01T10:00:00Z";
 

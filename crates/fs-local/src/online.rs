@@ -12,7 +12,11 @@ use fs_schema::{EventTime, FeatureGroup};
 
 use crate::codec::{Alloc, Header, Keep, decode_record, online_header};
 use crate::error::{Error, Result, db};
-use crate::store::{GroupDescription, ONLINE, Store};
+use crate::store::{GroupDescription, Store};
+
+/// The online store: (group, record identifier) -> online value (`codec`).
+pub(crate) const ONLINE: redb::TableDefinition<'_, (&str, &str), &[u8]> =
+    redb::TableDefinition::new("online");
 
 pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -188,10 +192,7 @@ impl Store {
     /// Reads never return expired records, so this only reclaims space.
     pub fn purge_expired(&self) -> Result<usize> {
         let now = now_ms();
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(db("purging expired records"))?;
+        let txn = self.write_txn("purging expired records")?;
         let mut removed = 0;
         {
             let mut table = txn

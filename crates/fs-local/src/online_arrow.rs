@@ -10,10 +10,11 @@ use std::collections::HashMap;
 use crate::codec::{Alloc, Header, each_value};
 use crate::columns::{Column, raw_batch};
 use crate::error::{Result, db};
+use crate::online::ONLINE;
 use crate::online::{
     Selection, check_features, check_online, keep, key_order, now_ms, read_value, to_time,
 };
-use crate::store::{ONLINE, Store};
+use crate::store::Store;
 
 /// The result of [`Store::get_batch`].
 #[derive(Debug, Clone)]

@@ -19,6 +19,22 @@ use arrow_schema::{DataType, Field, Schema};
 
 use crate::codec::{OutboxRow, ROW_VERSION, decode_outbox, put_str16};
 use crate::error::{Error, Result};
+use crate::store::Store;
+use std::sync::atomic::Ordering;
+
+/// The offline outbox: sequence number -> entry.
+pub(crate) const OUTBOX: redb::TableDefinition<'_, u64, &[u8]> =
+    redb::TableDefinition::new("outbox");
+
+/// `META` key: the next outbox sequence number.
+pub(crate) const NEXT_SEQ: &str = "next_seq";
+
+impl Store {
+    /// Rows waiting in the offline outbox.
+    pub fn outbox_len(&self) -> u64 {
+        self.outbox_rows.load(Ordering::SeqCst)
+    }
+}
 
 /// The version byte of a batch entry.
 const BATCH_VERSION: u8 = 2;

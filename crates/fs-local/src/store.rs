@@ -1,4 +1,6 @@
-//! The store: its directory, lock, database and feature-group registry.
+//! The store: its directory, lock and database, opened and closed. Each
+//! concern's tables and methods are in its own module (`registry`,
+//! `online`, `write`, `commit`, `outbox`, `offline`, `migrate`).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -8,29 +10,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use chrono::Utc;
-use fs_schema::registry::{
-    self, FeatureGroupDescription, FeatureGroupStatus, LastUpdateStatus, OfflineStoreStatus,
-};
-use fs_schema::{DataCatalogConfig, FeatureDefinition, FeatureGroup, evolution};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize};
 
 use crate::commit::CommitQueue;
 use crate::error::{Error, Result, db};
-use crate::outbox::entry_rows;
+use crate::online::ONLINE;
+use crate::outbox::{OUTBOX, entry_rows};
+pub(crate) use crate::registry::GroupDescription;
+use crate::write::KEYS;
 
-pub(crate) const GROUPS: TableDefinition<'_, &str, &str> = TableDefinition::new("groups");
-pub(crate) const ONLINE: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("online");
-pub(crate) const OUTBOX: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("outbox");
+/// The store's counters and markers; each key belongs to the module that
+/// uses it (`outbox::NEXT_SEQ`, `offline`'s pending flush, `migrate::ENCODING`).
 pub(crate) const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
-/// Idempotency keys of batch puts: key -> rows written (u64) and when (i64 ms).
-pub(crate) const KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("idempotency_keys");
-
-/// `META` key: the next outbox sequence number.
-pub(crate) const NEXT_SEQ: &str = "next_seq";
-/// `META` key: the last sequence number of a flush in progress.
-pub(crate) const PENDING_FLUSH: &str = "pending_flush_upto";
 
 /// The database file in the store directory.
 pub(crate) const DATABASE_FILE: &str = "store.redb";
@@ -92,47 +83,6 @@ impl StoreOptions {
     }
 }
 
-/// A feature group as the registry table keeps it (JSON; the format of
-/// every store version so far). The public description is
-/// [`FeatureGroupDescription`], built by [`GroupDescription::describe`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct GroupDescription {
-    /// The group as created (and evolved), with the resolved offline
-    /// location and data catalog filled in as the service fills them.
-    pub spec: FeatureGroup,
-    /// `arn:aws:sagemaker:<region>:<account>:feature-group/<name>`.
-    pub arn: String,
-    /// Creation time, milliseconds since the epoch.
-    pub creation_time_ms: i64,
-    /// Last update (feature additions), milliseconds since the epoch.
-    pub last_modified_time_ms: Option<i64>,
-    /// The offline store's data directory, relative to the store directory.
-    pub offline_data_dir: Option<PathBuf>,
-}
-
-impl GroupDescription {
-    /// The group as [`Store::describe_feature_group`] describes it, for the
-    /// store in `dir`. Local groups are created synchronously, so they are
-    /// always `Created`; their offline store is `Active`.
-    pub(crate) fn describe(&self, dir: &Path) -> FeatureGroupDescription {
-        let mut d = FeatureGroupDescription::new(
-            self.spec.clone(),
-            self.arn.clone(),
-            FeatureGroupStatus::Created,
-            registry::from_millis(self.creation_time_ms),
-        );
-        d.last_modified_time = self.last_modified_time_ms.map(registry::from_millis);
-        if self.last_modified_time_ms.is_some() {
-            d.last_update_status = Some(LastUpdateStatus::Successful);
-        }
-        if self.spec.offline_enabled() {
-            d.offline_store_status = Some(OfflineStoreStatus::Active);
-        }
-        d.offline_data_dir = self.offline_data_dir.as_ref().map(|rel| dir.join(rel));
-        d
-    }
-}
-
 /// The embedded feature store in one directory.
 ///
 /// One `Store` per directory at a time: opening takes an exclusive lock
@@ -140,9 +90,9 @@ impl GroupDescription {
 /// [`Error::Locked`]. Share one `Store` between threads with `Arc`.
 #[derive(Debug)]
 pub struct Store {
-    pub(crate) dir: PathBuf,
+    dir: PathBuf,
     pub(crate) db: Arc<Database>,
-    pub(crate) opts: StoreOptions,
+    opts: StoreOptions,
     pub(crate) groups: Arc<RwLock<HashMap<String, Arc<GroupDescription>>>>,
     pub(crate) outbox_rows: Arc<AtomicU64>,
     /// Serialises flushes (the database serialises everything else).
@@ -196,16 +146,8 @@ impl Store {
         {
             txn.open_table(ONLINE).map_err(db("initialising"))?;
             txn.open_table(KEYS).map_err(db("initialising"))?;
-            let groups = txn.open_table(GROUPS).map_err(db("initialising"))?;
             let mut cache = self.groups.write().expect("group cache lock");
-            for entry in groups.iter().map_err(db("reading the registry"))? {
-                let (name, json) = entry.map_err(db("reading the registry"))?;
-                let desc: GroupDescription =
-                    serde_json::from_str(json.value()).map_err(|e| Error::Corrupt {
-                        what: format!("registry entry {:?}: {e}", name.value()),
-                    })?;
-                cache.insert(name.value().to_owned(), Arc::new(desc));
-            }
+            crate::registry::load(&txn, &mut cache)?;
             crate::migrate::migrate(&txn, &cache)?;
             let outbox = txn.open_table(OUTBOX).map_err(db("initialising"))?;
             let mut rows = 0;
@@ -229,180 +171,6 @@ impl Store {
         &self.opts
     }
 
-    /// The description of `group`, from the in-memory registry.
-    pub fn describe_feature_group(&self, group: &str) -> Result<FeatureGroupDescription> {
-        Ok(self.group(group)?.describe(&self.dir))
-    }
-
-    /// The registry entry of `group`.
-    pub(crate) fn group(&self, group: &str) -> Result<Arc<GroupDescription>> {
-        self.groups
-            .read()
-            .expect("group cache lock")
-            .get(group)
-            .cloned()
-            .ok_or_else(|| Error::GroupNotFound {
-                group: group.to_owned(),
-            })
-    }
-
-    /// Every feature group, sorted by name.
-    pub fn list_feature_groups(&self) -> Vec<FeatureGroupDescription> {
-        let mut all: Vec<_> = self
-            .groups
-            .read()
-            .expect("group cache lock")
-            .values()
-            .map(|g| g.describe(&self.dir))
-            .collect();
-        all.sort_by(|a, b| a.name().cmp(b.name()));
-        all
-    }
-
-    /// Creates a feature group. The spec is validated; the offline location
-    /// and data catalog are resolved as the service resolves them (the
-    /// offline store lives under `<store>/offline/` in the SageMaker layout).
-    pub fn create_feature_group(&self, spec: FeatureGroup) -> Result<FeatureGroupDescription> {
-        spec.validate()?;
-        let name = spec.feature_group_name.clone();
-        let now = Utc::now().timestamp_millis();
-        let mut spec = spec;
-        let offline_data_dir = spec.offline_store_config.as_mut().map(|off| {
-            let rel = PathBuf::from(fs_schema::layout::resolved_output_uri(
-                "offline",
-                &self.opts.account_id,
-                &self.opts.region,
-                &name,
-                now.div_euclid(1000),
-            ));
-            // As the service reports it; the files themselves are under
-            // the store directory (`offline_data_dir`).
-            off.s3_storage_config.resolved_output_s3_uri =
-                Some(fs_schema::layout::resolved_output_uri(
-                    &off.s3_storage_config.s3_uri,
-                    &self.opts.account_id,
-                    &self.opts.region,
-                    &name,
-                    now.div_euclid(1000),
-                ));
-            if off.disable_glue_table_creation != Some(true) && off.data_catalog_config.is_none() {
-                off.data_catalog_config = Some(DataCatalogConfig {
-                    table_name: format!("{}_{}", name.replace('-', "_"), now.div_euclid(1000)),
-                    catalog: "AwsDataCatalog".into(),
-                    database: "sagemaker_featurestore".into(),
-                });
-            }
-            rel
-        });
-        let desc = GroupDescription {
-            arn: format!(
-                "arn:aws:sagemaker:{}:{}:feature-group/{}",
-                self.opts.region,
-                self.opts.account_id,
-                name.to_ascii_lowercase()
-            ),
-            spec,
-            creation_time_ms: now,
-            last_modified_time_ms: None,
-            offline_data_dir,
-        };
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(db("creating a feature group"))?;
-        {
-            let mut groups = txn
-                .open_table(GROUPS)
-                .map_err(db("creating a feature group"))?;
-            if groups
-                .get(name.as_str())
-                .map_err(db("creating a feature group"))?
-                .is_some()
-            {
-                return Err(Error::GroupExists { group: name });
-            }
-            let json = serde_json::to_string(&desc).expect("descriptions serialize");
-            groups
-                .insert(name.as_str(), json.as_str())
-                .map_err(db("creating a feature group"))?;
-        }
-        txn.commit().map_err(db("creating a feature group"))?;
-        let described = desc.describe(&self.dir);
-        self.groups
-            .write()
-            .expect("group cache lock")
-            .insert(name, Arc::new(desc));
-        tracing::info!(group = %described.name(), "created feature group");
-        Ok(described)
-    }
-
-    /// Adds features to a group (UpdateFeatureGroup's FeatureAdditions).
-    /// Existing records read the new features as null.
-    pub fn add_features(
-        &self,
-        group: &str,
-        additions: &[FeatureDefinition],
-    ) -> Result<FeatureGroupDescription> {
-        let current = self.group(group)?;
-        let spec = evolution::apply_additions(&current.spec, additions)?;
-        let desc = GroupDescription {
-            spec,
-            last_modified_time_ms: Some(Utc::now().timestamp_millis()),
-            ..(*current).clone()
-        };
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(db("updating a feature group"))?;
-        {
-            let mut groups = txn
-                .open_table(GROUPS)
-                .map_err(db("updating a feature group"))?;
-            let json = serde_json::to_string(&desc).expect("descriptions serialize");
-            groups
-                .insert(group, json.as_str())
-                .map_err(db("updating a feature group"))?;
-        }
-        txn.commit().map_err(db("updating a feature group"))?;
-        let described = desc.describe(&self.dir);
-        self.groups
-            .write()
-            .expect("group cache lock")
-            .insert(group.to_owned(), Arc::new(desc));
-        tracing::info!(group, added = additions.len(), "added features");
-        Ok(described)
-    }
-
-    /// Deletes a group: its registry entry and online records. Rows waiting
-    /// for the offline store are flushed first; offline files stay on disk,
-    /// as the service leaves them in S3.
-    pub fn delete_feature_group(&self, group: &str) -> Result<()> {
-        self.group(group)?;
-        self.flush()?;
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(db("deleting a feature group"))?;
-        {
-            let mut groups = txn
-                .open_table(GROUPS)
-                .map_err(db("deleting a feature group"))?;
-            groups
-                .remove(group)
-                .map_err(db("deleting a feature group"))?;
-            let mut online = txn
-                .open_table(ONLINE)
-                .map_err(db("deleting a feature group"))?;
-            online
-                .retain_in((group, "")..=(group, "\u{10FFFF}"), |k, _| k.0 != group)
-                .map_err(db("deleting a feature group"))?;
-        }
-        txn.commit().map_err(db("deleting a feature group"))?;
-        self.groups.write().expect("group cache lock").remove(group);
-        tracing::info!(group, "deleted feature group");
-        Ok(())
-    }
-
     /// Flushes the offline outbox and closes the store, releasing its lock.
     /// Dropping a store also releases the lock (after a background flush
     /// that is running has finished), but leaves unflushed rows in the
@@ -412,19 +180,13 @@ impl Store {
         Ok(())
     }
 
-    /// The absolute offline data directory of `group`, if it has an offline store.
-    pub fn offline_data_dir(&self, group: &str) -> Result<Option<PathBuf>> {
-        let desc = self.group(group)?;
-        Ok(desc.offline_data_dir.as_ref().map(|rel| self.dir.join(rel)))
-    }
-
-    /// Rows waiting in the offline outbox.
-    pub fn outbox_len(&self) -> u64 {
-        self.outbox_rows.load(Ordering::SeqCst)
-    }
-
     pub(crate) fn read_txn(&self) -> Result<redb::ReadTransaction> {
         self.db.begin_read().map_err(db("starting a read"))
+    }
+
+    /// A write transaction; `doing` names what it is for in errors.
+    pub(crate) fn write_txn(&self, doing: &'static str) -> Result<redb::WriteTransaction> {
+        self.db.begin_write().map_err(db(doing))
     }
 }
 

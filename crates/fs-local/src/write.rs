@@ -17,7 +17,11 @@ use crate::codec::{encode_online, encode_outbox_row, put_online_header, put_reco
 use crate::commit::{Job, OnlineOp, OnlinePuts, Outcome};
 use crate::error::{Error, Result, db};
 use crate::outbox::encode_batch_entry;
-use crate::store::{KEYS, Store};
+use crate::store::Store;
+
+/// Idempotency keys of batch puts: key -> rows written (u64) and when (i64 ms).
+pub(crate) const KEYS: redb::TableDefinition<'_, &str, &[u8]> =
+    redb::TableDefinition::new("idempotency_keys");
 
 /// Puts of at least this many records keep their offline rows as one Arrow
 /// batch (flushed without parsing text again); smaller ones as rows.
@@ -357,7 +361,7 @@ impl Store {
     /// those of an ingest that finished) and returns how many there were.
     pub fn forget_idempotency_keys(&self, prefix: &str) -> Result<usize> {
         const CTX: &str = "forgetting idempotency keys";
-        let txn = self.db.begin_write().map_err(db(CTX))?;
+        let txn = self.write_txn(CTX)?;
         let forgotten = {
             let mut keys = txn.open_table(KEYS).map_err(db(CTX))?;
             let mut doomed = Vec::new();
