@@ -64,6 +64,23 @@ enum Values {
     List(GenericListArray<i32>),
 }
 
+impl Values {
+    /// The values of `array`, a column of its feature's Arrow type.
+    fn of(array: &ArrayRef) -> std::result::Result<Values, arrow_schema::ArrowError> {
+        Ok(match array.data_type() {
+            DataType::Utf8 => Values::Text(array.as_string::<i32>().clone()),
+            DataType::Int64 => Values::Integral(array.as_primitive::<Int64Type>().clone()),
+            DataType::Float64 => Values::Fractional(array.as_primitive::<Float64Type>().clone()),
+            DataType::List(f) | DataType::FixedSizeList(f, _) => {
+                let item = Arc::new(Field::new(f.name(), DataType::Utf8, true));
+                let list = arrow_cast::cast(array, &DataType::List(item))?;
+                Values::List(list.as_list::<i32>().clone())
+            }
+            other => unreachable!("feature columns are Utf8, Int64, Float64 or lists, not {other}"),
+        })
+    }
+}
+
 /// One feature column of the batch.
 struct Column {
     /// The feature's position among the group's definitions.
@@ -152,21 +169,7 @@ impl BatchRows {
             if *name == spec.event_time_feature_name {
                 event_times = Some(array.clone());
             }
-            let values = match array.data_type() {
-                DataType::Utf8 => Values::Text(array.as_string::<i32>().clone()),
-                DataType::Int64 => Values::Integral(array.as_primitive::<Int64Type>().clone()),
-                DataType::Float64 => {
-                    Values::Fractional(array.as_primitive::<Float64Type>().clone())
-                }
-                DataType::List(f) | DataType::FixedSizeList(f, _) => {
-                    let item = Arc::new(Field::new(f.name(), DataType::Utf8, true));
-                    let list = arrow_cast::cast(&array, &DataType::List(item)).map_err(cannot)?;
-                    Values::List(list.as_list::<i32>().clone())
-                }
-                other => {
-                    unreachable!("feature columns are Utf8, Int64, Float64 or lists, not {other}")
-                }
-            };
+            let values = Values::of(&array).map_err(cannot)?;
             columns.push(Column {
                 index: u16::try_from(index).expect("at most 2,500 features"),
                 feature: name.clone(),

@@ -53,24 +53,7 @@ impl Store {
             Some(f) => Cow::Owned(spec.project(f)?),
             None => Cow::Borrowed(spec),
         };
-        // The column of each of the group's features, if selected.
-        let mut column_of = vec![None; defs.len()];
-        let mut duplicated = false;
-        if features.is_none() {
-            column_of = (0..defs.len()).map(Some).collect();
-        } else {
-            let position: HashMap<&str, usize> = defs
-                .iter()
-                .enumerate()
-                .map(|(d, def)| (def.name.as_str(), d))
-                .collect();
-            for (c, def) in view.feature_definitions.iter().enumerate() {
-                let d = *position
-                    .get(def.name.as_str())
-                    .expect("checked features are defined");
-                duplicated |= column_of[d].replace(c).is_some();
-            }
-        }
+        let (column_of, duplicated) = columns_of(defs, &view, features.is_some());
         let now = now_ms();
         let txn = self.read_txn()?;
         let table = txn.open_table(ONLINE).map_err(db("reading records"))?;
@@ -179,6 +162,33 @@ impl Store {
         let batch = fs_schema::records_to_batch(view, &records)?;
         Ok(OnlineBatch { batch, rows })
     }
+}
+
+/// The column of `view` (the group, or its projection when `projected`)
+/// of each of the group's features `defs`, if selected; and whether a
+/// feature is selected twice.
+fn columns_of(
+    defs: &[fs_schema::FeatureDefinition],
+    view: &FeatureGroup,
+    projected: bool,
+) -> (Vec<Option<usize>>, bool) {
+    if !projected {
+        return ((0..defs.len()).map(Some).collect(), false);
+    }
+    let mut column_of = vec![None; defs.len()];
+    let mut duplicated = false;
+    let position: HashMap<&str, usize> = defs
+        .iter()
+        .enumerate()
+        .map(|(d, def)| (def.name.as_str(), d))
+        .collect();
+    for (c, def) in view.feature_definitions.iter().enumerate() {
+        let d = *position
+            .get(def.name.as_str())
+            .expect("checked features are defined");
+        duplicated |= column_of[d].replace(c).is_some();
+    }
+    (column_of, duplicated)
 }
 
 #[cfg(test)]
