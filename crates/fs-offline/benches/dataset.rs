@@ -32,7 +32,7 @@
 //! `FS_NATIVE_LATEST=0` builds the latest rows through SQL rather than the
 //! native two-pass reader; `FS_JOIN_PASSES=4` splits the point-in-time join
 //! into 4 key-hash passes; `FS_MEMORY_LIMIT_MB=512` runs the engine with that memory limit
-//! ([`fs_offline::local::EngineOptions::memory_limit`]: sorts spill, hash-join
+//! ([`fs_offline::EngineOptions::memory_limit`]: sorts spill, hash-join
 //! build sides cannot and fail beyond it).
 //!
 //! Output lines: `DATA_DIR <dir>`, `SQL <name> <the DataFusion SQL on one
@@ -48,7 +48,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
-use fs_offline::local::{EngineOptions, LocalEngine};
+use fs_offline::EngineOptions;
+use fs_offline::local::LocalEngine;
 use fs_offline::output::{ParquetOptions, write_parquet};
 use fs_offline::spec::{DatasetSpec, Entities, EntitySource};
 use fs_offline::table::OfflineTable;
@@ -640,7 +641,7 @@ async fn shapes(
         }
         let stream = df.execute_stream().await.unwrap();
         let schema = stream.schema();
-        let stream = fs_offline::scan::BatchStream::new(
+        let stream = fs_offline::BatchStream::new(
             schema,
             futures::TryStreamExt::map_err(stream, |e| {
                 fs_offline::Error::InvalidDataset(e.to_string())

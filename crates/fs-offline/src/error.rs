@@ -46,6 +46,15 @@ pub enum Error {
     #[cfg(feature = "athena")]
     #[error(transparent)]
     Athena(#[from] Box<crate::athena::AthenaError>),
+    /// Describing a group the dataset reads failed (it does not exist, or
+    /// the registry could not be reached).
+    #[error(transparent)]
+    Registry(#[from] fs_schema::registry::RegistryError),
+    /// Syncing the S3 cache of a group the dataset reads failed (feature
+    /// `s3`).
+    #[cfg(feature = "s3")]
+    #[error(transparent)]
+    Cache(#[from] Box<crate::cache::CacheError>),
     /// Writing an output file failed.
     #[error("writing {path}: {source}")]
     Output {
@@ -54,4 +63,15 @@ pub enum Error {
         /// The cause (Parquet, CSV or Arrow).
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+/// Maps a DataFusion error to [`Error::Query`] with `context`.
+pub(crate) fn query(
+    context: impl Into<String>,
+) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
+    let context = context.into();
+    move |e| Error::Query {
+        context,
+        source: Box::new(e),
+    }
 }

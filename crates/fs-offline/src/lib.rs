@@ -53,6 +53,7 @@ pub mod athena;
 #[cfg(feature = "s3")]
 pub mod cache;
 mod columns;
+mod engine;
 pub mod error;
 mod latest;
 pub mod local;
@@ -70,5 +71,6 @@ pub use aws_sdk_athena;
 /// The S3 SDK the cache and the Athena engine take clients of.
 #[cfg(feature = "s3")]
 pub use aws_sdk_s3;
+pub use engine::{BatchStream, DatasetEngine, EngineOptions};
 pub use error::{Error, Result};
 pub use spec::{DatasetBuilder, DatasetSpec, Entities, EntitySource, JoinSpec, JoinType};

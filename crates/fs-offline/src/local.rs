@@ -24,109 +24,24 @@
 //! at the cost of reading the files n times.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::common::TableReference;
 use datafusion::datasource::MemTable;
-use datafusion::execution::memory_pool::FairSpillPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{
-    CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionConfig, SessionContext,
-};
+use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 use fs_schema::FeatureGroup;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::asof;
-use crate::error::{Error, Result};
+use crate::engine::{BatchStream, DatasetEngine, EngineOptions};
+use crate::error::{Error, Result, query};
 use crate::passes::{self, Pass};
-use crate::scan::{BatchStream, listing_table, query};
+use crate::scan::listing_table;
 use crate::spec::{API_INVOCATION_TIME, Base, DatasetSpec, EntitySource, IS_DELETED, WRITE_TIME};
 use crate::sql::{Dialect, EntityTable, TableRef, render, render_with_entities};
 use crate::table::{OfflineTable, offline_read_schema};
-
-/// How the embedded engine runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EngineOptions {
-    /// Parallel partitions (default: the number of cores).
-    pub target_partitions: usize,
-    /// Rows per batch (default 8192).
-    pub batch_size: usize,
-    /// Bytes of memory for sorts and aggregations, beyond which they spill
-    /// to disk; `None` for no limit (the default).
-    pub memory_limit: Option<usize>,
-    /// Where spill files go (default: the system's temporary directory).
-    pub spill_dir: Option<PathBuf>,
-    /// Build latest-per-record datasets (a base group, one row per record,
-    /// no joins) with the native two-pass reader rather than SQL (default
-    /// `true`; see the [module docs](self)). Both give the same rows; the
-    /// native path is faster and its memory is bounded (by half of
-    /// `memory_limit` when that is set, else about 512 MB of identifier
-    /// tables, past which it makes more passes).
-    pub native_latest: bool,
-    /// Passes a point-in-time join is split into, by hash of the join key
-    /// (each pass holds about that share of the join's memory; see
-    /// [`EngineOptions::memory_limit`]). `None` (the default) chooses from
-    /// the rows the dataset reads: one pass per about 3M rows, or per
-    /// `memory_limit / 128` rows when that is set. Joins that match on
-    /// another column than the base's key, or on keys of different types,
-    /// run in one pass.
-    pub join_passes: Option<u32>,
-    /// Run point-in-time joins with the native as-of join rather than SQL
-    /// (default `true`): the same rows, in the entity rows' order, at a
-    /// cost of O((n + m) log(n + m)) for n entity rows and m feature rows
-    /// whatever the shape of the data (see `docs/offline.md`). The SQL plan
-    /// pairs each entity row with every earlier row of its record.
-    pub native_join: bool,
-}
-
-impl Default for EngineOptions {
-    fn default() -> Self {
-        Self {
-            target_partitions: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
-            batch_size: 8192,
-            memory_limit: None,
-            spill_dir: None,
-            native_latest: true,
-            join_passes: None,
-            native_join: true,
-        }
-    }
-}
-
-impl EngineOptions {
-    /// A DataFusion session with these options; `pushdown` evaluates filters
-    /// while decoding Parquet (worth it when they are selective).
-    pub(crate) fn session(&self, pushdown: bool) -> Result<SessionContext> {
-        let mut config = SessionConfig::new()
-            .with_target_partitions(self.target_partitions.max(1))
-            .with_batch_size(self.batch_size.max(1));
-        // Statistics would mean reading every footer while planning; nothing
-        // here uses them.
-        config.options_mut().execution.collect_statistics = false;
-        let parquet = &mut config.options_mut().execution.parquet;
-        parquet.pushdown_filters = pushdown;
-        parquet.reorder_filters = pushdown;
-        // Read strings as the tables declare them (Utf8) rather than as views
-        // cast back afterwards.
-        parquet.schema_force_view_types = false;
-        let mut runtime = RuntimeEnvBuilder::new();
-        if let Some(limit) = self.memory_limit {
-            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
-        }
-        if let Some(dir) = &self.spill_dir {
-            runtime = runtime.with_temp_file_path(dir.clone());
-        }
-        let runtime = runtime
-            .build_arc()
-            .map_err(query("starting the embedded engine"))?;
-        Ok(SessionContext::new_with_config_rt(config, runtime))
-    }
-}
 
 /// Runs datasets over local offline tables (see the [module docs](self)).
 #[derive(Debug, Clone, Default)]
@@ -134,6 +49,9 @@ pub struct LocalEngine {
     tables: HashMap<String, OfflineTable>,
     options: EngineOptions,
 }
+
+mod over_registry;
+pub use over_registry::RegistryEngine;
 
 const BASE_TABLE: &str = "fs_base";
 const ENTITY_TABLE: &str = "fs_entities";
@@ -612,5 +530,16 @@ async fn register_entities(
                 .map_err(query(format!("reading the entity file {s}")))?;
             Ok(provider.schema())
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl DatasetEngine for LocalEngine {
+    async fn execute(&self, spec: &DatasetSpec) -> Result<BatchStream> {
+        LocalEngine::execute(self, spec).await
+    }
+
+    async fn sql(&self, spec: &DatasetSpec) -> Result<String> {
+        LocalEngine::sql(self, spec).await
     }
 }

@@ -22,8 +22,8 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
+use crate::engine::BatchStream;
 use crate::error::{Error, Result};
-use crate::scan::BatchStream;
 
 /// The compression of a Parquet output file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

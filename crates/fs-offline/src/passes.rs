@@ -23,7 +23,7 @@ use datafusion::prelude::{SessionContext, cast, ident};
 use fs_schema::{FeatureGroup, FeatureType};
 
 use crate::error::Result;
-use crate::scan::query;
+use crate::error::query;
 use crate::spec::{Base, DatasetSpec};
 use crate::table::DataFile;
 

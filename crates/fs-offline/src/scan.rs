@@ -21,9 +21,7 @@
 //! `batch_size` rows (each file is read one row group at a time), whatever
 //! the data size.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
@@ -32,78 +30,13 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use fs_schema::{EventTime, FeatureType};
-use futures::{Stream, TryStreamExt};
 
-use crate::error::{Error, Result};
-use crate::local::EngineOptions;
+use crate::engine::{BatchStream, EngineOptions};
+use crate::error::{Error, Result, query};
 use crate::sql::{Dialect, TimeEncoding, quote_ident, time_ms};
 use crate::table::{DataFile, OfflineTable};
-
-/// A stream of record batches with a known schema; what scans and
-/// dataset builds return. Dropping it stops the work behind it.
-pub struct BatchStream {
-    schema: SchemaRef,
-    inner: Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>,
-}
-
-impl std::fmt::Debug for BatchStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BatchStream")
-            .field("schema", &self.schema)
-            .finish_non_exhaustive()
-    }
-}
-
-impl BatchStream {
-    /// A stream of `inner`'s batches, all of `schema`.
-    pub fn new(
-        schema: SchemaRef,
-        inner: impl Stream<Item = Result<RecordBatch>> + Send + 'static,
-    ) -> Self {
-        Self {
-            schema,
-            inner: Box::pin(inner),
-        }
-    }
-
-    /// A stream with no batches.
-    pub fn empty(schema: SchemaRef) -> Self {
-        Self::new(schema, futures::stream::empty())
-    }
-
-    /// DataFusion's stream, with its errors attributed to `context`.
-    pub(crate) fn from_datafusion(stream: SendableRecordBatchStream, context: String) -> Self {
-        let schema = stream.schema();
-        Self::new(
-            schema,
-            stream.map_err(move |e| Error::Query {
-                context: context.clone(),
-                source: Box::new(e),
-            }),
-        )
-    }
-
-    /// The schema of every batch.
-    pub fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    /// Reads every batch into memory.
-    pub async fn collect(self) -> Result<Vec<RecordBatch>> {
-        self.try_collect().await
-    }
-}
-
-impl Stream for BatchStream {
-    type Item = Result<RecordBatch>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
-    }
-}
 
 /// A scan of an [`OfflineTable`] (see the [module docs](self)).
 ///
@@ -257,17 +190,6 @@ impl Scan {
         let df = ctx.sql(&sql).await.map_err(query(context.clone()))?;
         let stream = df.execute_stream().await.map_err(query(context.clone()))?;
         Ok(BatchStream::from_datafusion(stream, context))
-    }
-}
-
-/// Maps a DataFusion error to [`Error::Query`] with `context`.
-pub(crate) fn query(
-    context: impl Into<String>,
-) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
-    let context = context.into();
-    move |e| Error::Query {
-        context,
-        source: Box::new(e),
     }
 }
 

@@ -352,6 +352,23 @@ impl DatasetBuilder {
 }
 
 impl DatasetSpec {
+    /// The names of the groups the dataset reads: the base group (if the
+    /// base is a group), then each joined group, each name once.
+    pub fn group_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        let all = self
+            .base_group()
+            .into_iter()
+            .chain(self.joins.iter().map(|j| &j.group));
+        for group in all {
+            let name = group.feature_group_name.as_str();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
     /// The base group, if the base is a group.
     pub fn base_group(&self) -> Option<&FeatureGroup> {
         match &self.base {

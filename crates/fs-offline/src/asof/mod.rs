@@ -26,9 +26,9 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use futures::StreamExt;
 
 use crate::columns::{Ids, NULL, entity_times};
+use crate::engine::BatchStream;
 use crate::error::{Error, Result};
 use crate::read::OpenFile;
-use crate::scan::BatchStream;
 use crate::spec::{DatasetSpec, JoinSpec, JoinType};
 use crate::table::{OfflineTable, key_columns, read_columns};
 use index::{Index, IndexSpec};

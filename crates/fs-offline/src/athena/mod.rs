@@ -40,6 +40,7 @@
 //! # Ok(()) }
 //! ```
 
+mod engine;
 mod error;
 mod pages;
 mod poll;

@@ -120,8 +120,10 @@ pub(crate) async fn list(
             }
         }
     }
-    let lists: Vec<Vec<RemoteObject>> = futures::stream::iter(deep.iter())
-        .map(|p| list_deep(client, bucket, p))
+    // Owned prefixes: a closure over `&String` would make the future
+    // `Send` only for one lifetime, which `async_trait` callers cannot use.
+    let lists: Vec<Vec<RemoteObject>> = futures::stream::iter(deep)
+        .map(|p| async move { list_deep(client, bucket, &p).await })
         .buffer_unordered(concurrency.max(1))
         .try_collect()
         .await?;

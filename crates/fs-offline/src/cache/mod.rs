@@ -71,6 +71,7 @@
 //! system; network file systems that lack them are not supported.
 
 mod checksum;
+mod engine;
 mod error;
 mod evict;
 mod fetch;
@@ -89,6 +90,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 pub use checksum::RemoteChecksum;
+pub use engine::CachedEngine;
 pub use error::{CacheError, CacheResult};
 pub use evict::EvictReport;
 pub use manifest::{ObjectEntry, PrefixEntry};

@@ -28,10 +28,10 @@ use arrow_schema::SchemaRef;
 use futures::StreamExt;
 use parquet::arrow::arrow_reader::RowSelection;
 
+use crate::engine::BatchStream;
+use crate::engine::EngineOptions;
 use crate::error::{Error, Result};
-use crate::local::EngineOptions;
 use crate::read::OpenFile;
-use crate::scan::BatchStream;
 use crate::spec::{API_INVOCATION_TIME, Base, DatasetSpec, IS_DELETED, WRITE_TIME};
 use crate::sql::{Dialect, TableRef, render};
 use crate::table::{OfflineTable, key_columns, read_columns};

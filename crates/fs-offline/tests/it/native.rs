@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
 use fs_offline::DatasetBuilder;
-use fs_offline::local::{EngineOptions, LocalEngine};
+use fs_offline::EngineOptions;
+use fs_offline::local::LocalEngine;
 use fs_offline::spec::DatasetSpec;
 use fs_offline::table::OfflineTable;
 use fs_schema::{EventTime, FeatureType};

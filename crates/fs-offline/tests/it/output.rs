@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
+use fs_offline::BatchStream;
 use fs_offline::output::{
     OutputFormat, ParquetCompression, ParquetOptions, write, write_csv, write_parquet,
 };
-use fs_offline::scan::BatchStream;
 use fs_offline::{DatasetBuilder, Error};
 use fs_schema::FeatureType;
 use parquet::file::reader::{FileReader, SerializedFileReader};

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
-use fs_offline::local::{EngineOptions, LocalEngine};
+use fs_offline::EngineOptions;
+use fs_offline::local::LocalEngine;
 use fs_offline::spec::{DatasetSpec, Entities, EntitySource};
 use fs_offline::table::OfflineTable;
 use fs_offline::{DatasetBuilder, JoinSpec};

@@ -1,0 +1,137 @@
+//! [`CachedEngine`]: datasets of SageMaker's offline store through the
+//! local cache.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use fs_schema::EventTime;
+use fs_schema::registry::Registry;
+
+use super::{Cache, CacheOptions, CachedPrefix, SyncOptions, SyncReport};
+use crate::engine::{BatchStream, DatasetEngine, EngineOptions};
+use crate::error::{Error, Result};
+use crate::local::LocalEngine;
+use crate::spec::DatasetSpec;
+use crate::table::OfflineTable;
+
+/// The cached engine: each run syncs the S3 offline data of every group
+/// the dataset reads into the [`Cache`] (only new or changed objects are
+/// fetched), then runs the embedded engine over the cached copies, which
+/// no eviction removes while the result streams.
+///
+/// The base group is synced only for the dataset's event-time range (its
+/// partitions outside it are never fetched); joined groups are synced
+/// whole, since a point-in-time join needs their history up to the range's
+/// end. Groups are found, with their current definitions and resolved S3
+/// locations, through the [`Registry`] (SageMaker's DescribeFeatureGroup).
+///
+/// The cache directory is opened (and created) on first use, so that a
+/// handle that never builds a dataset leaves no directory behind.
+#[derive(Debug)]
+pub struct CachedEngine {
+    registry: Arc<dyn Registry>,
+    dir: PathBuf,
+    cache_options: CacheOptions,
+    cache: tokio::sync::OnceCell<Cache>,
+    s3: aws_sdk_s3::Client,
+    options: EngineOptions,
+}
+
+impl CachedEngine {
+    /// The engine syncing into the cache directory `dir` with `s3`,
+    /// describing groups with `registry`.
+    pub fn new(
+        registry: Arc<dyn Registry>,
+        dir: impl Into<PathBuf>,
+        cache_options: CacheOptions,
+        s3: aws_sdk_s3::Client,
+    ) -> Self {
+        CachedEngine {
+            registry,
+            dir: dir.into(),
+            cache_options,
+            cache: tokio::sync::OnceCell::new(),
+            s3,
+            options: EngineOptions::default(),
+        }
+    }
+
+    /// Runs the embedded engine with `options`.
+    pub fn with_options(mut self, options: EngineOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The cache it syncs into, opened (and created) on first use.
+    pub async fn cache(&self) -> Result<&Cache> {
+        Ok(self
+            .cache
+            .get_or_try_init(|| async { Cache::open(&self.dir, self.cache_options.clone()) })
+            .await
+            .map_err(Box::new)?)
+    }
+
+    /// Brings the cache's copy of the group `name`'s offline data up to
+    /// date (see [`Cache::sync`]).
+    pub async fn sync(&self, name: &str, options: &SyncOptions) -> Result<SyncReport> {
+        let (_, uri) = self.offline_uri(name).await?;
+        Ok(self
+            .cache()
+            .await?
+            .sync(&self.s3, &uri, options)
+            .await
+            .map_err(Box::new)?)
+    }
+
+    /// The group `name` as defined now, and the S3 prefix of its offline data.
+    async fn offline_uri(&self, name: &str) -> Result<(fs_schema::FeatureGroup, String)> {
+        let desc = self.registry.describe_feature_group(name).await?;
+        let uri = desc
+            .resolved_output_s3_uri()
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Error::InvalidDataset(format!(
+                    "feature group `{name}` has no offline store, so it has no datasets"
+                ))
+            })?;
+        Ok((desc.spec, uri))
+    }
+
+    /// Syncs every group `spec` reads and returns the embedded engine over
+    /// the cached copies, with the holds that keep eviction away.
+    pub async fn engine_for(&self, spec: &DatasetSpec) -> Result<(LocalEngine, Vec<CachedPrefix>)> {
+        let cache = self.cache().await?;
+        let base = spec.base_group().map(|g| g.feature_group_name.as_str());
+        let mut engine = LocalEngine::with_options(self.options.clone());
+        let mut holds = Vec::new();
+        for name in spec.group_names() {
+            let (group, uri) = self.offline_uri(name).await?;
+            let range: (Option<EventTime>, Option<EventTime>) = if base == Some(name) {
+                (spec.event_time_from, spec.event_time_to)
+            } else {
+                (None, None)
+            };
+            let options = SyncOptions::new().event_time_range(range.0, range.1);
+            let (_, opened) = cache
+                .sync_and_open(&self.s3, &uri, &options)
+                .await
+                .map_err(Box::new)?;
+            engine.register(OfflineTable::new(group, opened.path()));
+            holds.push(opened);
+        }
+        Ok((engine, holds))
+    }
+}
+
+#[async_trait::async_trait]
+impl DatasetEngine for CachedEngine {
+    async fn execute(&self, spec: &DatasetSpec) -> Result<BatchStream> {
+        let (engine, holds) = self.engine_for(spec).await?;
+        Ok(engine.execute(spec).await?.holding(holds))
+    }
+
+    async fn sql(&self, spec: &DatasetSpec) -> Result<String> {
+        let (engine, _holds) = self.engine_for(spec).await?;
+        engine.sql(spec).await
+    }
+}
