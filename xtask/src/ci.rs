@@ -75,6 +75,24 @@ fn check_dependency_boundaries() -> Result<()> {
             );
         }
     }
+    // An AWS-only service ingests into SageMaker without the embedded store.
+    let tree = cargo_output(&[
+        "tree",
+        "-p",
+        "featurestore",
+        "--no-default-features",
+        "--features",
+        "aws",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+    ])?;
+    if let Some(line) = tree.lines().find(|l| l.starts_with("fs-local ")) {
+        bail!(
+            "featurestore with `aws` alone depends on {line}; keep the embedded store behind `local`"
+        );
+    }
     Ok(())
 }
 

@@ -9,42 +9,28 @@ use featurestore::FeatureStore;
 use featurestore::ingest::Sink;
 use featurestore::local::Store;
 use featurestore::online::OnlineStore;
+pub(crate) use featurestore::schema::registry::FeatureGroupDescription;
+use featurestore::schema::registry::TimeFormat;
 use featurestore::schema::{FeatureDefinition, FeatureGroup};
-pub(crate) use featurestore::{GroupInfo, GroupSummary};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
 use crate::cli::{Engine, Global};
-use crate::output::iso_millis;
 
-/// The DescribeFeatureGroup response's shape: the CreateFeatureGroup fields
-/// plus ARN, status and times.
-pub(crate) fn group_json(info: &GroupInfo) -> Result<Value> {
-    let mut v: Value = serde_json::from_str(&info.spec.to_json()?)?;
-    if let Value::Object(map) = &mut v {
-        map.insert("FeatureGroupArn".into(), json!(info.arn));
-        map.insert("FeatureGroupStatus".into(), json!(info.status));
-        map.insert("CreationTime".into(), json!(info.creation_time));
-        if let Some(t) = &info.last_modified_time {
-            map.insert("LastModifiedTime".into(), json!(t));
-        }
-        if let Some(loc) = &info.offline_location {
-            map.insert("OfflineStoreLocation".into(), json!(loc));
-        }
+/// The DescribeFeatureGroup response's shape (the one serializer of
+/// descriptions, with times as every command prints them), plus where the
+/// offline data lives.
+pub(crate) fn group_json(desc: &FeatureGroupDescription) -> Result<Value> {
+    let mut v = desc.to_json(TimeFormat::IsoMillis);
+    if let (Value::Object(map), Some(loc)) = (&mut v, desc.offline_location()) {
+        map.insert("OfflineStoreLocation".into(), json!(loc));
     }
     Ok(v)
 }
 
-/// DescribeFeatureGroup calls in flight while `list-feature-groups --aws`
+/// DescribeFeatureGroup calls in flight while `list-feature-groups`
 /// fills in what ListFeatureGroups leaves out.
 pub(crate) const DESCRIBES_IN_FLIGHT: usize = 8;
-
-/// `info` with its times as every command prints times (see [`iso_millis`]).
-fn in_millis(mut info: GroupInfo) -> GroupInfo {
-    info.creation_time = iso_millis(&info.creation_time);
-    info.last_modified_time = info.last_modified_time.as_deref().map(iso_millis);
-    info
-}
 
 /// Whether a command may create the embedded store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,43 +98,27 @@ impl Backend {
     }
 
     /// Creates a feature group (and waits until it is created).
-    pub(crate) async fn create(&self, spec: FeatureGroup) -> Result<GroupInfo> {
-        Ok(in_millis(self.store.create_feature_group(spec).await?))
+    pub(crate) async fn create(&self, spec: FeatureGroup) -> Result<FeatureGroupDescription> {
+        Ok(self.store.create_feature_group(spec).await?)
     }
 
     /// Describes a feature group.
-    pub(crate) async fn describe(&self, name: &str) -> Result<GroupInfo> {
-        Ok(in_millis(self.store.describe_feature_group(name).await?))
+    pub(crate) async fn describe(&self, name: &str) -> Result<FeatureGroupDescription> {
+        Ok(self.store.describe_feature_group(name).await?)
     }
 
-    /// Lists the feature groups, each with its number of features and
-    /// stores.
+    /// Lists the feature groups, each described (features and stores).
     ///
-    /// SageMaker's ListFeatureGroups gives names, status and times only, so
-    /// with `--aws` each group is described too, [`DESCRIBES_IN_FLIGHT`] at
-    /// a time: one table whatever the backend, for one request per group.
-    pub(crate) async fn list(&self) -> Result<Vec<GroupSummary>> {
-        let mut groups = self.store.list_feature_groups().await?;
-        for g in &mut groups {
-            g.creation_time = iso_millis(&g.creation_time);
-        }
-        let undescribed: Vec<usize> = (0..groups.len())
-            .filter(|&i| groups[i].details.is_none())
-            .collect();
-        let described: Vec<GroupInfo> =
-            futures::stream::iter(undescribed.iter().map(|&i| self.describe(&groups[i].name)))
-                .buffered(DESCRIBES_IN_FLIGHT)
-                .try_collect()
-                .await?;
-        for (i, info) in undescribed.into_iter().zip(described) {
-            let spec = &info.spec;
-            groups[i].details = Some((
-                spec.feature_definitions.len(),
-                spec.online_enabled(),
-                spec.offline_enabled(),
-            ));
-        }
-        Ok(groups)
+    /// ListFeatureGroups gives names, status and times only, so each group
+    /// is described too, [`DESCRIBES_IN_FLIGHT`] at a time: one table
+    /// whatever the backend, for one request per group on SageMaker (the
+    /// embedded store describes from memory).
+    pub(crate) async fn list(&self) -> Result<Vec<FeatureGroupDescription>> {
+        let groups = self.store.list_feature_groups().await?;
+        futures::stream::iter(groups.iter().map(|g| self.describe(&g.name)))
+            .buffered(DESCRIBES_IN_FLIGHT)
+            .try_collect()
+            .await
     }
 
     /// Adds features to a group (and waits for the update).
@@ -156,8 +126,8 @@ impl Backend {
         &self,
         name: &str,
         additions: &[FeatureDefinition],
-    ) -> Result<GroupInfo> {
-        Ok(in_millis(self.store.add_features(name, additions).await?))
+    ) -> Result<FeatureGroupDescription> {
+        Ok(self.store.add_features(name, additions).await?)
     }
 
     /// Deletes a feature group (and waits until it is gone).
@@ -183,10 +153,7 @@ impl Backend {
 
     /// Where ingest checkpoints go by default.
     pub(crate) fn checkpoint_dir(&self) -> PathBuf {
-        match self.store.local_store() {
-            Some(store) => store.dir().join("checkpoints"),
-            None => PathBuf::from(".featurestore-checkpoints"),
-        }
+        self.store.checkpoint_dir().to_path_buf()
     }
 
     /// Releases the store: flushes the embedded store's offline outbox and

@@ -7,9 +7,10 @@ use featurestore::ingest::{InferOptions, infer_schema};
 use featurestore::schema::{FeatureGroup, OfflineStoreConfig, OnlineStoreConfig, infer_group};
 use serde_json::json;
 
-use crate::backend::{Backend, GroupInfo, Open, group_json, read_text};
+use crate::backend::{Backend, FeatureGroupDescription, Open, group_json, read_text};
 use crate::cli::{AddFeaturesArgs, CreateGroupArgs, Global, GroupNameArgs};
 use crate::output::{key_values, print_json, table};
+use featurestore::schema::registry::{TimeFormat, iso_millis};
 
 /// The offline S3 URI recorded for groups of the embedded store when none
 /// is given (the embedded store writes under its own directory).
@@ -131,7 +132,7 @@ fn infer_from_data(
 }
 
 /// Prints a group for people.
-pub(crate) fn print_description(info: &GroupInfo) {
+pub(crate) fn print_description(info: &FeatureGroupDescription) {
     let spec = &info.spec;
     let online = match &spec.online_store_config {
         Some(c) if spec.online_enabled() => match c.ttl_duration {
@@ -143,7 +144,7 @@ pub(crate) fn print_description(info: &GroupInfo) {
     let offline = match &spec.offline_store_config {
         Some(c) => {
             let mut s = c.s3_storage_config.s3_uri.clone();
-            if let Some(loc) = &info.offline_location {
+            if let Some(loc) = &info.offline_location() {
                 s = format!("{s} (data in {loc})");
             }
             s
@@ -153,11 +154,11 @@ pub(crate) fn print_description(info: &GroupInfo) {
     let mut lines = vec![
         ("feature group", spec.feature_group_name.clone()),
         ("arn", info.arn.clone()),
-        ("status", info.status.clone()),
-        ("created", info.creation_time.clone()),
+        ("status", info.status.to_string()),
+        ("created", iso_millis(&info.creation_time)),
     ];
     if let Some(t) = &info.last_modified_time {
-        lines.push(("last modified", t.clone()));
+        lines.push(("last modified", iso_millis(t)));
     }
     lines.extend([
         (
@@ -210,17 +211,10 @@ pub(crate) async fn list(global: &Global) -> Result<()> {
         let summaries: Vec<_> = groups
             .iter()
             .map(|g| {
-                let mut v = json!({
-                    "FeatureGroupName": g.name,
-                    "FeatureGroupArn": g.arn,
-                    "FeatureGroupStatus": g.status,
-                    "CreationTime": g.creation_time,
-                });
-                if let Some((features, online, offline)) = g.details {
-                    v["FeatureCount"] = json!(features);
-                    v["OnlineStore"] = json!(online);
-                    v["OfflineStore"] = json!(offline);
-                }
+                let mut v = g.summary().to_json(TimeFormat::IsoMillis);
+                v["FeatureCount"] = json!(g.spec.feature_definitions.len());
+                v["OnlineStore"] = json!(g.spec.online_enabled());
+                v["OfflineStore"] = json!(g.spec.offline_enabled());
                 v
             })
             .collect();
@@ -231,17 +225,13 @@ pub(crate) async fn list(global: &Global) -> Result<()> {
         let mut t = table(["name", "status", "features", "online", "offline", "created"]);
         let yes_no = |b: bool| if b { "yes" } else { "no" };
         for g in &groups {
-            let (features, online, offline) = match g.details {
-                Some((n, on, off)) => (n.to_string(), yes_no(on), yes_no(off)),
-                None => (String::new(), "", ""),
-            };
             t.add_row([
-                g.name.as_str(),
+                g.name(),
                 g.status.as_str(),
-                features.as_str(),
-                online,
-                offline,
-                g.creation_time.as_str(),
+                g.spec.feature_definitions.len().to_string().as_str(),
+                yes_no(g.spec.online_enabled()),
+                yes_no(g.spec.offline_enabled()),
+                iso_millis(&g.creation_time).as_str(),
             ]);
         }
         println!("{t}");
@@ -282,9 +272,9 @@ pub(crate) async fn delete(global: &Global, args: &GroupNameArgs) -> Result<()> 
     let info = backend.describe(&args.name).await?;
     backend.delete(&args.name).await?;
     if global.json {
-        print_json(&json!({ "deleted": args.name, "offline_location": info.offline_location }))?;
+        print_json(&json!({ "deleted": args.name, "offline_location": info.offline_location() }))?;
     } else {
-        match &info.offline_location {
+        match &info.offline_location() {
             Some(loc) => println!(
                 "deleted feature group {:?}; its offline files stay in {loc}",
                 args.name

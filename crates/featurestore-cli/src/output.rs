@@ -11,7 +11,6 @@ use featurestore::arrow::array::{
 };
 use featurestore::arrow::datatypes::DataType;
 use featurestore::arrow::util::display::{ArrayFormatter, FormatOptions};
-use featurestore::schema::EventTime;
 use serde_json::Value;
 
 /// True when progress bars may be drawn: stdout is a terminal and the
@@ -66,21 +65,6 @@ pub(crate) fn duration(d: Duration) -> String {
     } else {
         format!("{:.2} s", us / 1e6)
     }
-}
-
-/// A time as every command prints times: ISO-8601 UTC with milliseconds
-/// and `Z` (`2026-12-01T22:39:20.131Z`). SageMaker's times arrive as RFC
-/// 3339 with nanoseconds and `+00:00`, carried on the wire as fractional
-/// epoch seconds, so they are rounded to the nearest millisecond. Text that
-/// is not an RFC 3339 time is returned as it is.
-pub(crate) fn iso_millis(time: &str) -> String {
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(time) else {
-        return time.to_owned();
-    };
-    let round_up = t.timestamp_subsec_nanos() % 1_000_000 >= 500_000;
-    EventTime::from_millis(t.timestamp_millis() + i64::from(round_up))
-        .map(|t| t.to_iso())
-        .unwrap_or_else(|_| time.to_owned())
 }
 
 /// Milliseconds, for JSON.

@@ -39,7 +39,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let info = store.create_feature_group(group).await?;
         println!(
             "created {} ({}), offline data in {:?}",
-            info.arn, info.status, info.offline_location
+            info.arn,
+            info.status,
+            info.offline_location()
         );
     }
     store.close()?;

@@ -2,14 +2,16 @@
 //! control plane over `aws-sdk-sagemaker`, online reads and writes over
 //! `aws-sdk-sagemakerfeaturestoreruntime`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fs_online::{AwsOnlineStore, OnlineStore};
-use fs_schema::aws::{ControlPlane, FeatureGroupDescription, FeatureGroupStatus};
-use fs_schema::{FeatureDefinition, FeatureGroup};
+use fs_online::AwsOnlineStore;
+use fs_schema::FeatureGroup;
+use fs_schema::aws::SageMakerRegistry;
+use fs_schema::registry::Registry;
 
-use crate::store::{GroupInfo, GroupSummary, Result};
+use crate::store::{FeatureStore, WriteApi};
 
 /// Options of the SageMaker backend. Region, credentials and endpoint come
 /// from the `SdkConfig` the caller passes.
@@ -119,263 +121,144 @@ impl AwsOptions {
     }
 }
 
-#[derive(Debug)]
-pub(crate) struct AwsBackend {
-    control: ControlPlane,
-    online: Arc<AwsOnlineStore>,
-    #[cfg_attr(not(any(feature = "local", feature = "sql")), allow(dead_code))]
-    config: aws_types::SdkConfig,
-    options: AwsOptions,
-}
-
-fn info(d: FeatureGroupDescription) -> GroupInfo {
-    GroupInfo {
-        offline_location: d.resolved_output_s3_uri().map(str::to_owned),
-        arn: d.arn,
-        status: d.status.as_str().to_owned(),
-        creation_time: d.creation_time.to_rfc3339(),
-        last_modified_time: d.last_modified_time.map(|t| t.to_rfc3339()),
-        spec: d.spec,
-    }
-}
-
-impl AwsBackend {
-    pub(crate) fn new(config: &aws_types::SdkConfig, options: AwsOptions) -> Self {
-        AwsBackend {
-            control: ControlPlane::new(config),
+impl FeatureStore {
+    /// SageMaker Feature Store (or a compatible endpoint such as fs-server)
+    /// through the configuration the caller built (region, credentials,
+    /// `endpoint_url`). Library code never loads configuration itself.
+    pub fn aws(config: &aws_types::SdkConfig, options: AwsOptions) -> Self {
+        let registry: Arc<dyn Registry> = Arc::new(
+            SageMakerRegistry::new(config).with_waits(options.wait_timeout, options.poll_interval),
+        );
+        #[cfg(feature = "sql")]
+        let (datasets, cache) = offline::engines(config, &options, &registry);
+        let sink_config = config.clone();
+        FeatureStore {
             // Fetches definitions it has not seen with DescribeFeatureGroup.
             online: Arc::new(AwsOnlineStore::new(config)),
-            config: config.clone(),
-            options,
+            #[cfg(feature = "sql")]
+            datasets,
+            #[cfg(feature = "sql")]
+            cache,
+            sinks: Arc::new(
+                move |group: &FeatureGroup, concurrency: usize, api: WriteApi| {
+                    sink(&sink_config, group, concurrency, api)
+                },
+            ),
+            #[cfg(feature = "local")]
+            local: None,
+            checkpoint_dir: PathBuf::from(".featurestore-checkpoints"),
+            registry,
         }
     }
+}
 
-    pub(crate) async fn create(&self, spec: FeatureGroup) -> Result<GroupInfo> {
-        let name = spec.feature_group_name.clone();
-        self.control.create_feature_group(&spec).await?;
-        let d = self
-            .control
-            .wait_for_status(
-                &name,
-                FeatureGroupStatus::Created,
-                self.options.wait_timeout,
-                self.options.poll_interval,
+/// The sink of an ingest into `group` on SageMaker.
+fn sink(
+    config: &aws_types::SdkConfig,
+    group: &FeatureGroup,
+    concurrency: usize,
+    api: WriteApi,
+) -> Arc<dyn fs_ingest::Sink> {
+    use fs_ingest::aws_sdk_sagemakerfeaturestoreruntime as runtime;
+    match api {
+        WriteApi::PutRecord => {
+            let online = AwsOnlineStore::new(config).with_group(group.clone());
+            Arc::new(
+                fs_ingest::OnlineStoreSink::new(Arc::new(online)).with_concurrency(concurrency),
             )
-            .await?;
-        Ok(info(d))
-    }
-
-    pub(crate) async fn describe(&self, name: &str) -> Result<GroupInfo> {
-        Ok(info(self.control.describe_feature_group(name).await?))
-    }
-
-    pub(crate) async fn list(&self) -> Result<Vec<GroupSummary>> {
-        Ok(self
-            .control
-            .list_feature_groups()
-            .await?
-            .into_iter()
-            .map(|s| GroupSummary {
-                status: s.status.as_str().to_owned(),
-                creation_time: s.creation_time.to_rfc3339(),
-                name: s.name,
-                arn: s.arn,
-                details: None,
-            })
-            .collect())
-    }
-
-    pub(crate) async fn add_features(
-        &self,
-        name: &str,
-        additions: &[FeatureDefinition],
-    ) -> Result<GroupInfo> {
-        self.control.add_features(name, additions).await?;
-        let d = self
-            .control
-            .wait_for_update(name, self.options.wait_timeout, self.options.poll_interval)
-            .await?;
-        Ok(info(d))
-    }
-
-    pub(crate) async fn delete(&self, name: &str) -> Result<()> {
-        self.control.delete_feature_group(name).await?;
-        self.control
-            .wait_for_deleted(name, self.options.wait_timeout, self.options.poll_interval)
-            .await?;
-        Ok(())
-    }
-
-    pub(crate) fn online(&self) -> Arc<dyn OnlineStore> {
-        self.online.clone()
-    }
-
-    #[cfg(feature = "local")]
-    pub(crate) fn sink(
-        &self,
-        group: &FeatureGroup,
-        concurrency: usize,
-        api: crate::store::WriteApi,
-    ) -> Arc<dyn fs_ingest::Sink> {
-        use fs_ingest::aws_sdk_sagemakerfeaturestoreruntime as runtime;
-        match api {
-            crate::store::WriteApi::PutRecord => {
-                let online = AwsOnlineStore::new(&self.config).with_group(group.clone());
-                Arc::new(
-                    fs_ingest::OnlineStoreSink::new(Arc::new(online)).with_concurrency(concurrency),
-                )
-            }
-            crate::store::WriteApi::BatchWriteRecord => {
-                // The sink's own policy retries entries (and counts them).
-                let config = runtime::config::Builder::from(&self.config)
-                    .retry_config(runtime::config::retry::RetryConfig::disabled())
-                    .build();
-                Arc::new(
-                    fs_ingest::BatchWriteSink::new(runtime::Client::from_conf(config))
-                        .with_concurrency(concurrency),
-                )
-            }
+        }
+        WriteApi::BatchWriteRecord => {
+            // The sink's own policy retries entries (and counts them).
+            let config = runtime::config::Builder::from(config)
+                .retry_config(runtime::config::retry::RetryConfig::disabled())
+                .build();
+            Arc::new(
+                fs_ingest::BatchWriteSink::new(runtime::Client::from_conf(config))
+                    .with_concurrency(concurrency),
+            )
         }
     }
 }
 
 #[cfg(feature = "sql")]
 mod offline {
-    //! Datasets and the cache on SageMaker's offline store.
+    //! The dataset engines of SageMaker's offline store.
 
-    use fs_offline::DatasetSpec;
-    use fs_offline::athena::{AthenaEngine, Fetch};
+    use std::sync::Arc;
+
+    use fs_offline::DatasetEngine;
+    use fs_offline::athena::AthenaEngine;
     use fs_offline::aws_sdk_s3;
-    use fs_offline::cache::{Cache, CacheOptions, CachedPrefix, SyncOptions, SyncReport};
-    use fs_offline::local::LocalEngine;
-    use fs_offline::scan::BatchStream;
-    use fs_offline::table::OfflineTable;
-    use fs_schema::EventTime;
-    use futures::TryStreamExt;
+    use fs_offline::cache::{CacheOptions, CachedEngine};
+    use fs_schema::registry::Registry;
 
-    use super::{AwsBackend, OfflineEngine};
-    use crate::store::{Error, Result, spec_groups};
+    use super::{AwsOptions, OfflineEngine};
 
-    impl AwsBackend {
-        fn s3(&self) -> aws_sdk_s3::Client {
-            let mut config = aws_sdk_s3::config::Builder::from(&self.config)
-                .force_path_style(self.options.s3_force_path_style);
-            if let Some(url) = &self.options.s3_endpoint_url {
-                config = config.endpoint_url(url);
-            }
-            aws_sdk_s3::Client::from_conf(config.build())
+    /// The engine datasets run on, and the cached engine (which also syncs).
+    pub(super) fn engines(
+        config: &aws_types::SdkConfig,
+        options: &AwsOptions,
+        registry: &Arc<dyn Registry>,
+    ) -> (Arc<dyn DatasetEngine>, Option<Arc<CachedEngine>>) {
+        let s3 = s3_client(config, options);
+        let mut cache_options = CacheOptions::default();
+        if let Some(budget) = options.cache_size_budget {
+            cache_options = cache_options.size_budget(budget);
         }
+        let cached = Arc::new(CachedEngine::new(
+            registry.clone(),
+            &options.cache_dir,
+            cache_options,
+            s3.clone(),
+        ));
+        let datasets: Arc<dyn DatasetEngine> = match options.offline_engine {
+            OfflineEngine::Athena => match athena(config, options, s3) {
+                Ok(engine) => Arc::new(engine),
+                Err(e) => Arc::new(Unavailable(e.to_string())),
+            },
+            OfflineEngine::Cache => cached.clone(),
+        };
+        (datasets, Some(cached))
+    }
 
-        fn athena(&self) -> Result<AthenaEngine> {
-            let mut config = fs_offline::aws_sdk_athena::config::Builder::from(&self.config);
-            if let Some(url) = &self.options.athena_endpoint_url {
-                config = config.endpoint_url(url);
-            }
-            let athena = fs_offline::aws_sdk_athena::Client::from_conf(config.build());
-            Ok(AthenaEngine::new(
-                athena,
-                self.s3(),
-                self.options.athena.clone(),
-            )?)
+    fn s3_client(config: &aws_types::SdkConfig, options: &AwsOptions) -> aws_sdk_s3::Client {
+        let mut builder =
+            aws_sdk_s3::config::Builder::from(config).force_path_style(options.s3_force_path_style);
+        if let Some(url) = &options.s3_endpoint_url {
+            builder = builder.endpoint_url(url);
         }
+        aws_sdk_s3::Client::from_conf(builder.build())
+    }
 
-        fn cache(&self) -> Result<Cache> {
-            let mut options = CacheOptions::default();
-            if let Some(budget) = self.options.cache_size_budget {
-                options = options.size_budget(budget);
-            }
-            Ok(Cache::open(&self.options.cache_dir, options)?)
+    fn athena(
+        config: &aws_types::SdkConfig,
+        options: &AwsOptions,
+        s3: aws_sdk_s3::Client,
+    ) -> fs_offline::athena::AthenaResult<AthenaEngine> {
+        let mut builder = fs_offline::aws_sdk_athena::config::Builder::from(config);
+        if let Some(url) = &options.athena_endpoint_url {
+            builder = builder.endpoint_url(url);
         }
+        let client = fs_offline::aws_sdk_athena::Client::from_conf(builder.build());
+        AthenaEngine::new(client, s3, options.athena.clone())
+    }
 
-        /// The resolved S3 location of `name`'s offline data.
-        async fn offline_uri(&self, name: &str) -> Result<(fs_schema::FeatureGroup, String)> {
-            let info = self.describe(name).await?;
-            let uri = info.offline_location.ok_or_else(|| {
-                Error::Unsupported(format!(
-                    "feature group `{name}` has no offline store, so it has no datasets"
-                ))
-            })?;
-            Ok((info.spec, uri))
-        }
+    /// An Athena engine that could not be set up (invalid options): every
+    /// dataset fails with why, as it did when engines were made per call.
+    #[derive(Debug)]
+    struct Unavailable(String);
 
-        /// Brings the cache's copy of `name`'s offline data up to date.
-        pub(crate) async fn sync(&self, name: &str, options: &SyncOptions) -> Result<SyncReport> {
-            let (_, uri) = self.offline_uri(name).await?;
-            Ok(self.cache()?.sync(&self.s3(), &uri, options).await?)
-        }
-
-        /// Syncs every group `spec` reads and returns the embedded engine
-        /// over the cached copies, with the guards that keep eviction away.
-        async fn cached_engine(
+    #[async_trait::async_trait]
+    impl DatasetEngine for Unavailable {
+        async fn execute(
             &self,
-            spec: &DatasetSpec,
-        ) -> Result<(LocalEngine, Vec<CachedPrefix>)> {
-            let cache = self.cache()?;
-            let s3 = self.s3();
-            let base = spec.base_group().map(|g| g.feature_group_name.clone());
-            let mut engine = LocalEngine::new();
-            let mut guards = Vec::new();
-            for name in spec_groups(spec) {
-                let (group, uri) = self.offline_uri(name).await?;
-                // The base group's event-time range limits what is fetched;
-                // joined groups need their history up to the range's end.
-                let range: (Option<EventTime>, Option<EventTime>) = if base.as_deref() == Some(name)
-                {
-                    (spec.event_time_from, spec.event_time_to)
-                } else {
-                    (None, None)
-                };
-                let options = SyncOptions::new().event_time_range(range.0, range.1);
-                let (_, opened) = cache.sync_and_open(&s3, &uri, &options).await?;
-                engine.register(OfflineTable::new(group, opened.path()));
-                guards.push(opened);
-            }
-            Ok((engine, guards))
+            _: &fs_offline::DatasetSpec,
+        ) -> fs_offline::Result<fs_offline::BatchStream> {
+            Err(fs_offline::Error::InvalidDataset(self.0.clone()))
         }
 
-        pub(crate) async fn dataset(&self, spec: &DatasetSpec) -> Result<BatchStream> {
-            match self.options.offline_engine {
-                OfflineEngine::Cache => {
-                    let (engine, guards) = self.cached_engine(spec).await?;
-                    let stream = engine.execute(spec).await?;
-                    let schema = stream.schema();
-                    // The cached files stay (no eviction) while the stream reads them.
-                    Ok(BatchStream::new(
-                        schema,
-                        stream.inspect_ok(move |_| {
-                            let _ = &guards;
-                        }),
-                    ))
-                }
-                OfflineEngine::Athena => {
-                    let result = self
-                        .athena()?
-                        .run(
-                            spec,
-                            Fetch::Auto {
-                                expected_rows: None,
-                            },
-                        )
-                        .await?;
-                    let schema = result.schema();
-                    Ok(BatchStream::new(
-                        schema,
-                        result
-                            .into_stream()
-                            .map_err(|e| fs_offline::Error::Athena(Box::new(e))),
-                    ))
-                }
-            }
-        }
-
-        pub(crate) async fn dataset_sql(&self, spec: &DatasetSpec) -> Result<String> {
-            match self.options.offline_engine {
-                OfflineEngine::Cache => {
-                    let (engine, _guards) = self.cached_engine(spec).await?;
-                    Ok(engine.sql(spec).await?)
-                }
-                OfflineEngine::Athena => Ok(self.athena()?.render(spec)?),
-            }
+        async fn sql(&self, _: &fs_offline::DatasetSpec) -> fs_offline::Result<String> {
+            Err(fs_offline::Error::InvalidDataset(self.0.clone()))
         }
     }
 }

@@ -3,14 +3,16 @@
 //! Typed, Arrow-native access to Amazon SageMaker Feature Store, and an
 //! embedded local store with the same semantics. This facade re-exports the
 //! workspace's crates so that applications depend on one crate and choose
-//! backends with features:
+//! backends with features, and [`FeatureStore`] holds one implementation of
+//! each seam (`Registry`, `OnlineStore`, `DatasetEngine`, ingest sinks) for
+//! the backend it was opened on:
 //!
 //! | feature | what it adds |
 //! |---|---|
 //! | (always) | [`schema`]: feature groups, validation, event times, strict Arrow casting, records; [`online`]: the `OnlineStore` trait and its typed Arrow calls |
-//! | `local` (default) | [`local`]: the embedded store; [`online::LocalOnlineStore`]; [`ingest`]: CSV, Parquet and JSON Lines files into a store, with a failure report and resume |
+//! | `local` (default) | [`local`]: the embedded store and [`FeatureStore::local`]; [`online::LocalOnlineStore`]; [`ingest`]: CSV, Parquet, JSON Lines files and Arrow batches into a store, with a failure report and resume |
 //! | `sql` | [`offline`]: datasets (latest record, deletes, `as_of`, point-in-time joins) built by the embedded SQL engine over Parquet; [`FeatureStore::dataset`] |
-//! | `aws` | [`FeatureStore::aws`]; `schema::aws`: the SageMaker control plane over `aws-sdk-sagemaker`; `online::AwsOnlineStore` over the runtime SDK |
+//! | `aws` | `FeatureStore::aws`; `schema::aws`: the SageMaker control plane and its registry over `aws-sdk-sagemaker`; `online::AwsOnlineStore` over the runtime SDK; [`ingest`] through PutRecord or BatchWriteRecord (without `local`, no embedded store is compiled) |
 //!
 //! It also re-exports [`arrow`] and [`parquet`], so that applications use the
 //! same versions as the library.
@@ -36,16 +38,14 @@
 
 #[cfg(feature = "aws")]
 mod aws;
-#[cfg(any(feature = "local", feature = "aws"))]
 mod store;
 
 #[cfg(feature = "aws")]
 pub use aws::{AwsOptions, OfflineEngine};
-#[cfg(any(feature = "local", feature = "aws"))]
-pub use store::{Error, FeatureStore, GroupInfo, GroupSummary, Result, WriteApi};
+pub use store::{Error, FeatureStore, Result, WriteApi};
 
 pub use arrow;
-#[cfg(feature = "local")]
+#[cfg(any(feature = "local", feature = "aws"))]
 pub use fs_ingest as ingest;
 #[cfg(feature = "local")]
 pub use fs_local as local;

@@ -1,28 +1,34 @@
 //! [`FeatureStore`]: one handle for the embedded store and for SageMaker.
 //!
-//! The handle only wires the workspace's crates together: feature-group
-//! management goes to `fs_local::Store` or to `fs_schema::aws::ControlPlane`,
-//! online reads and writes to an [`OnlineStore`], ingest to `fs_ingest` with
-//! the right sink. The calls and their results are the same for both
-//! backends, so pipeline code does not change between a laptop and AWS.
+//! The handle holds one implementation of each of the workspace's seams
+//! and forwards to it: a [`Registry`] for feature groups, an
+//! [`OnlineStore`] for records, a `DatasetEngine` for datasets (feature
+//! `sql`) and the ingest sinks. Its two constructors choose the
+//! implementations ([`FeatureStore::local`], `FeatureStore::aws`); nothing
+//! else in it knows which backend it is on.
 
-#[cfg(feature = "local")]
+#[cfg(any(feature = "local", feature = "aws"))]
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fs_online::OnlineStore;
+use fs_schema::registry::{FeatureGroupDescription, FeatureGroupSummary, Registry, RegistryError};
 use fs_schema::{FeatureDefinition, FeatureGroup};
 
 #[cfg(feature = "local")]
-use fs_local::{GroupDescription, Store};
+use fs_local::Store;
 
 /// What went wrong, from whichever crate did the work.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A definition, record or value problem, or a control-plane call.
+    /// A definition, record or value problem.
     #[error(transparent)]
     Schema(#[from] fs_schema::Error),
+    /// A feature-group call: not found, already exists, invalid, or the
+    /// backend failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     /// The embedded store.
     #[cfg(feature = "local")]
     #[error(transparent)]
@@ -31,21 +37,13 @@ pub enum Error {
     #[error(transparent)]
     Online(#[from] fs_online::Error),
     /// An ingest run.
-    #[cfg(feature = "local")]
+    #[cfg(any(feature = "local", feature = "aws"))]
     #[error(transparent)]
     Ingest(#[from] fs_ingest::Error),
-    /// An offline read: a dataset or a scan.
+    /// A dataset, a scan, or a sync of the S3 cache.
     #[cfg(feature = "sql")]
     #[error(transparent)]
     Offline(#[from] fs_offline::Error),
-    /// A dataset run on Athena.
-    #[cfg(all(feature = "sql", feature = "aws"))]
-    #[error(transparent)]
-    Athena(#[from] fs_offline::athena::AthenaError),
-    /// The local cache of S3 offline data.
-    #[cfg(all(feature = "sql", feature = "aws"))]
-    #[error(transparent)]
-    Cache(#[from] fs_offline::cache::CacheError),
     /// The call needs the other backend (for example flushing the embedded
     /// store's outbox on AWS).
     #[error("{0}")]
@@ -55,76 +53,28 @@ pub enum Error {
 /// A `Result` with the facade's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A feature group as [`FeatureStore`] describes it.
-#[derive(Debug, Clone)]
-pub struct GroupInfo {
-    /// The definition (as created, plus features added since).
-    pub spec: FeatureGroup,
-    /// The group's ARN.
-    pub arn: String,
-    /// `Creating`, `Created`, `CreateFailed`, `Deleting` or `DeleteFailed`.
-    pub status: String,
-    /// When the group was created, ISO-8601 UTC.
-    pub creation_time: String,
-    /// When features were last added, ISO-8601 UTC.
-    pub last_modified_time: Option<String>,
-    /// Where the offline store's data lives: a local directory (embedded
-    /// store) or the resolved S3 URI (SageMaker).
-    pub offline_location: Option<String>,
+/// Which SageMaker API an ingest writes rows with (see
+/// [`FeatureStore::sink_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteApi {
+    /// PutRecord: one request per row. Throughput is requests in flight
+    /// over the service's latency.
+    #[default]
+    PutRecord,
+    /// BatchWriteRecord: up to 25 rows per request, entries that fail with
+    /// a retryable code sent again; about 25 times PutRecord's throughput
+    /// at the same requests in flight.
+    BatchWriteRecord,
 }
 
-/// One feature group in a listing.
-#[derive(Debug, Clone)]
-pub struct GroupSummary {
-    /// The group's name.
-    pub name: String,
-    /// Its ARN.
-    pub arn: String,
-    /// Its status.
-    pub status: String,
-    /// When it was created, ISO-8601 UTC.
-    pub creation_time: String,
-    /// Number of features and whether the online and offline stores are
-    /// enabled: known for the embedded store (SageMaker's list does not say).
-    pub details: Option<(usize, bool, bool)>,
-}
-
-#[cfg(feature = "local")]
-fn iso_millis(ms: i64) -> String {
-    fs_schema::EventTime::from_millis(ms)
-        .map(|t| t.to_iso())
-        .unwrap_or_else(|_| ms.to_string())
-}
-
-#[cfg(feature = "local")]
-impl GroupInfo {
-    fn from_local(desc: &GroupDescription, store: &Store) -> GroupInfo {
-        GroupInfo {
-            spec: desc.spec.clone(),
-            arn: desc.arn.clone(),
-            status: desc.status().to_owned(),
-            creation_time: iso_millis(desc.creation_time_ms),
-            last_modified_time: desc.last_modified_time_ms.map(iso_millis),
-            offline_location: desc
-                .offline_data_dir
-                .as_ref()
-                .map(|rel| store.dir().join(rel).display().to_string()),
-        }
-    }
-}
-
-/// The store the calls go to.
-#[derive(Debug)]
-enum Backend {
-    #[cfg(feature = "local")]
-    Local(Arc<Store>),
-    #[cfg(feature = "aws")]
-    Aws(Box<crate::aws::AwsBackend>),
-}
+/// Makes the sink an ingest of a group writes through.
+#[cfg(any(feature = "local", feature = "aws"))]
+pub(crate) type SinkFn =
+    dyn Fn(&FeatureGroup, usize, WriteApi) -> Arc<dyn fs_ingest::Sink> + Send + Sync;
 
 /// One handle on a feature store: the embedded store in a directory
 /// ([`FeatureStore::local`]) or SageMaker Feature Store
-/// ([`FeatureStore::aws`], feature `aws`).
+/// (`FeatureStore::aws`, feature `aws`).
 ///
 /// ```
 /// use featurestore::FeatureStore;
@@ -155,95 +105,100 @@ enum Backend {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
 pub struct FeatureStore {
-    backend: Backend,
+    pub(crate) registry: Arc<dyn Registry>,
+    pub(crate) online: Arc<dyn OnlineStore>,
+    #[cfg(feature = "sql")]
+    pub(crate) datasets: Arc<dyn fs_offline::DatasetEngine>,
+    /// The cached engine, which can also sync without a dataset.
+    #[cfg(all(feature = "sql", feature = "aws"))]
+    pub(crate) cache: Option<Arc<fs_offline::cache::CachedEngine>>,
+    #[cfg(any(feature = "local", feature = "aws"))]
+    pub(crate) sinks: Arc<SinkFn>,
+    #[cfg(feature = "local")]
+    pub(crate) local: Option<Arc<Store>>,
+    /// Where ingest checkpoints go unless the options say otherwise.
+    #[cfg(any(feature = "local", feature = "aws"))]
+    pub(crate) checkpoint_dir: PathBuf,
 }
 
+impl std::fmt::Debug for FeatureStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeatureStore")
+            .field("registry", &self.registry)
+            .field("online", &self.online)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "local")]
 impl FeatureStore {
     /// Opens (creating if needed) the embedded store in `dir`. Only one
     /// process may hold a store directory at a time.
-    #[cfg(feature = "local")]
     pub fn local(dir: impl AsRef<Path>) -> Result<Self> {
         Ok(Self::from_local_store(Arc::new(Store::open(dir)?)))
     }
 
     /// Wraps an embedded store that is already open.
-    #[cfg(feature = "local")]
     pub fn from_local_store(store: Arc<Store>) -> Self {
+        let sink_store = store.clone();
         FeatureStore {
-            backend: Backend::Local(store),
-        }
-    }
-
-    /// SageMaker Feature Store (or a compatible endpoint such as fs-server)
-    /// through the configuration the caller built (region, credentials,
-    /// `endpoint_url`). Library code never loads configuration itself.
-    #[cfg(feature = "aws")]
-    pub fn aws(config: &aws_types::SdkConfig, options: crate::aws::AwsOptions) -> Self {
-        FeatureStore {
-            backend: Backend::Aws(Box::new(crate::aws::AwsBackend::new(config, options))),
+            registry: store.clone(),
+            online: Arc::new(fs_online::LocalOnlineStore::new(store.clone())),
+            #[cfg(feature = "sql")]
+            datasets: Arc::new(fs_offline::local::RegistryEngine::new(store.clone())),
+            #[cfg(all(feature = "sql", feature = "aws"))]
+            cache: None,
+            // One transaction per batch whatever the API asked for.
+            sinks: Arc::new(move |_: &FeatureGroup, _: usize, _: WriteApi| {
+                Arc::new(fs_ingest::LocalSink::new(sink_store.clone())) as Arc<dyn fs_ingest::Sink>
+            }),
+            checkpoint_dir: store.dir().join("checkpoints"),
+            local: Some(store),
         }
     }
 
     /// The embedded store, if this handle is on one.
-    #[cfg(feature = "local")]
     pub fn local_store(&self) -> Option<&Arc<Store>> {
-        match &self.backend {
-            Backend::Local(store) => Some(store),
-            #[cfg(feature = "aws")]
-            Backend::Aws(_) => None,
-        }
+        self.local.as_ref()
+    }
+
+    /// Writes the embedded store's offline outbox to Parquet now (it is
+    /// also flushed by size and on close). SageMaker does this on its own,
+    /// so on AWS this is an error.
+    pub fn flush(&self) -> Result<fs_local::FlushReport> {
+        let store = self.local.as_ref().ok_or_else(|| {
+            Error::Unsupported(
+                "flush applies to the embedded store; SageMaker writes the offline store itself"
+                    .into(),
+            )
+        })?;
+        Ok(store.flush()?)
+    }
+}
+
+impl FeatureStore {
+    /// The feature-group registry.
+    pub fn registry(&self) -> &Arc<dyn Registry> {
+        &self.registry
     }
 
     /// Creates a feature group and waits until it is `Created`.
-    pub async fn create_feature_group(&self, spec: FeatureGroup) -> Result<GroupInfo> {
-        match &self.backend {
-            #[cfg(feature = "local")]
-            Backend::Local(store) => {
-                let desc = store.create_feature_group(spec)?;
-                Ok(GroupInfo::from_local(&desc, store))
-            }
-            #[cfg(feature = "aws")]
-            Backend::Aws(aws) => aws.create(spec).await,
-        }
+    pub async fn create_feature_group(
+        &self,
+        spec: FeatureGroup,
+    ) -> Result<FeatureGroupDescription> {
+        Ok(self.registry.create_feature_group(spec).await?)
     }
 
     /// Describes a feature group.
-    pub async fn describe_feature_group(&self, name: &str) -> Result<GroupInfo> {
-        match &self.backend {
-            #[cfg(feature = "local")]
-            Backend::Local(store) => {
-                let desc = store.describe_feature_group(name)?;
-                Ok(GroupInfo::from_local(&desc, store))
-            }
-            #[cfg(feature = "aws")]
-            Backend::Aws(aws) => aws.describe(name).await,
-        }
+    pub async fn describe_feature_group(&self, name: &str) -> Result<FeatureGroupDescription> {
+        Ok(self.registry.describe_feature_group(name).await?)
     }
 
     /// Lists every feature group.
-    pub async fn list_feature_groups(&self) -> Result<Vec<GroupSummary>> {
-        match &self.backend {
-            #[cfg(feature = "local")]
-            Backend::Local(store) => Ok(store
-                .list_feature_groups()
-                .iter()
-                .map(|d| GroupSummary {
-                    name: d.spec.feature_group_name.clone(),
-                    arn: d.arn.clone(),
-                    status: d.status().to_owned(),
-                    creation_time: iso_millis(d.creation_time_ms),
-                    details: Some((
-                        d.spec.feature_definitions.len(),
-                        d.spec.online_enabled(),
-                        d.spec.offline_enabled(),
-                    )),
-                })
-                .collect()),
-            #[cfg(feature = "aws")]
-            Backend::Aws(aws) => aws.list().await,
-        }
+    pub async fn list_feature_groups(&self) -> Result<Vec<FeatureGroupSummary>> {
+        Ok(self.registry.list_feature_groups().await?)
     }
 
     /// Adds features to a group (existing features cannot change) and waits
@@ -252,43 +207,40 @@ impl FeatureStore {
         &self,
         name: &str,
         additions: &[FeatureDefinition],
-    ) -> Result<GroupInfo> {
-        match &self.backend {
-            #[cfg(feature = "local")]
-            Backend::Local(store) => {
-                let desc = store.add_features(name, additions)?;
-                Ok(GroupInfo::from_local(&desc, store))
-            }
-            #[cfg(feature = "aws")]
-            Backend::Aws(aws) => aws.add_features(name, additions).await,
-        }
+    ) -> Result<FeatureGroupDescription> {
+        Ok(self.registry.add_features(name, additions).await?)
     }
 
     /// Deletes a feature group and waits until it is gone. Offline data
     /// stays where it is (as on SageMaker).
     pub async fn delete_feature_group(&self, name: &str) -> Result<()> {
-        match &self.backend {
-            #[cfg(feature = "local")]
-            Backend::Local(store) => Ok(store.delete_feature_group(name)?),
-            #[cfg(feature = "aws")]
-            Backend::Aws(aws) => aws.delete(name).await,
-        }
+        Ok(self.registry.delete_feature_group(name).await?)
     }
 
     /// The online store: typed Arrow reads with
     /// [`OnlineStoreExt`](fs_online::OnlineStoreExt), puts and deletes.
     pub fn online(&self) -> Arc<dyn OnlineStore> {
-        match &self.backend {
-            #[cfg(feature = "local")]
-            Backend::Local(store) => Arc::new(fs_online::LocalOnlineStore::new(store.clone())),
-            #[cfg(feature = "aws")]
-            Backend::Aws(aws) => aws.online(),
-        }
+        self.online.clone()
     }
 
+    /// Releases the store: the embedded store flushes its offline outbox to
+    /// Parquet and releases its lock (the lock when the last handle on the
+    /// store, such as an [`online`](Self::online) store, is dropped).
+    pub fn close(self) -> Result<()> {
+        #[cfg(feature = "local")]
+        if let Some(store) = self.local {
+            // Other handles (an online store, a sink) keep it open; the
+            // lock goes with the last of them, the outbox goes now.
+            store.flush()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(any(feature = "local", feature = "aws"))]
+impl FeatureStore {
     /// The sink an ingest of `group` writes through: the embedded store's
     /// bulk writer, or PutRecord requests with `concurrency` in flight.
-    #[cfg(feature = "local")]
     pub fn sink(&self, group: &FeatureGroup, concurrency: usize) -> Arc<dyn fs_ingest::Sink> {
         self.sink_with(group, concurrency, WriteApi::PutRecord)
     }
@@ -310,25 +262,24 @@ impl FeatureStore {
     /// assert_eq!(report.rows_read, report.rows_written + report.rows_failed);
     /// # Ok(()) }
     /// ```
-    #[cfg(feature = "local")]
-    #[cfg_attr(not(feature = "aws"), allow(unused_variables))]
     pub fn sink_with(
         &self,
         group: &FeatureGroup,
         concurrency: usize,
         api: WriteApi,
     ) -> Arc<dyn fs_ingest::Sink> {
-        match &self.backend {
-            Backend::Local(store) => Arc::new(fs_ingest::LocalSink::new(store.clone())),
-            #[cfg(feature = "aws")]
-            Backend::Aws(aws) => aws.sink(group, concurrency, api),
-        }
+        (self.sinks)(group, concurrency, api)
+    }
+
+    /// Where ingest checkpoints go by default: `checkpoints/` in the
+    /// embedded store, `.featurestore-checkpoints` on AWS.
+    pub fn checkpoint_dir(&self) -> &Path {
+        &self.checkpoint_dir
     }
 
     /// Ingests files (CSV, Parquet, JSON Lines; files, directories or
     /// globs) into the group `name`; see [`fs_ingest::Ingest`]. Rows that
     /// fail are in the report (and its failures file), not an error.
-    #[cfg(feature = "local")]
     pub async fn ingest(
         &self,
         name: &str,
@@ -336,51 +287,55 @@ impl FeatureStore {
         options: fs_ingest::IngestOptions,
         concurrency: usize,
     ) -> Result<fs_ingest::IngestReport> {
+        let ingest = self.ingest_of(name, options, concurrency).await?;
+        Ok(ingest.run(inputs).await?)
+    }
+
+    /// Ingests a stream of Arrow batches (from DataFusion, Polars, a
+    /// DataFrame) into the group `name`, through the same strict cast,
+    /// report, failures file and resume as files; `stream_name` names the
+    /// stream in errors, failure lines and the checkpoint. See
+    /// [`Ingest::run_batches`](fs_ingest::Ingest::run_batches).
+    pub async fn ingest_batches<S, E>(
+        &self,
+        name: &str,
+        stream_name: &str,
+        schema: arrow::datatypes::SchemaRef,
+        batches: S,
+        options: fs_ingest::IngestOptions,
+        concurrency: usize,
+    ) -> Result<fs_ingest::IngestReport>
+    where
+        S: futures::Stream<Item = std::result::Result<arrow::record_batch::RecordBatch, E>> + Send,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let ingest = self.ingest_of(name, options, concurrency).await?;
+        Ok(ingest.run_batches(stream_name, schema, batches).await?)
+    }
+
+    /// An [`Ingest`](fs_ingest::Ingest) into the group `name` as it is
+    /// defined now, through [`sink`](Self::sink): for sources other than
+    /// files (Arrow batches) and for its other calls.
+    pub async fn ingest_of(
+        &self,
+        name: &str,
+        options: fs_ingest::IngestOptions,
+        concurrency: usize,
+    ) -> Result<fs_ingest::Ingest> {
         let group = self.describe_feature_group(name).await?.spec;
         let sink = self.sink(&group, concurrency);
-        Ok(fs_ingest::Ingest::new(group, sink, options)
-            .run(inputs)
-            .await?)
-    }
-
-    /// Writes the embedded store's offline outbox to Parquet now (it is
-    /// also flushed by size and on close). SageMaker does this on its own,
-    /// so on AWS this is an error.
-    #[cfg(feature = "local")]
-    pub fn flush(&self) -> Result<fs_local::FlushReport> {
-        match &self.backend {
-            Backend::Local(store) => Ok(store.flush()?),
-            #[cfg(feature = "aws")]
-            Backend::Aws(_) => Err(Error::Unsupported(
-                "flush applies to the embedded store; SageMaker writes the offline store itself"
-                    .into(),
-            )),
-        }
-    }
-
-    /// Releases the store: the embedded store flushes its offline outbox to
-    /// Parquet and releases its lock (the lock when the last handle on the
-    /// store, such as an [`online`](Self::online) store, is dropped).
-    pub fn close(self) -> Result<()> {
-        match self.backend {
-            #[cfg(feature = "local")]
-            Backend::Local(store) => match Arc::try_unwrap(store) {
-                Ok(store) => Ok(store.close()?),
-                // Other handles (an online store, a sink) keep it open; the
-                // lock goes with the last of them, the outbox goes now.
-                Err(shared) => {
-                    shared.flush()?;
-                    Ok(())
-                }
-            },
-            #[cfg(feature = "aws")]
-            Backend::Aws(_) => Ok(()),
-        }
+        Ok(fs_ingest::Ingest::new(group, sink, options))
     }
 }
 
 #[cfg(feature = "sql")]
 impl FeatureStore {
+    /// The dataset engine: the embedded engine on the embedded store, the
+    /// cached or Athena engine on AWS.
+    pub fn datasets(&self) -> &Arc<dyn fs_offline::DatasetEngine> {
+        &self.datasets
+    }
+
     /// A [`DatasetBuilder`](fs_offline::DatasetBuilder) of the group `name`
     /// as it is defined now.
     pub async fn dataset_builder(&self, name: &str) -> Result<fs_offline::DatasetBuilder> {
@@ -391,26 +346,12 @@ impl FeatureStore {
     /// The SQL a dataset runs as (the embedded engine's dialect on the
     /// embedded store), for reading and tuning.
     pub async fn dataset_sql(&self, spec: &fs_offline::DatasetSpec) -> Result<String> {
-        match &self.backend {
-            #[cfg(feature = "local")]
-            Backend::Local(store) => Ok(local_engine(store, spec)?.sql(spec).await?),
-            #[cfg(feature = "aws")]
-            Backend::Aws(aws) => aws.dataset_sql(spec).await,
-        }
+        Ok(self.datasets.sql(spec).await?)
     }
 
-    /// Builds a dataset and streams its rows: on the embedded store with the
-    /// embedded SQL engine over its offline Parquet files.
-    pub async fn dataset(
-        &self,
-        spec: &fs_offline::DatasetSpec,
-    ) -> Result<fs_offline::scan::BatchStream> {
-        match &self.backend {
-            #[cfg(feature = "local")]
-            Backend::Local(store) => Ok(local_engine(store, spec)?.execute(spec).await?),
-            #[cfg(feature = "aws")]
-            Backend::Aws(aws) => aws.dataset(spec).await,
-        }
+    /// Builds a dataset and streams its rows.
+    pub async fn dataset(&self, spec: &fs_offline::DatasetSpec) -> Result<fs_offline::BatchStream> {
+        Ok(self.datasets.execute(spec).await?)
     }
 }
 
@@ -425,66 +366,13 @@ impl FeatureStore {
         name: &str,
         options: &fs_offline::cache::SyncOptions,
     ) -> Result<fs_offline::cache::SyncReport> {
-        match &self.backend {
-            Backend::Aws(aws) => aws.sync(name, options).await,
-            #[cfg(feature = "local")]
-            Backend::Local(_) => Err(Error::Unsupported(
-                "sync copies SageMaker's offline store from S3; the embedded store's offline files are local already".into(),
-            )),
-        }
+        let cache = self.cache.as_ref().ok_or_else(|| {
+            Error::Unsupported(
+                "sync copies SageMaker's offline store from S3 into the cache; the embedded \
+                 store's offline files are local already"
+                    .into(),
+            )
+        })?;
+        Ok(cache.sync(name, options).await?)
     }
-}
-
-/// The groups a dataset reads: its base group and every joined group.
-#[cfg(feature = "sql")]
-pub(crate) fn spec_groups(spec: &fs_offline::DatasetSpec) -> Vec<&str> {
-    let mut names: Vec<&str> = spec
-        .base_group()
-        .into_iter()
-        .chain(spec.joins.iter().map(|j| &j.group))
-        .map(|g| g.feature_group_name.as_str())
-        .collect();
-    names.dedup();
-    names
-}
-
-/// The embedded engine over the embedded store's offline tables of the
-/// groups `spec` reads.
-#[cfg(all(feature = "sql", feature = "local"))]
-fn local_engine(
-    store: &Store,
-    spec: &fs_offline::DatasetSpec,
-) -> Result<fs_offline::local::LocalEngine> {
-    let mut engine = fs_offline::local::LocalEngine::new();
-    for group in spec_groups(spec) {
-        engine.register(local_table(store, group)?);
-    }
-    Ok(engine)
-}
-
-/// The embedded store's offline table of `name`, read with the group's
-/// current definition.
-#[cfg(all(feature = "sql", feature = "local"))]
-fn local_table(store: &Store, name: &str) -> Result<fs_offline::table::OfflineTable> {
-    let desc = store.describe_feature_group(name)?;
-    let dir = store.offline_data_dir(name)?.ok_or_else(|| {
-        Error::Unsupported(format!(
-            "feature group `{name}` has no offline store, so it has no datasets"
-        ))
-    })?;
-    Ok(fs_offline::table::OfflineTable::new(desc.spec.clone(), dir))
-}
-
-/// Which SageMaker API an ingest writes rows with (see
-/// [`FeatureStore::sink_with`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WriteApi {
-    /// PutRecord: one request per row. Throughput is requests in flight
-    /// over the service's latency.
-    #[default]
-    PutRecord,
-    /// BatchWriteRecord: up to 25 rows per request, entries that fail with
-    /// a retryable code sent again; about 25 times PutRecord's throughput
-    /// at the same requests in flight.
-    BatchWriteRecord,
 }

@@ -25,6 +25,9 @@
 //! let json = desc.to_json(TimeFormat::IsoMillis);
 //! assert_eq!(json["CreationTime"], "2024-12-01T21:59:20.131Z");
 //! assert_eq!(json["FeatureGroupStatus"], "Created");
+//! // Fractional seconds from the wire print as they were sent.
+//! let wire = chrono::DateTime::from_timestamp(1_733_090_360, 130_999_999).unwrap();
+//! assert_eq!(fs_schema::registry::iso_millis(&wire), "2024-12-01T21:59:20.131Z");
 //! # Ok::<(), fs_schema::Error>(())
 //! ```
 
@@ -306,9 +309,13 @@ impl TimeFormat {
 }
 
 /// `t` as ISO-8601 UTC with milliseconds and `Z`
-/// (`2024-12-01T22:39:20.131Z`).
+/// (`2024-12-01T22:39:20.131Z`), rounded to the nearest millisecond: a
+/// time that came over the wire as fractional seconds
+/// (`1733090360.131` parses to `…20.130999…`) prints as it was sent.
 pub fn iso_millis(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    let round_up = t.timestamp_subsec_nanos() % 1_000_000 >= 500_000;
+    let ms = t.timestamp_millis() + i64::from(round_up);
+    from_millis(ms).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// `ms` milliseconds since the epoch as a UTC time (the epoch itself when
