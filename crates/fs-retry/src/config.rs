@@ -453,6 +453,9 @@ mod tests {
         );
         // Boxed and borrowed errors classify as the error they hold.
         assert_eq!(Box::new(Lost).retry_class(), RetryClass::Transient);
-        assert_eq!(<&Lost as Classify>::retry_class(&&Lost), RetryClass::Transient);
+        assert_eq!(
+            <&Lost as Classify>::retry_class(&&Lost),
+            RetryClass::Transient
+        );
     }
 }
