@@ -36,6 +36,10 @@
 //! # Ok::<(), featurestore::schema::Error>(())
 //! ```
 
+// On docs.rs-style builds (`--cfg docsrs`, nightly rustdoc), each item
+// gated by a feature says which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #[cfg(feature = "aws")]
 mod aws;
 mod store;

@@ -67,6 +67,10 @@
 //! See `docs/ingest.md` for the formats, the failures file, resume and
 //! scaling out to several workers.
 
+// On docs.rs-style builds (`--cfg docsrs`, nightly rustdoc), each item
+// gated by a feature says which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod checkpoint;
 #[cfg(feature = "test-util")]
 pub mod contract;

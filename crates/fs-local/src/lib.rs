@@ -43,6 +43,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// On docs.rs-style builds (`--cfg docsrs`, nightly rustdoc), each item
+// gated by a feature says which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod batch;
 mod codec;
 mod columns;

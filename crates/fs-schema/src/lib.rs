@@ -38,6 +38,10 @@
 //! - `test-util`: `registry::contract`, the contract suite every
 //!   [`Registry`](registry::Registry) backend runs.
 
+// On docs.rs-style builds (`--cfg docsrs`, nightly rustdoc), each item
+// gated by a feature says which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod cast;
 mod error;
 mod event_time;

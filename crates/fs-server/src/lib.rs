@@ -39,6 +39,10 @@
 //!
 //! Binary: `cargo run -p fs-server -- --addr 127.0.0.1:0 --store DIR`.
 
+// On docs.rs-style builds (`--cfg docsrs`, nightly rustdoc), each item
+// gated by a feature says which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod caller;
 mod control;
 mod error;
