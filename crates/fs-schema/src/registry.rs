@@ -10,11 +10,12 @@
 //!
 //! ```
 //! use fs_schema::registry::{FeatureGroupDescription, FeatureGroupStatus, TimeFormat, from_millis};
-//! use fs_schema::{FeatureDefinition, FeatureGroup};
+//! use fs_schema::{FeatureDefinition, FeatureGroup, OnlineStoreConfig};
 //!
 //! let spec = FeatureGroup::builder("customers", "customer_id", "event_time")
 //!     .feature(FeatureDefinition::integral("customer_id"))
 //!     .feature(FeatureDefinition::string("event_time"))
+//!     .online_store(OnlineStoreConfig::enabled())
 //!     .build()?;
 //! let desc = FeatureGroupDescription::new(
 //!     spec,

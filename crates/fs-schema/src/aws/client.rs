@@ -33,7 +33,8 @@ use crate::{FeatureGroup, Tag};
 /// ```no_run
 /// # async fn example(config: aws_types::SdkConfig, group: fs_schema::FeatureGroup) -> fs_schema::Result<()> {
 /// use std::time::Duration;
-/// use fs_schema::aws::{ControlPlane, FeatureGroupStatus};
+/// use fs_schema::aws::ControlPlane;
+/// use fs_schema::registry::FeatureGroupStatus;
 ///
 /// let cp = ControlPlane::new(&config);
 /// let arn = cp.create_feature_group(&group).await?;
