@@ -28,8 +28,14 @@ use crate::error::{Error, Result, query};
 use crate::spec::DatasetSpec;
 
 /// Runs datasets: the seam between the dataset API and where the work
-/// happens (see the [module docs](self)). Object safe; hold it as
-/// `Arc<dyn DatasetEngine>`.
+/// happens. Object safe; hold it as `Arc<dyn DatasetEngine>`.
+///
+/// | engine | where it runs | feature |
+/// |---|---|---|
+/// | [`LocalEngine`](crate::local::LocalEngine) | DataFusion and the native joins over registered offline tables | (always) |
+/// | [`RegistryEngine`](crate::local::RegistryEngine) | the same, over the offline directories a [`Registry`](fs_schema::registry::Registry) describes (the embedded store) | (always) |
+/// | `athena::AthenaEngine` | Amazon Athena over SageMaker's Glue tables | `athena` |
+/// | `cache::CachedEngine` | the S3 cache, synced first, then the embedded engine | `s3` |
 #[async_trait::async_trait]
 pub trait DatasetEngine: Send + Sync + std::fmt::Debug {
     /// Runs `spec`, streaming its rows.
@@ -145,7 +151,7 @@ pub struct EngineOptions {
     pub spill_dir: Option<PathBuf>,
     /// Build latest-per-record datasets (a base group, one row per record,
     /// no joins) with the native two-pass reader rather than SQL (default
-    /// `true`; see the [module docs](self)). Both give the same rows; the
+    /// `true`; see the [`local`](crate::local) module). Both give the same rows; the
     /// native path is faster and its memory is bounded (by half of
     /// `memory_limit` when that is set, else about 512 MB of identifier
     /// tables, past which it makes more passes).
