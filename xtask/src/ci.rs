@@ -140,6 +140,10 @@ fn any_rust_file_contains(dir: &Path, needle: &str) -> Result<bool> {
     Ok(false)
 }
 
+/// The tests run on the default feature set: those in a `default_features`
+/// module (compiled only without some feature).
+const DEFAULT_FEATURES_FILTER: &str = "test(/(^|::)default_features::/)";
+
 /// The nextest profile (`.config/nextest.toml`) CI runs with: slow tests
 /// are killed after a few minutes and fail the run.
 pub(crate) const NEXTEST_PROFILE: &str = "ci";
@@ -158,8 +162,14 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     cargo(&["fmt", "--all", "--", "--check"], &[])?;
 
-    // One clippy over everything with all features, then each package's
-    // other feature sets on their own (they reuse the dependency builds).
+    // One clippy over everything with all features; then the libraries and
+    // binaries of every package with features on their default set, and of
+    // those with a default on none. Each other feature set is a build of its
+    // own (arrow, parquet, tokio and what depends on them, with other
+    // features), so the packages share one build per set: cargo unifies
+    // features across the packages it is given, which is the same set each
+    // gets alone as long as no package's default turns on another's
+    // optional feature. Tests and benches build with all features only.
     cargo(
         &[
             "clippy",
@@ -172,37 +182,30 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ],
         &[],
     )?;
-    for p in workspace_packages()? {
-        if p.features.is_empty() && !p.has_default {
+    let packages = workspace_packages()?;
+    for (set, selected) in [
+        (
+            None,
+            packages
+                .iter()
+                .filter(|p| !p.features.is_empty() || p.has_default)
+                .collect::<Vec<_>>(),
+        ),
+        (
+            Some("--no-default-features"),
+            packages.iter().filter(|p| p.has_default).collect(),
+        ),
+    ] {
+        if selected.is_empty() {
             continue;
         }
-        cargo(
-            &[
-                "clippy",
-                "-p",
-                &p.name,
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-            &[],
-        )?;
-        if p.has_default {
-            cargo(
-                &[
-                    "clippy",
-                    "-p",
-                    &p.name,
-                    "--all-targets",
-                    "--no-default-features",
-                    "--",
-                    "-D",
-                    "warnings",
-                ],
-                &[],
-            )?;
+        let mut args = vec!["clippy"];
+        for p in &selected {
+            args.extend(["-p", p.name.as_str()]);
         }
+        args.extend(set);
+        args.extend(["--lib", "--bins", "--", "-D", "warnings"]);
+        cargo(&args, &[])?;
     }
     check_dependency_boundaries()?;
 
@@ -226,10 +229,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             &[],
         )?;
     }
-    // The default feature set of the packages with code for it alone, and
-    // only those: each is a build of its own (other features of its
-    // dependencies), so it costs compile time.
-    let packages = workspace_packages()?;
+    // The tests that only a build without some feature compiles, of the
+    // packages that have such code, on their default feature set: the
+    // all-features run never compiles them. They live in a module named
+    // `default_features` (see docs/testing.md); the rest of each suite ran
+    // above, on the same code.
     let defaults = packages_with_code_for_default_features(&packages)?;
     if !defaults.is_empty() {
         let mut args: Vec<&str> = if nextest {
@@ -241,11 +245,26 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             args.extend(["-p", p]);
         }
         args.push("--no-fail-fast");
+        if nextest {
+            args.extend(["--no-tests", "warn", "-E", DEFAULT_FEATURES_FILTER]);
+        } else {
+            args.extend(["--", "default_features::"]);
+        }
         cargo(&args, &[])?;
     }
     cargo(&["test", "--workspace", "--all-features", "--doc"], &[])?;
+    // `--examples` makes cargo resolve features with the dev-dependencies,
+    // as clippy's `--all-targets` did, so the docs reuse its builds of the
+    // dependencies instead of building them again with other features.
     cargo(
-        &["doc", "--workspace", "--all-features", "--no-deps"],
+        &[
+            "doc",
+            "--workspace",
+            "--all-features",
+            "--no-deps",
+            "--lib",
+            "--examples",
+        ],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     crate::it::run(&[])

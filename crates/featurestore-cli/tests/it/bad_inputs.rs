@@ -588,16 +588,6 @@ fn invalid_command_lines() {
     assert!(!env.path("x.csv").exists() && !env.path("x.xml").exists());
 }
 
-#[cfg(not(feature = "aws"))]
-#[test]
-fn aws_needs_the_aws_feature() {
-    let env = Env::new();
-    env.run_raw(&["--aws", "list-feature-groups"])
-        .fails(1, &["--aws", "--features aws"]);
-    env.run_raw(&["--aws", "--region", "us-east-1", "get", "g", "1"])
-        .fails(1, &["--features aws"]);
-}
-
 #[test]
 fn a_store_held_by_another_process_is_refused() {
     let env = Env::new();

@@ -9,6 +9,7 @@
 //! - `bad_inputs`: a corpus of bad inputs, each refused with one line on
 //!   stderr, a non-zero exit code, and the store left as it was;
 //! - `help`: every command's help has examples;
+//! - `default_features` (without `aws`): `--aws` in a build without it;
 //! - `aws` (feature `aws`): `--aws` against `featurestore serve`;
 //! - `role_hint` (feature `aws`): a role SageMaker cannot assume, refused
 //!   by fs-server, and the CLI's trust-policy hint.
@@ -23,5 +24,7 @@ mod workflow;
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(not(feature = "aws"))]
+mod default_features;
 #[cfg(feature = "aws")]
 mod role_hint;
