@@ -155,6 +155,21 @@ pub(crate) fn nextest_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Clippy over the libraries and binaries of `packages`, in one build, with
+/// `features` (cargo's feature flags); nothing when `packages` is empty.
+fn clippy_libraries(packages: &[&Package], features: &[&str]) -> Result<()> {
+    if packages.is_empty() {
+        return Ok(());
+    }
+    let mut args = vec!["clippy"];
+    for p in packages {
+        args.extend(["-p", p.name.as_str()]);
+    }
+    args.extend(features);
+    args.extend(["--lib", "--bins", "--", "-D", "warnings"]);
+    cargo(&args, &[])
+}
+
 /// Runs every check CI runs; `--no-fmt` etc. are not offered on purpose.
 pub(crate) fn run(args: &[String]) -> Result<()> {
     if let Some(a) = args.first() {
@@ -183,30 +198,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         &[],
     )?;
     let packages = workspace_packages()?;
-    for (set, selected) in [
-        (
-            None,
-            packages
-                .iter()
-                .filter(|p| !p.features.is_empty() || p.has_default)
-                .collect::<Vec<_>>(),
-        ),
-        (
-            Some("--no-default-features"),
-            packages.iter().filter(|p| p.has_default).collect(),
-        ),
-    ] {
-        if selected.is_empty() {
-            continue;
-        }
-        let mut args = vec!["clippy"];
-        for p in &selected {
-            args.extend(["-p", p.name.as_str()]);
-        }
-        args.extend(set);
-        args.extend(["--lib", "--bins", "--", "-D", "warnings"]);
-        cargo(&args, &[])?;
-    }
+    let with_features: Vec<&Package> = packages
+        .iter()
+        .filter(|p| !p.features.is_empty() || p.has_default)
+        .collect();
+    clippy_libraries(&with_features, &[])?;
+    let with_default: Vec<&Package> = packages.iter().filter(|p| p.has_default).collect();
+    clippy_libraries(&with_default, &["--no-default-features"])?;
     check_dependency_boundaries()?;
 
     let nextest = nextest_available();
