@@ -57,6 +57,7 @@ mod offline;
 mod online;
 mod online_arrow;
 mod outbox;
+mod publish;
 mod registry;
 mod store;
 mod write;

@@ -32,6 +32,7 @@ use crate::columns::{Column, raw_batch};
 use crate::error::{BadValue, Error, Result, db};
 use crate::outbox::OUTBOX;
 use crate::outbox::{BatchEntry, Entry, decode_entry};
+use crate::publish::lock_for_publishing;
 use crate::store::{DATABASE_FILE, GroupDescription, META, Store};
 
 /// `META` key: the last sequence number of a flush in progress.
@@ -297,7 +298,8 @@ impl Flusher {
                 continue;
             };
             let partition_dir = layout::partition(EventTime::from_millis(hour * HOUR_MS)?);
-            let dir = self.dir.join(rel).join(&partition_dir);
+            let data_dir = self.dir.join(rel);
+            let dir = data_dir.join(&partition_dir);
             let suffix = format!(
                 "{:016x}",
                 stable_hash(&[
@@ -307,7 +309,13 @@ impl Flusher {
                 ])
             );
             let name = layout::file_name(EventTime::from_millis(partition.latest_ms)?, &suffix);
-            jobs.push((desc, dir, name, partition));
+            jobs.push(Job {
+                desc,
+                data_dir,
+                dir,
+                name,
+                partition,
+            });
         }
         let files = write_partitions(jobs, write_time)?;
         if trim {
@@ -457,41 +465,65 @@ impl BatchRun {
     }
 }
 
+/// One file a flush writes: a partition's rows of one group.
+struct Job {
+    desc: Arc<GroupDescription>,
+    /// The group's offline data directory (holding its [`layout::PUBLISH_LOCK`]).
+    data_dir: PathBuf,
+    /// The partition directory the file goes to.
+    dir: PathBuf,
+    /// The file's name.
+    name: String,
+    partition: Partition,
+}
+
 /// Writes each partition's file and returns the files, in partition order.
 ///
 /// Every file appears whole or not at all: it is written to a temporary
 /// name, fsynced, renamed, and its directory fsynced. The files are encoded
 /// by a few threads, and the fsyncs, which mostly wait for the disk, are
 /// issued by many at once (the file system commits them together).
-fn write_partitions(
-    jobs: Vec<(Arc<GroupDescription>, PathBuf, String, Partition)>,
-    write_time_ms: i64,
-) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::with_capacity(jobs.len());
+///
+/// The whole flush appears at once to readers that take the shared
+/// [`layout::PUBLISH_LOCK`]: every file is written and fsynced first, and
+/// all are renamed while this holds the exclusive lock of every group
+/// written (a rename is cheap, so readers wait microseconds per file).
+fn write_partitions(jobs: Vec<Job>, write_time_ms: i64) -> Result<Vec<PathBuf>> {
+    let mut tmps = Vec::with_capacity(jobs.len());
     // A bounded number of files open at once.
     for chunk in jobs.chunks(OPEN_FILES) {
-        let tmps = parallel(chunk, ENCODE_THREADS, |(desc, dir, name, partition)| {
-            let batch = offline_batch(&desc.spec, &partition.pieces, write_time_ms)?;
-            write_parquet(dir, name, &batch)
+        let written = parallel(chunk, ENCODE_THREADS, |job| {
+            let batch = offline_batch(&job.desc.spec, &job.partition.pieces, write_time_ms)?;
+            write_parquet(&job.dir, &job.name, &batch)
         })?;
-        parallel(&tmps, SYNC_THREADS, |(tmp, file)| {
+        parallel(&written, SYNC_THREADS, |(tmp, file)| {
             file.sync_all().map_err(Error::io(tmp))
         })?;
-        let mut dirs: Vec<&PathBuf> = Vec::with_capacity(chunk.len());
-        for ((tmp, _), (_, dir, name, _)) in tmps.iter().zip(chunk) {
-            let path = dir.join(name);
+        tmps.extend(written.into_iter().map(|(tmp, _file)| tmp));
+    }
+    let mut data_dirs: Vec<&Path> = jobs.iter().map(|j| j.data_dir.as_path()).collect();
+    data_dirs.sort();
+    data_dirs.dedup();
+    let mut files = Vec::with_capacity(jobs.len());
+    {
+        let _locks = data_dirs
+            .iter()
+            .map(|dir| lock_for_publishing(dir))
+            .collect::<Result<Vec<File>>>()?;
+        for (tmp, job) in tmps.iter().zip(&jobs) {
+            let path = job.dir.join(&job.name);
             std::fs::rename(tmp, &path).map_err(Error::io(&path))?;
-            dirs.push(dir);
             files.push(path);
         }
-        dirs.sort();
-        dirs.dedup();
-        parallel(&dirs, SYNC_THREADS, |dir| {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(Error::io(dir))
-        })?;
     }
+    let mut dirs: Vec<&PathBuf> = jobs.iter().map(|j| &j.dir).collect();
+    dirs.sort();
+    dirs.dedup();
+    parallel(&dirs, SYNC_THREADS, |dir| {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(Error::io(dir))
+    })?;
     Ok(files)
 }
 

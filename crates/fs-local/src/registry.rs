@@ -192,6 +192,12 @@ impl Store {
                 .map_err(db("creating a feature group"))?;
         }
         txn.commit().map_err(db("creating a feature group"))?;
+        if let Some(rel) = &desc.offline_data_dir {
+            // Readers lock it; the first flush would create it too.
+            if let Err(e) = crate::publish::create_publish_lock(&self.dir().join(rel)) {
+                tracing::warn!(group = %name, error = %e, "could not create the offline publish lock");
+            }
+        }
         let described = desc.describe(self.dir());
         self.groups
             .write()

@@ -98,7 +98,41 @@ impl LocalEngine {
     }
 
     /// Runs `spec`, streaming the rows.
+    ///
+    /// The files of every group `spec` reads are listed once, together,
+    /// before anything is read ([`OfflineTable::list_together`]): the rows
+    /// are those of the flushes that had finished then, in every group.
     pub async fn execute(&self, spec: &DatasetSpec) -> Result<BatchStream> {
+        self.listed_for(spec)?.execute_listed(spec).await
+    }
+
+    /// An engine with the same options over the tables `spec` reads, each
+    /// listed now (the tables it lacks stay missing, for
+    /// [`Self::table_of`] to report).
+    fn listed_for(&self, spec: &DatasetSpec) -> Result<LocalEngine> {
+        let base = match &spec.base {
+            Base::Group(group) => Some(group),
+            Base::Entities(_) => None,
+        };
+        let mut read: Vec<&OfflineTable> = Vec::new();
+        for group in base.into_iter().chain(spec.joins.iter().map(|j| &j.group)) {
+            if let Some(t) = self.tables.get(&group.feature_group_name)
+                && !read
+                    .iter()
+                    .any(|r| r.group().feature_group_name == group.feature_group_name)
+            {
+                read.push(t);
+            }
+        }
+        let mut engine = LocalEngine::with_options(self.options.clone());
+        for table in OfflineTable::list_together(&read)? {
+            engine.register(table);
+        }
+        Ok(engine)
+    }
+
+    /// [`Self::execute`] over tables already listed.
+    async fn execute_listed(&self, spec: &DatasetSpec) -> Result<BatchStream> {
         if self.native_join(spec) {
             return self.execute_native_join(spec).await;
         }

@@ -13,6 +13,13 @@
 //! milliseconds, strings of any Arrow string type are read as `Utf8`, and a
 //! feature missing from a file (one added to the group after the file was
 //! written) reads as nulls. Every column is nullable for that reason.
+//!
+//! A listing never sees part of an fs-local flush: it is taken under a
+//! shared lock of the directory's [`fs_schema::layout::PUBLISH_LOCK`],
+//! which a flush holds exclusively while it renames its files into place.
+//! A dataset lists all its tables once, together
+//! ([`OfflineTable::list_together`]), so it reads every group as of the
+//! same flushes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +35,17 @@ use crate::spec::{API_INVOCATION_TIME, IS_DELETED, WRITE_TIME};
 pub struct OfflineTable {
     group: FeatureGroup,
     dir: PathBuf,
+    /// The files as listed by [`OfflineTable::list_together`], which
+    /// [`OfflineTable::files`] then filters instead of listing again.
+    listed: Option<Arc<Vec<Listed>>>,
+}
+
+/// A listed file and the event-time range `[start, end)` of the narrowest
+/// partition directory it is in (`None`: outside any).
+#[derive(Debug, Clone)]
+struct Listed {
+    file: DataFile,
+    range: Option<(i64, i64)>,
 }
 
 /// One Parquet file of an [`OfflineTable`].
@@ -49,6 +67,7 @@ impl OfflineTable {
         Self {
             group,
             dir: data_dir.into(),
+            listed: None,
         }
     }
 
@@ -115,13 +134,22 @@ impl OfflineTable {
     /// outside the range are not descended into; files outside any
     /// partition are always listed. Hidden files (`.x`, such as temporary
     /// files of a writer) and `_x` files (`_SUCCESS`) are skipped.
+    ///
+    /// A table returned by [`Self::list_together`] answers from that
+    /// listing; any other lists its directory now, under the shared publish
+    /// lock (see the [module docs](self)).
     pub fn files(&self, from: Option<EventTime>, to: Option<EventTime>) -> Result<Vec<DataFile>> {
-        let mut out = Vec::new();
-        if !self.dir.exists() {
-            return Ok(out);
-        }
-        walk(&self.dir, PartitionBounds::default(), from, to, &mut out)?;
-        out.sort_by(|a, b| a.path.cmp(&b.path));
+        let out: Vec<DataFile> = match &self.listed {
+            Some(listed) => listed
+                .iter()
+                .filter(|l| l.range.is_none_or(|r| overlaps(r, from, to)))
+                .map(|l| l.file.clone())
+                .collect(),
+            None => {
+                let _lock = lock_shared(&self.dir)?;
+                self.list(from, to)?.into_iter().map(|l| l.file).collect()
+            }
+        };
         tracing::debug!(
             group = %self.group.feature_group_name,
             dir = %self.dir.display(),
@@ -130,6 +158,85 @@ impl OfflineTable {
         );
         Ok(out)
     }
+
+    /// The tables, each with its files listed now, all under the shared
+    /// publish locks of their directories taken together (in path order,
+    /// as a flush takes them): no flush is seen in part, in any of them.
+    /// Their [`Self::files`] then filter that listing, so every read of one
+    /// dataset sees the same files.
+    ///
+    /// Cost: one directory walk per distinct directory.
+    pub fn list_together(tables: &[&OfflineTable]) -> Result<Vec<OfflineTable>> {
+        let mut dirs: Vec<&Path> = tables.iter().map(|t| t.dir.as_path()).collect();
+        dirs.sort();
+        dirs.dedup();
+        let _locks = dirs
+            .iter()
+            .map(|d| lock_shared(d))
+            .collect::<Result<Vec<_>>>()?;
+        let mut listings: Vec<(&Path, Arc<Vec<Listed>>)> = Vec::with_capacity(dirs.len());
+        let mut out = Vec::with_capacity(tables.len());
+        for table in tables {
+            let listed = match listings.iter().find(|(d, _)| *d == table.dir) {
+                Some((_, l)) => l.clone(),
+                None => {
+                    let l = Arc::new(table.list(None, None)?);
+                    listings.push((&table.dir, l.clone()));
+                    l
+                }
+            };
+            out.push(OfflineTable {
+                group: table.group.clone(),
+                dir: table.dir.clone(),
+                listed: Some(listed),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Walks the directory (no lock taken here).
+    fn list(&self, from: Option<EventTime>, to: Option<EventTime>) -> Result<Vec<Listed>> {
+        let mut out = Vec::new();
+        if !self.dir.exists() {
+            return Ok(out);
+        }
+        walk(&self.dir, PartitionBounds::default(), from, to, &mut out)?;
+        out.sort_by(|a, b| a.file.path.cmp(&b.file.path));
+        Ok(out)
+    }
+}
+
+/// Takes the shared publish lock of `dir` (creating the lock file if the
+/// directory exists without one, as one written by an older version
+/// does); `None` when there is nothing to lock: no directory, or a lock
+/// file that cannot be created (a read-only copy, which no flush writes).
+fn lock_shared(dir: &Path) -> Result<Option<std::fs::File>> {
+    let path = dir.join(fs_schema::layout::PUBLISH_LOCK);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !dir.is_dir() {
+                return Ok(None);
+            }
+            match std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+            {
+                Ok(f) => f,
+                Err(_) => return Ok(None),
+            }
+        }
+        Err(e) => return Err(io("opening the publish lock", &path)(e)),
+    };
+    file.lock_shared()
+        .map_err(io("taking the shared publish lock", &path))?;
+    Ok(Some(file))
+}
+
+/// Whether the range `[start, end)` may hold event times in `[from, to]`.
+fn overlaps((start, end): (i64, i64), from: Option<EventTime>, to: Option<EventTime>) -> bool {
+    from.is_none_or(|f| f.as_millis() < end) && to.is_none_or(|t| t.as_millis() >= start)
 }
 
 /// The schema offline files of `group` are read as: its features (all
@@ -229,10 +336,21 @@ impl PartitionBounds {
     }
 
     fn overlaps(&self, from: Option<EventTime>, to: Option<EventTime>) -> bool {
-        let Some((start, end)) = self.range() else {
-            return true;
-        };
-        from.is_none_or(|f| f.as_millis() < end) && to.is_none_or(|t| t.as_millis() >= start)
+        self.range().is_none_or(|r| overlaps(r, from, to))
+    }
+
+    /// The range of the longest prefix of the keys that has one: the
+    /// narrowest partition directory a file below them is in.
+    fn narrowest_range(&self) -> Option<(i64, i64)> {
+        let mut b = *self;
+        loop {
+            if let Some(r) = b.range() {
+                return Some(r);
+            }
+            if b.hour.take().is_none() && b.day.take().is_none() && b.month.take().is_none() {
+                return None;
+            }
+        }
     }
 }
 
@@ -253,7 +371,7 @@ fn walk(
     bounds: PartitionBounds,
     from: Option<EventTime>,
     to: Option<EventTime>,
-    out: &mut Vec<DataFile>,
+    out: &mut Vec<Listed>,
 ) -> Result<()> {
     for entry in std::fs::read_dir(dir).map_err(io("listing", dir))? {
         let entry = entry.map_err(io("listing", dir))?;
@@ -277,10 +395,13 @@ fn walk(
                 )),
                 _ => None,
             };
-            out.push(DataFile {
-                path,
-                size: meta.len(),
-                partition,
+            out.push(Listed {
+                file: DataFile {
+                    path,
+                    size: meta.len(),
+                    partition,
+                },
+                range: bounds.narrowest_range(),
             });
         }
     }

@@ -64,6 +64,17 @@ pub fn iceberg_partition(event_time_feature_name: &str, event_time: EventTime) -
     )
 }
 
+/// The lock file in each embedded offline data directory (beside its
+/// `year=` partitions) that makes a flush appear whole to readers.
+///
+/// A flush writes and fsyncs all its files under temporary names, then
+/// renames them into place while it holds an exclusive lock on this file
+/// of every group it writes (taken in path order). A reader lists a
+/// group's files while it holds a shared lock, so it sees each flush
+/// entirely or not at all. The name starts with `.`, so listings of data
+/// files skip it.
+pub const PUBLISH_LOCK: &str = ".publish.lock";
+
 /// A data file's name: the latest event time in it as `YYYYMMDDTHHMMSSZ`,
 /// `_`, a unique suffix (the service uses 16 random alphanumerics), and
 /// `.parquet`.

@@ -60,8 +60,9 @@ pub(crate) fn parquet_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The files under the store directory `store` that are neither its
-/// database, its lock nor an offline Parquet file (a flush's temporary
-/// files, `.NAME.parquet.tmp`, among them), relative to `store`.
+/// database, its lock, an offline Parquet file nor the publish lock of an
+/// offline data directory (a flush's temporary files,
+/// `.NAME.parquet.tmp`, among them), relative to `store`.
 pub(crate) fn stray_files(store: &Path) -> Vec<String> {
     all_files(store)
         .iter()
@@ -71,7 +72,10 @@ pub(crate) fn stray_files(store: &Path) -> Vec<String> {
             let name = rel.file_name().unwrap().to_string_lossy();
             let offline =
                 rel.starts_with("offline") && name.ends_with(".parquet") && !name.starts_with('.');
-            !(offline || top && (name == "store.redb" || name == "LOCK"))
+            let publish_lock = rel.starts_with("offline")
+                && name == fs_schema::layout::PUBLISH_LOCK
+                && rel.parent().is_some_and(|d| d.ends_with("data"));
+            !(offline || publish_lock || top && (name == "store.redb" || name == "LOCK"))
         })
         .map(|rel| rel.display().to_string())
         .collect()

@@ -759,3 +759,124 @@ fn quotes_semicolons_and_comments_in_names_are_data_not_sql() {
         vec![vec![Cell::Str("it's /* fine */".into())]]
     );
 }
+
+/// Flushes write one file per group and hour, renamed into place one by
+/// one; a dataset built meanwhile must see each flush whole, in every group
+/// it reads, or not at all (the publish lock). Each flush here adds one
+/// round of 96 records, one per hour, to both groups; the dataset joins one
+/// group onto the other, so a torn read shows as a round seen in part or a
+/// row without its match. A dataset takes a while to build, so a second
+/// reader lists both groups together in a tight loop: a flush's renames
+/// take about a millisecond, and without the lock it sees them in part.
+#[test]
+fn datasets_built_during_flushes_see_each_flush_whole_in_every_group() {
+    const ROUNDS: i64 = 12;
+    const PER_ROUND: i64 = 96;
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let left = group("left", FeatureType::String);
+    let right = group("right", FeatureType::String);
+    store.create_feature_group(left.clone()).unwrap();
+    store.create_feature_group(right.clone()).unwrap();
+    let spec = DatasetBuilder::from_group(left.clone())
+        .features(["a"])
+        .join(
+            JoinSpec::new(right.clone())
+                .features(["a"])
+                .left()
+                .prefix("r_"),
+        )
+        .build()
+        .unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let builds = std::thread::scope(|s| {
+        s.spawn(|| {
+            for round in 0..ROUNDS {
+                let records: Vec<Record> = (0..PER_ROUND)
+                    .map(|i| {
+                        Record::new()
+                            .with("id", format!("{round}-{i}"))
+                            .with("ts", EventTime::from_millis(t(i * 60)).unwrap().to_iso())
+                            .with("a", round.to_string())
+                    })
+                    .collect();
+                for g in ["left", "right"] {
+                    store.put_records(g, &records, None, None).unwrap();
+                }
+                store.flush().unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let lister = s.spawn(|| {
+            let mut listings = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let (Ok(l), Ok(r)) = (
+                    OfflineTable::from_store_dir(dir.path(), left.clone()),
+                    OfflineTable::from_store_dir(dir.path(), right.clone()),
+                ) else {
+                    continue;
+                };
+                let listed = OfflineTable::list_together(&[&l, &r]).unwrap();
+                let (l, r) = (
+                    listed[0].files(None, None).unwrap().len(),
+                    listed[1].files(None, None).unwrap().len(),
+                );
+                assert!(
+                    l == r && l as i64 % PER_ROUND == 0,
+                    "listing {listings} saw part of a flush: {l} files of one group, {r} of the other"
+                );
+                listings += 1;
+            }
+            listings
+        });
+        let reader = s.spawn(|| {
+            let rt = runtime();
+            let mut builds = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let Ok(l) = OfflineTable::from_store_dir(dir.path(), left.clone()) else {
+                    continue;
+                };
+                let r = OfflineTable::from_store_dir(dir.path(), right.clone()).unwrap();
+                let engine = LocalEngine::new().with_table(l).with_table(r);
+                let out = rt.block_on(engine.collect(&spec)).unwrap();
+                let got = rows(&out, &["a", "r_a"]);
+                let rounds = got.len() as i64 / PER_ROUND;
+                assert_eq!(
+                    got.len() as i64,
+                    rounds * PER_ROUND,
+                    "build {builds} saw part of a flush"
+                );
+                for round in 0..rounds {
+                    let seen = got
+                        .iter()
+                        .filter(|r| r[0] == Cell::Int(round) && r[1] == Cell::Int(round))
+                        .count();
+                    assert_eq!(
+                        seen as i64, PER_ROUND,
+                        "build {builds}: round {round} is not whole in both groups"
+                    );
+                }
+                builds += 1;
+            }
+            builds
+        });
+        (reader.join().unwrap(), lister.join().unwrap())
+    });
+    let (builds, listings) = builds;
+    assert!(builds > 0, "no dataset was built during the flushes");
+    assert!(listings > 0, "no listing was made during the flushes");
+    let l = OfflineTable::from_store_dir(dir.path(), left).unwrap();
+    let r = OfflineTable::from_store_dir(dir.path(), right).unwrap();
+    let out = runtime()
+        .block_on(
+            LocalEngine::new()
+                .with_table(l)
+                .with_table(r)
+                .collect(&spec),
+        )
+        .unwrap();
+    assert_eq!(
+        out.iter().map(|b| b.num_rows()).sum::<usize>() as i64,
+        ROUNDS * PER_ROUND
+    );
+}

@@ -378,7 +378,9 @@ fn check_offline(when: &str, store: &fs_local::Store, ledger: &Ledger) -> usize 
     for file in all_files(store.dir()) {
         let name = file.file_name().unwrap().to_string_lossy();
         let top = file.parent() == Some(store.dir());
-        if top && (name == "store.redb" || name == "LOCK") {
+        if top && (name == "store.redb" || name == "LOCK")
+            || file == data.join(fs_schema::layout::PUBLISH_LOCK)
+        {
             continue;
         }
         if file.starts_with(&data) && name.ends_with(".parquet") && !name.starts_with('.') {
