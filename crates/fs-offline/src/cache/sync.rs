@@ -20,7 +20,7 @@ use super::list::{RemoteObject, list};
 use super::lock;
 use super::manifest::{ObjectEntry, Op, PrefixEntry};
 use super::partition::TimeRange;
-use super::uri::{S3Prefix, relative_path};
+use super::uri::{S3Prefix, check_files_are_not_prefixes, relative_path, split_id};
 use super::{Cache, CachedPrefix};
 
 /// A progress callback: called after each object lands.
@@ -182,6 +182,22 @@ pub(crate) async fn run(
             budget,
         });
     }
+
+    // Keys that cannot be mirrored side by side are refused before
+    // anything is written: those listed, and those held outside the part
+    // of the prefix listed (an event-time range lists part of it).
+    let held_elsewhere = manifest.objects.keys().filter_map(|id| {
+        let (bucket, key) = split_id(id);
+        (bucket == prefix.bucket() && !listing.scope.contains(key)).then_some(key)
+    });
+    check_files_are_not_prefixes(
+        prefix.bucket(),
+        listing
+            .objects
+            .iter()
+            .map(|o| o.key.as_str())
+            .chain(held_elsewhere),
+    )?;
 
     // Compare with what is held.
     let mut wanted: Vec<(RemoteObject, PathBuf)> = Vec::new();

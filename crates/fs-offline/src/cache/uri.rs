@@ -125,6 +125,34 @@ pub(crate) fn relative_path(bucket: &str, key: &str) -> CacheResult<PathBuf> {
     Ok(path)
 }
 
+/// Refuses a set of keys of `bucket` where one key is also a "directory"
+/// of another (`a/b` and `a/b/c.parquet`): S3 allows it, but a local
+/// directory cannot also be a file, so a mirror of both would fail half
+/// way. The error names both keys. Cost: O(total length of the keys).
+pub(crate) fn check_files_are_not_prefixes<'a>(
+    bucket: &str,
+    keys: impl IntoIterator<Item = &'a str>,
+) -> CacheResult<()> {
+    let keys: Vec<&str> = keys.into_iter().collect();
+    let set: std::collections::HashSet<&str> = keys.iter().copied().collect();
+    for key in keys {
+        for (i, _) in key.match_indices('/') {
+            let dir = &key[..i];
+            if set.contains(dir) {
+                return Err(CacheError::UnsafeKey {
+                    bucket: bucket.to_owned(),
+                    key: dir.to_owned(),
+                    reason: format!(
+                        "it is an object and also a prefix of s3://{bucket}/{key}, and a local \
+                         file cannot also be a directory; nothing was written (rename or delete one of them)"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_bucket(bucket: &str) -> Result<(), String> {
     let ok_chars = bucket
         .bytes()
@@ -182,6 +210,14 @@ mod tests {
             let err = relative_path("bucket", bad).unwrap_err();
             assert!(err.to_string().contains(bad), "{err}");
         }
+        let err = check_files_are_not_prefixes("bucket", ["a/b/c.parquet", "a/x", "a/b"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("s3://bucket/a/b:") && err.contains("s3://bucket/a/b/c.parquet"),
+            "{err}"
+        );
+        check_files_are_not_prefixes("bucket", ["a/b/c.parquet", "a/bc", "a/b.parquet"]).unwrap();
         assert_eq!(
             relative_path("bucket", "a/year=2024/x.parquet").unwrap(),
             PathBuf::from("bucket/a/year=2024/x.parquet")

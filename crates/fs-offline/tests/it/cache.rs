@@ -664,3 +664,51 @@ async fn errors_name_the_key_and_the_cause() {
         "{msg}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto's S3; run by cargo xtask it"]
+async fn a_key_that_is_both_a_file_and_a_prefix_is_refused_before_anything_is_written() {
+    let client = client();
+    let bucket = bucket(&client, "file-and-prefix").await;
+    put(&client, &bucket, "k/ok.parquet", data(1, 100)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache(dir.path());
+    let uri = format!("s3://{bucket}/k/");
+    cache
+        .sync(&client, &uri, &SyncOptions::new())
+        .await
+        .unwrap();
+    let local = cache.local_path(&uri).unwrap();
+
+    // `k/a` is an object and also the "directory" of `k/a/b.parquet`.
+    put(&client, &bucket, "k/a", data(2, 100)).await;
+    put(&client, &bucket, "k/a/b.parquet", data(3, 100)).await;
+    put(&client, &bucket, "k/later.parquet", data(4, 100)).await;
+    let err = cache
+        .sync(&client, &uri, &SyncOptions::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CacheError::UnsafeKey { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("s3://{bucket}/k/a:")) && msg.contains("k/a/b.parquet"),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'), "one line: {msg}");
+    // Nothing of the new listing was written, and what was held is intact.
+    assert!(!local.join("a").exists());
+    assert!(!local.join("later.parquet").exists());
+    assert_eq!(
+        std::fs::read(local.join("ok.parquet")).unwrap(),
+        data(1, 100)
+    );
+
+    // Once one of the two is gone, the sync goes through.
+    delete(&client, &bucket, "k/a").await;
+    let report = cache
+        .sync(&client, &uri, &SyncOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(report.objects_fetched, 2);
+    assert_mirror(&cache, &client, &bucket, "k/").await;
+}
