@@ -269,7 +269,9 @@ impl Ingest {
             })
             .collect();
         let mut run = Run {
-            ingest: self,
+            options: &self.options,
+            group: self.group.clone(),
+            sink: self.sink.clone(),
             started,
             report,
             summary_of: vec![None; inputs.len()],

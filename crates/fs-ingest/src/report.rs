@@ -24,6 +24,7 @@ use fs_schema::{FeatureGroup, Record, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::source::format::Format;
 
 /// The metadata columns of a failures file, in order.
 pub const FAILURE_COLUMNS: [&str; 5] = [
@@ -315,9 +316,9 @@ impl FailureWriter {
     }
 
     fn open(path: &Path, group: &FeatureGroup, keep: Option<u64>) -> Result<FailureWriter> {
-        let format = match crate::source::Format::from_path(path) {
-            Some(crate::source::Format::Csv) => FailureFormat::Csv,
-            Some(crate::source::Format::JsonLines) => FailureFormat::JsonLines,
+        let format = match Format::from_path(path) {
+            Some(Format::Csv) => FailureFormat::Csv,
+            Some(Format::JsonLines) => FailureFormat::JsonLines,
             _ => {
                 return Err(Error::options(
                     "failures_file",

@@ -3,24 +3,28 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
+use fs_schema::FeatureGroup;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
-use crate::ingest::Ingest;
-use crate::options::Progress;
+use crate::options::{IngestOptions, Progress};
 use crate::pipeline::{self, Item, Prepared};
 use crate::report::{Counts, Failure, FailureWriter, FileError, FileSummary, IngestReport, Stage};
-use crate::sink::{RowOutcome, RowStatus, WriteOptions};
+use crate::sink::{RowOutcome, RowStatus, Sink, WriteOptions};
 use crate::source::{Input, Provenance};
 
 /// The state of a run on the writing side.
 pub(crate) struct Run<'a> {
-    pub(crate) ingest: &'a Ingest,
+    /// The ingest's options, group and sink.
+    pub(crate) options: &'a IngestOptions,
+    pub(crate) group: Arc<FeatureGroup>,
+    pub(crate) sink: Arc<dyn Sink>,
     pub(crate) started: Instant,
     pub(crate) report: IngestReport,
     /// Index into `report.files` of each planned file, once started.
@@ -93,7 +97,7 @@ impl Run<'_> {
     /// `writes_in_flight` batch writes running at once; each batch is
     /// recorded (report, failures file, checkpoint) in order once written.
     pub(crate) async fn consume(&mut self, rx: &mut mpsc::Receiver<Item>) -> Result<()> {
-        let opts = &self.ingest.options;
+        let opts = self.options;
         // Strict mode writes nothing after the first failure: one at a time.
         let depth = if opts.strict {
             1
@@ -173,7 +177,7 @@ impl Run<'_> {
             Item::Batch(_) => unreachable!("batches are written, not handled here"),
             Item::FileError(i, e) => {
                 // A stream has nothing after its error to go on with.
-                if self.ingest.options.strict || self.inputs[i].is_stream() {
+                if self.options.strict || self.inputs[i].is_stream() {
                     return Err(self.stop(e));
                 }
                 let (row, column) = match &e {
@@ -222,7 +226,7 @@ impl Run<'_> {
         } = p;
         // Strict: write the rows before the first failure, report it, stop.
         let mut stop_at = None;
-        if self.ingest.options.strict
+        if self.options.strict
             && let Some(first) = failures.first().cloned()
         {
             let k = provenance.rows.partition_point(|&r| r < first.row);
@@ -239,11 +243,7 @@ impl Run<'_> {
             }
             _ => None,
         };
-        let (sink, group, options) = (
-            self.ingest.sink.clone(),
-            self.ingest.group.clone(),
-            self.write.clone(),
-        );
+        let (sink, group, options) = (self.sink.clone(), self.group.clone(), self.write.clone());
         let (batch, prov) = (typed.clone(), provenance.clone());
         let task = tokio::spawn(async move {
             if batch.num_rows() == 0 {
@@ -274,7 +274,7 @@ impl Run<'_> {
 
     /// Records a written batch: its outcomes, failures and checkpoint.
     fn finish(&mut self, w: Written, written: Result<Vec<RowOutcome>>) -> Result<()> {
-        let opts = &self.ingest.options;
+        let opts = self.options;
         let Written {
             file,
             batch,
@@ -431,7 +431,7 @@ impl Run<'_> {
     }
 
     pub(crate) fn progress(&self, finished: bool) {
-        let Some(f) = &self.ingest.options.progress else {
+        let Some(f) = &self.options.progress else {
             return;
         };
         let elapsed = self.started.elapsed();

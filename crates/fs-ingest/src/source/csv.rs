@@ -34,84 +34,12 @@ use arrow_csv::reader::Decoder;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use fs_schema::{FeatureGroup, Record};
 
-use super::{Provenance, SourceBatch, is_meta, shorten};
+use super::batch::{Provenance, SourceBatch, is_meta, shorten};
 use crate::error::{Error, Result};
+use crate::options::CsvOptions;
 use crate::report::{Failure, Stage};
 
-/// How CSV files are parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CsvOptions {
-    /// The first row names the columns (the default). Without a header,
-    /// the group's features name the columns, in definition order.
-    pub has_header: bool,
-    /// The field delimiter; `,` by default.
-    pub delimiter: u8,
-    /// The quote character; `"` by default. A quote inside a quoted field
-    /// is written twice.
-    pub quote: u8,
-    /// An escape character for quotes inside quoted fields, if any.
-    pub escape: Option<u8>,
-    /// Lines starting with this character are skipped, if set.
-    pub comment: Option<u8>,
-    /// Read an empty cell as empty text instead of a missing value: `""`
-    /// for `String` features (null for the others, whose cast cannot read
-    /// `""`). Off by default: an empty cell is a missing value for every
-    /// type, as pandas and the SageMaker SDK read it. A record identifier
-    /// or event time that is empty fails its row either way.
-    pub keep_empty_strings: bool,
-}
-
-impl Default for CsvOptions {
-    fn default() -> Self {
-        Self {
-            has_header: true,
-            delimiter: b',',
-            quote: b'"',
-            escape: None,
-            comment: None,
-            keep_empty_strings: false,
-        }
-    }
-}
-
 impl CsvOptions {
-    /// Whether the first row is a header.
-    pub fn has_header(mut self, yes: bool) -> Self {
-        self.has_header = yes;
-        self
-    }
-
-    /// The field delimiter (`b'\t'` for tab-separated files).
-    pub fn delimiter(mut self, delimiter: u8) -> Self {
-        self.delimiter = delimiter;
-        self
-    }
-
-    /// The quote character.
-    pub fn quote(mut self, quote: u8) -> Self {
-        self.quote = quote;
-        self
-    }
-
-    /// An escape character for quotes.
-    pub fn escape(mut self, escape: Option<u8>) -> Self {
-        self.escape = escape;
-        self
-    }
-
-    /// A comment character.
-    pub fn comment(mut self, comment: Option<u8>) -> Self {
-        self.comment = comment;
-        self
-    }
-
-    /// Read empty cells as empty text (see [`CsvOptions::keep_empty_strings`]).
-    pub fn keep_empty_strings(mut self, yes: bool) -> Self {
-        self.keep_empty_strings = yes;
-        self
-    }
-
     fn csv_reader<R: std::io::Read>(&self, reader: R) -> csv::Reader<R> {
         csv::ReaderBuilder::new()
             .has_headers(false)

@@ -24,7 +24,7 @@ use arrow_json::reader::Decoder;
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use fs_schema::{FeatureGroup, Record, Value};
 
-use super::{Provenance, SourceBatch, is_meta, shorten};
+use super::batch::{Provenance, SourceBatch, is_meta, shorten};
 use crate::error::{Error, Result};
 use crate::options::IngestOptions;
 use crate::report::{FAILURE_COLUMNS, Failure, Stage};

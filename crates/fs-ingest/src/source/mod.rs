@@ -28,7 +28,9 @@
 //! way (rows from 1 over the whole stream, batches from 1) and goes
 //! through the same cast, report, failures file and checkpoint.
 
+mod batch;
 mod csv;
+pub(crate) mod format;
 mod json;
 mod parquet;
 pub(crate) mod stream;
@@ -37,48 +39,16 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use fs_schema::FeatureGroup;
 
 use crate::error::{Error, Result};
 use crate::options::IngestOptions;
-use crate::report::Failure;
 
-pub use self::csv::CsvOptions;
-
-/// The prefix of metadata columns (those of a failures file); columns named
-/// so are dropped when a source is read.
-pub const META_PREFIX: &str = "_ingest_";
-
-pub(crate) fn is_meta(name: &str) -> bool {
-    name.starts_with(META_PREFIX)
-}
-
-/// A supported file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Format {
-    /// CSV with a header row (`.csv`).
-    Csv,
-    /// Parquet (`.parquet`, `.pq`).
-    Parquet,
-    /// JSON Lines: one JSON object per line (`.jsonl`, `.ndjson`).
-    JsonLines,
-}
-
-impl Format {
-    /// The format of `path`, from its extension (ignoring ASCII case).
-    pub fn from_path(path: &Path) -> Option<Format> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        match ext.as_str() {
-            "csv" => Some(Format::Csv),
-            "parquet" | "pq" => Some(Format::Parquet),
-            "jsonl" | "ndjson" => Some(Format::JsonLines),
-            _ => None,
-        }
-    }
-}
+pub(crate) use self::batch::is_meta;
+pub use self::batch::{META_PREFIX, Provenance, SourceBatch};
+pub use self::format::Format;
+pub use crate::options::CsvOptions;
 
 /// One file to read, found from an input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,50 +109,6 @@ impl Input {
 
     pub(crate) fn is_stream(&self) -> bool {
         matches!(self, Input::Stream(_))
-    }
-}
-
-/// Where the rows of a batch came from: their file and their row numbers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Provenance {
-    /// The source file, or the stream's name.
-    pub file: Arc<Path>,
-    /// The 1-based data row number of each row of the batch, in order
-    /// (ascending, not necessarily contiguous: rejected rows leave gaps).
-    pub rows: Arc<[u64]>,
-}
-
-impl Provenance {
-    /// The row number of the batch's first row.
-    pub fn first_row(&self) -> Option<u64> {
-        self.rows.first().copied()
-    }
-}
-
-/// A batch of rows as read from a file, before casting.
-#[derive(Debug, Clone)]
-pub struct SourceBatch {
-    /// The rows that could be read, with their original column types
-    /// (every column `Utf8` for CSV).
-    pub batch: RecordBatch,
-    /// The file and the row number of each row of `batch`.
-    pub provenance: Provenance,
-    /// The first data row (1-based) this batch covers, read or not.
-    pub first_row: u64,
-    /// The last data row this batch covers (`first_row - 1` when it covers
-    /// none).
-    pub last_row: u64,
-    /// Rows in this range that the reader could not read.
-    pub failures: Vec<Failure>,
-    /// Bytes of the file this batch consumed (for Parquet, the file's size
-    /// prorated by rows).
-    pub bytes: u64,
-}
-
-impl SourceBatch {
-    /// Rows covered: those read plus those the reader rejected.
-    pub fn rows_covered(&self) -> u64 {
-        self.batch.num_rows() as u64 + self.failures.len() as u64
     }
 }
 
@@ -352,14 +278,4 @@ pub fn read_file(
         }
     };
     Ok(FileBatches { inner, schema })
-}
-
-/// Shortens a value for messages, as fs-schema's cast does (80 characters).
-pub(crate) fn shorten(s: &str) -> String {
-    if s.chars().count() <= 80 {
-        s.to_owned()
-    } else {
-        let head: String = s.chars().take(77).collect();
-        format!("{head}...")
-    }
 }

@@ -13,7 +13,7 @@ use fs_schema::FeatureGroup;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
-use super::{Provenance, SourceBatch, is_meta};
+use super::batch::{Provenance, SourceBatch, is_meta};
 use crate::error::{Error, Result};
 use crate::options::IngestOptions;
 

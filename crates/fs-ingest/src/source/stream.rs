@@ -18,7 +18,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
 
-use super::{Provenance, SourceBatch, is_meta};
+use super::batch::{Provenance, SourceBatch, is_meta};
 use crate::error::{Error, Result};
 
 /// Numbers the batches of one stream.
