@@ -660,7 +660,7 @@ fn parquet(
 /// written; a header-only CSV is an ingest of zero rows; CRLF is read
 /// clean; empty cells are missing values unless --keep-empty-strings.
 #[test]
-fn inputs_real_files_have_give_one_line_errors_and_write_nothing() {
+fn real_files_with_bad_inputs_give_one_line_errors_and_write_nothing() {
     use std::sync::Arc;
 
     use featurestore::arrow::array::{
