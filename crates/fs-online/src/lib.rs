@@ -10,6 +10,7 @@
 //! | `local` (default) | [`LocalOnlineStore`] over the embedded store (`fs-local`) |
 //! | `aws` | `AwsOnlineStore` over SageMaker Feature Store's runtime API (`aws-sdk-sagemakerfeaturestoreruntime`); group definitions registered by the caller |
 //! | `aws-describe` | `aws`, plus fetching unknown group definitions with DescribeFeatureGroup (`aws-sdk-sagemaker`) |
+//! | `test-util` | [`contract`]: the `OnlineStore` contract suite, one async function per behaviour, for the tests of any implementation |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -42,6 +43,8 @@
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "test-util")]
+pub mod contract;
 mod error;
 #[cfg(feature = "local")]
 mod local;

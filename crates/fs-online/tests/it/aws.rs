@@ -10,7 +10,7 @@ use fs_schema::aws::ControlPlane;
 use fs_server::{Faults, Server, ServerOptions};
 use std::sync::Arc;
 
-use crate::contract::{self, Fixture};
+use fs_online::contract::{self, Fixture};
 
 /// The SDK configuration for a local server (see `fs_server::client_config`).
 pub(crate) fn sdk_config(endpoint: &str, max_attempts: u32) -> SdkConfig {
@@ -53,7 +53,7 @@ impl Fixture for Aws {
     }
 }
 
-crate::contract_suite!(fixture = Aws::new(3).await);
+fs_online::contract_suite!(fixture = Aws::new(3).await);
 
 fn rec(id: &str) -> fs_schema::Record {
     fs_schema::Record::new()
@@ -196,7 +196,7 @@ mod external {
         }
     }
 
-    crate::contract_suite!(
+    fs_online::contract_suite!(
         #[ignore = "needs FS_SERVER_ENDPOINT (the fs-server binary); run by `cargo xtask it`"]
         fixture = External::new()
     );

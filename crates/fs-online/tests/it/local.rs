@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use fs_online::{LocalOnlineStore, OnlineStore};
 use fs_schema::FeatureGroup;
 
-use crate::contract::Fixture;
+use fs_online::contract::Fixture;
 
 struct Local {
     _dir: tempfile::TempDir,
@@ -32,4 +32,4 @@ impl Fixture for Local {
     }
 }
 
-crate::contract_suite!(fixture = Local::new());
+fs_online::contract_suite!(fixture = Local::new());

@@ -4,5 +4,4 @@
 mod arrow_reads;
 #[cfg(feature = "aws-describe")]
 mod aws;
-mod contract;
 mod local;

@@ -1,6 +1,17 @@
-//! The `OnlineStore` contract: one plain async function per behaviour,
-//! taking any implementation through a [`Fixture`]. Every backend runs the
-//! same list, unchanged, with [`contract_suite!`](crate::contract_suite).
+//! The `OnlineStore` contract (feature `test-util`): one plain async
+//! function per behaviour, taking any implementation through a
+//! [`Fixture`]. Every backend runs the same list, unchanged, with
+//! [`contract_suite!`](crate::contract_suite), in the manner of
+//! object_store's `integration` module:
+//!
+//! ```ignore
+//! // In a backend's tests (fs-online's own run it on the embedded store
+//! // and on AwsOnlineStore through fs-server):
+//! fs_online::contract_suite!(fixture = MyFixture::new());
+//! ```
+//!
+//! The caller's crate needs `tokio` (with `macros` and `rt-multi-thread`)
+//! among its dev-dependencies: each behaviour is a `#[tokio::test]`.
 
 /// Expands to one `#[tokio::test]` per contract function, each calling it
 /// with the fixture `$make` builds (an expression, awaited if async), with
@@ -45,11 +56,11 @@ macro_rules! contract_suite {
 
 use std::sync::Arc;
 
+use crate::{DeleteOptions, OnlineStore, OnlineStoreExt, PutOptions};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_schema::DataType;
 use async_trait::async_trait;
-use fs_online::{DeleteOptions, OnlineStore, OnlineStoreExt, PutOptions};
 use fs_schema::runtime::BatchGetRequest;
 use fs_schema::{
     FeatureDefinition, FeatureGroup, OnlineStoreConfig, Record, TargetStore, TtlDuration, TtlUnit,
@@ -58,7 +69,7 @@ use fs_schema::{
 /// What the contract needs from a backend: the store under test, and a way
 /// to create feature groups in it (through that backend's control plane).
 #[async_trait]
-pub(crate) trait Fixture: Send + Sync {
+pub trait Fixture: Send + Sync {
     /// The store under test.
     fn store(&self) -> Arc<dyn OnlineStore>;
     /// Creates a feature group, ready for use when this returns.
@@ -68,7 +79,7 @@ pub(crate) trait Fixture: Send + Sync {
 /// A group with both stores: id (String), ts (String), n (Integral), x
 /// (Fractional), s (String). Names are unique per test so that fixtures
 /// may share one server.
-pub(crate) fn spec(name: &str) -> FeatureGroup {
+pub fn spec(name: &str) -> FeatureGroup {
     FeatureGroup::builder(name, "id", "ts")
         .features([
             FeatureDefinition::string("id"),
@@ -107,7 +118,8 @@ async fn n_of(store: &dyn OnlineStore, group: &str, id: &str) -> Option<String> 
         .map(|r| r.record.get_str("n").unwrap().to_owned())
 }
 
-pub(crate) async fn put_then_get_returns_the_record(f: &dyn Fixture) {
+/// Checks that put then get returns the record.
+pub async fn put_then_get_returns_the_record(f: &dyn Fixture) {
     f.create_group(spec("c-put-get")).await;
     let s = f.store();
     let r = rec("a", "2024-01-01T00:00:00Z", 7);
@@ -119,7 +131,8 @@ pub(crate) async fn put_then_get_returns_the_record(f: &dyn Fixture) {
     assert_eq!(got.event_time.to_iso(), "2024-01-01T00:00:00.000Z");
 }
 
-pub(crate) async fn get_returns_typed_arrow_batches(f: &dyn Fixture) {
+/// Checks that get returns typed arrow batches.
+pub async fn get_returns_typed_arrow_batches(f: &dyn Fixture) {
     f.create_group(spec("c-typed")).await;
     let s = f.store();
     put(s.as_ref(), "c-typed", &rec("a", "2024-01-01T00:00:00Z", 7)).await;
@@ -154,7 +167,8 @@ pub(crate) async fn get_returns_typed_arrow_batches(f: &dyn Fixture) {
     assert!(s.get("c-typed", "nobody", None).await.unwrap().is_none());
 }
 
-pub(crate) async fn missing_records_are_none(f: &dyn Fixture) {
+/// Checks that missing records are none.
+pub async fn missing_records_are_none(f: &dyn Fixture) {
     f.create_group(spec("c-missing")).await;
     assert!(
         f.store()
@@ -165,7 +179,8 @@ pub(crate) async fn missing_records_are_none(f: &dyn Fixture) {
     );
 }
 
-pub(crate) async fn feature_selection_returns_only_those_features(f: &dyn Fixture) {
+/// Checks that feature selection returns only those features.
+pub async fn feature_selection_returns_only_those_features(f: &dyn Fixture) {
     f.create_group(spec("c-select")).await;
     let s = f.store();
     put(s.as_ref(), "c-select", &rec("a", "2024-01-01T00:00:00Z", 1)).await;
@@ -184,7 +199,8 @@ pub(crate) async fn feature_selection_returns_only_those_features(f: &dyn Fixtur
     assert_eq!(names, ["n", "s"]);
 }
 
-pub(crate) async fn unknown_features_are_validation_errors(f: &dyn Fixture) {
+/// Checks that unknown features are validation errors.
+pub async fn unknown_features_are_validation_errors(f: &dyn Fixture) {
     f.create_group(spec("c-unknown-feature")).await;
     let s = f.store();
     let err = s
@@ -204,7 +220,8 @@ pub(crate) async fn unknown_features_are_validation_errors(f: &dyn Fixture) {
     );
 }
 
-pub(crate) async fn invalid_records_are_refused_and_not_written(f: &dyn Fixture) {
+/// Checks that invalid records are refused and not written.
+pub async fn invalid_records_are_refused_and_not_written(f: &dyn Fixture) {
     f.create_group(spec("c-invalid")).await;
     let s = f.store();
     let bad = Record::new()
@@ -236,7 +253,8 @@ pub(crate) async fn invalid_records_are_refused_and_not_written(f: &dyn Fixture)
     );
 }
 
-pub(crate) async fn unknown_groups_are_not_found(f: &dyn Fixture) {
+/// Checks that unknown groups are not found.
+pub async fn unknown_groups_are_not_found(f: &dyn Fixture) {
     let s = f.store();
     let err = s
         .get_record("c-no-such-group", "a", None)
@@ -255,7 +273,8 @@ pub(crate) async fn unknown_groups_are_not_found(f: &dyn Fixture) {
     assert!(!err.is_retryable());
 }
 
-pub(crate) async fn the_latest_event_time_wins_online(f: &dyn Fixture) {
+/// Checks that the latest event time wins online.
+pub async fn the_latest_event_time_wins_online(f: &dyn Fixture) {
     f.create_group(spec("c-latest")).await;
     let s = f.store();
     put(s.as_ref(), "c-latest", &rec("a", "2024-01-02T00:00:00Z", 2)).await;
@@ -276,7 +295,8 @@ pub(crate) async fn the_latest_event_time_wins_online(f: &dyn Fixture) {
     );
 }
 
-pub(crate) async fn an_equal_event_time_overwrites(f: &dyn Fixture) {
+/// Checks that an equal event time overwrites.
+pub async fn an_equal_event_time_overwrites(f: &dyn Fixture) {
     f.create_group(spec("c-equal")).await;
     let s = f.store();
     put(s.as_ref(), "c-equal", &rec("a", "2024-01-01T00:00:00Z", 1)).await;
@@ -289,7 +309,8 @@ pub(crate) async fn an_equal_event_time_overwrites(f: &dyn Fixture) {
     assert_eq!(n_of(s.as_ref(), "c-equal", "a").await.as_deref(), Some("2"));
 }
 
-pub(crate) async fn soft_delete_hides_the_record_and_blocks_older_puts(f: &dyn Fixture) {
+/// Checks that soft delete hides the record and blocks older puts.
+pub async fn soft_delete_hides_the_record_and_blocks_older_puts(f: &dyn Fixture) {
     f.create_group(spec("c-soft")).await;
     let s = f.store();
     put(s.as_ref(), "c-soft", &rec("a", "2024-01-01T00:00:00Z", 1)).await;
@@ -309,7 +330,8 @@ pub(crate) async fn soft_delete_hides_the_record_and_blocks_older_puts(f: &dyn F
     assert_eq!(n_of(s.as_ref(), "c-soft", "a").await.as_deref(), Some("3"));
 }
 
-pub(crate) async fn a_soft_delete_older_than_the_record_leaves_it(f: &dyn Fixture) {
+/// Checks that a soft delete older than the record leaves it.
+pub async fn a_soft_delete_older_than_the_record_leaves_it(f: &dyn Fixture) {
     f.create_group(spec("c-soft-old")).await;
     let s = f.store();
     put(
@@ -332,7 +354,8 @@ pub(crate) async fn a_soft_delete_older_than_the_record_leaves_it(f: &dyn Fixtur
     );
 }
 
-pub(crate) async fn hard_delete_removes_the_record_entirely(f: &dyn Fixture) {
+/// Checks that hard delete removes the record entirely.
+pub async fn hard_delete_removes_the_record_entirely(f: &dyn Fixture) {
     f.create_group(spec("c-hard")).await;
     let s = f.store();
     put(s.as_ref(), "c-hard", &rec("a", "2024-01-02T00:00:00Z", 1)).await;
@@ -350,7 +373,8 @@ pub(crate) async fn hard_delete_removes_the_record_entirely(f: &dyn Fixture) {
     assert_eq!(n_of(s.as_ref(), "c-hard", "a").await.as_deref(), Some("5"));
 }
 
-pub(crate) async fn a_hard_delete_not_newer_than_the_record_is_refused(f: &dyn Fixture) {
+/// Checks that a hard delete not newer than the record is refused.
+pub async fn a_hard_delete_not_newer_than_the_record_is_refused(f: &dyn Fixture) {
     f.create_group(spec("c-hard-old")).await;
     let s = f.store();
     put(
@@ -373,7 +397,8 @@ pub(crate) async fn a_hard_delete_not_newer_than_the_record_is_refused(f: &dyn F
     );
 }
 
-pub(crate) async fn expired_records_are_not_returned(f: &dyn Fixture) {
+/// Checks that expired records are not returned.
+pub async fn expired_records_are_not_returned(f: &dyn Fixture) {
     let mut g = spec("c-ttl");
     g.online_store_config =
         Some(OnlineStoreConfig::enabled().with_ttl(TtlDuration::new(TtlUnit::Hours, 1)));
@@ -393,7 +418,8 @@ pub(crate) async fn expired_records_are_not_returned(f: &dyn Fixture) {
     assert_eq!(got.expires_at.unwrap().to_iso(), "9999-01-08T00:00:00.000Z");
 }
 
-pub(crate) async fn offline_only_writes_leave_the_online_store_alone(f: &dyn Fixture) {
+/// Checks that offline only writes leave the online store alone.
+pub async fn offline_only_writes_leave_the_online_store_alone(f: &dyn Fixture) {
     f.create_group(spec("c-targets")).await;
     let s = f.store();
     let offline = PutOptions::default().target_stores([TargetStore::OfflineStore]);
@@ -424,7 +450,8 @@ pub(crate) async fn offline_only_writes_leave_the_online_store_alone(f: &dyn Fix
     );
 }
 
-pub(crate) async fn writing_to_a_store_the_group_lacks_is_refused(f: &dyn Fixture) {
+/// Checks that writing to a store the group lacks is refused.
+pub async fn writing_to_a_store_the_group_lacks_is_refused(f: &dyn Fixture) {
     let mut g = spec("c-no-offline");
     g.offline_store_config = None;
     f.create_group(g).await;
@@ -441,7 +468,8 @@ pub(crate) async fn writing_to_a_store_the_group_lacks_is_refused(f: &dyn Fixtur
     assert!(err.is_validation(), "{err}");
 }
 
-pub(crate) async fn batch_get_spans_groups_keeps_request_order_and_reports_per_identifier(
+/// Checks that batch get spans groups keeps request order and reports per identifier.
+pub async fn batch_get_spans_groups_keeps_request_order_and_reports_per_identifier(
     f: &dyn Fixture,
 ) {
     f.create_group(spec("c-batch-a")).await;
@@ -506,7 +534,8 @@ pub(crate) async fn batch_get_spans_groups_keeps_request_order_and_reports_per_i
     assert!(result.errors.iter().all(|e| e.code == "ResourceNotFound"));
 }
 
-pub(crate) async fn typed_batch_get_returns_rows_in_request_order(f: &dyn Fixture) {
+/// Checks that typed batch get returns rows in request order.
+pub async fn typed_batch_get_returns_rows_in_request_order(f: &dyn Fixture) {
     f.create_group(spec("c-typed-batch")).await;
     let s = f.store();
     for i in 0..5 {
@@ -530,7 +559,8 @@ pub(crate) async fn typed_batch_get_returns_rows_in_request_order(f: &dyn Fixtur
     );
 }
 
-pub(crate) async fn put_batch_writes_every_row(f: &dyn Fixture) {
+/// Checks that put batch writes every row.
+pub async fn put_batch_writes_every_row(f: &dyn Fixture) {
     f.create_group(spec("c-put-batch")).await;
     let s = f.store();
     let group = s.feature_group("c-put-batch").await.unwrap();
@@ -549,7 +579,8 @@ pub(crate) async fn put_batch_writes_every_row(f: &dyn Fixture) {
     );
 }
 
-pub(crate) async fn list_records_pages_through_every_identifier(f: &dyn Fixture) {
+/// Checks that list records pages through every identifier.
+pub async fn list_records_pages_through_every_identifier(f: &dyn Fixture) {
     f.create_group(spec("c-list")).await;
     let s = f.store();
     for i in 0..25 {
