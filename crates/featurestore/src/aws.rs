@@ -11,7 +11,7 @@ use fs_schema::FeatureGroup;
 use fs_schema::aws::SageMakerRegistry;
 use fs_schema::registry::Registry;
 
-use crate::store::{FeatureStore, WriteApi};
+use crate::store::FeatureStore;
 
 /// Options of the SageMaker backend. Region, credentials and endpoint come
 /// from the `SdkConfig` the caller passes.
@@ -139,43 +139,13 @@ impl FeatureStore {
             datasets,
             #[cfg(feature = "sql")]
             cache,
-            sinks: Arc::new(
-                move |group: &FeatureGroup, concurrency: usize, api: WriteApi| {
-                    sink(&sink_config, group, concurrency, api)
-                },
-            ),
+            sinks: Arc::new(move |group: &FeatureGroup, concurrency, api| {
+                fs_ingest::sagemaker_sink(&sink_config, group, concurrency, api)
+            }),
             #[cfg(feature = "local")]
             local: None,
             checkpoint_dir: PathBuf::from(".featurestore-checkpoints"),
             registry,
-        }
-    }
-}
-
-/// The sink of an ingest into `group` on SageMaker.
-fn sink(
-    config: &aws_types::SdkConfig,
-    group: &FeatureGroup,
-    concurrency: usize,
-    api: WriteApi,
-) -> Arc<dyn fs_ingest::Sink> {
-    use fs_ingest::aws_sdk_sagemakerfeaturestoreruntime as runtime;
-    match api {
-        WriteApi::PutRecord => {
-            let online = AwsOnlineStore::new(config).with_group(group.clone());
-            Arc::new(
-                fs_ingest::OnlineStoreSink::new(Arc::new(online)).with_concurrency(concurrency),
-            )
-        }
-        WriteApi::BatchWriteRecord => {
-            // The sink's own policy retries entries (and counts them).
-            let config = runtime::config::Builder::from(config)
-                .retry_config(runtime::config::retry::RetryConfig::disabled())
-                .build();
-            Arc::new(
-                fs_ingest::BatchWriteSink::new(runtime::Client::from_conf(config))
-                    .with_concurrency(concurrency),
-            )
         }
     }
 }

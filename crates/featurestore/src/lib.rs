@@ -46,7 +46,9 @@ mod store;
 
 #[cfg(feature = "aws")]
 pub use aws::{AwsOptions, OfflineEngine};
-pub use store::{Error, FeatureStore, Result, WriteApi};
+#[cfg(any(feature = "local", feature = "aws"))]
+pub use fs_ingest::WriteApi;
+pub use store::{Error, FeatureStore, Result};
 
 pub use arrow;
 #[cfg(any(feature = "local", feature = "aws"))]

@@ -53,24 +53,10 @@ pub enum Error {
 /// A `Result` with the facade's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Which SageMaker API an ingest writes rows with (see
-/// [`FeatureStore::sink_with`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WriteApi {
-    /// PutRecord: one request per row. Throughput is requests in flight
-    /// over the service's latency.
-    #[default]
-    PutRecord,
-    /// BatchWriteRecord: up to 25 rows per request, entries that fail with
-    /// a retryable code sent again; about 25 times PutRecord's throughput
-    /// at the same requests in flight.
-    BatchWriteRecord,
-}
-
 /// Makes the sink an ingest of a group writes through.
 #[cfg(any(feature = "local", feature = "aws"))]
 pub(crate) type SinkFn =
-    dyn Fn(&FeatureGroup, usize, WriteApi) -> Arc<dyn fs_ingest::Sink> + Send + Sync;
+    dyn Fn(&FeatureGroup, usize, fs_ingest::WriteApi) -> Arc<dyn fs_ingest::Sink> + Send + Sync;
 
 /// One handle on a feature store: the embedded store in a directory
 /// ([`FeatureStore::local`]) or SageMaker Feature Store
@@ -150,7 +136,7 @@ impl FeatureStore {
             #[cfg(all(feature = "sql", feature = "aws"))]
             cache: None,
             // One transaction per batch whatever the API asked for.
-            sinks: Arc::new(move |_: &FeatureGroup, _: usize, _: WriteApi| {
+            sinks: Arc::new(move |_: &FeatureGroup, _: usize, _: fs_ingest::WriteApi| {
                 Arc::new(fs_ingest::LocalSink::new(sink_store.clone())) as Arc<dyn fs_ingest::Sink>
             }),
             checkpoint_dir: store.dir().join("checkpoints"),
@@ -242,7 +228,7 @@ impl FeatureStore {
     /// The sink an ingest of `group` writes through: the embedded store's
     /// bulk writer, or PutRecord requests with `concurrency` in flight.
     pub fn sink(&self, group: &FeatureGroup, concurrency: usize) -> Arc<dyn fs_ingest::Sink> {
-        self.sink_with(group, concurrency, WriteApi::PutRecord)
+        self.sink_with(group, concurrency, fs_ingest::WriteApi::PutRecord)
     }
 
     /// The sink an ingest of `group` writes through, on SageMaker with the
@@ -266,7 +252,7 @@ impl FeatureStore {
         &self,
         group: &FeatureGroup,
         concurrency: usize,
-        api: WriteApi,
+        api: fs_ingest::WriteApi,
     ) -> Arc<dyn fs_ingest::Sink> {
         (self.sinks)(group, concurrency, api)
     }

@@ -105,8 +105,10 @@ pub use report::{
 #[cfg(feature = "local")]
 pub use sink::LocalSink;
 #[cfg(feature = "aws")]
+pub use sink::sagemaker_sink;
+#[cfg(feature = "aws")]
 pub use sink::{BatchWriteSink, DEFAULT_BATCH_WRITE_CONCURRENCY};
-pub use sink::{OnlineStoreSink, RowOutcome, RowStatus, Sink, WriteOptions};
+pub use sink::{OnlineStoreSink, RowOutcome, RowStatus, Sink, WriteApi, WriteOptions};
 pub use source::{
     CsvOptions, FileBatches, Format, Provenance, SourceBatch, SourceFile, expand_inputs, read_file,
 };

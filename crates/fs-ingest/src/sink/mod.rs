@@ -23,6 +23,8 @@ mod batch_write;
 #[cfg(feature = "local")]
 mod local;
 mod online;
+#[cfg(feature = "aws")]
+mod sagemaker;
 
 use arrow_array::RecordBatch;
 use async_trait::async_trait;
@@ -36,6 +38,22 @@ pub use batch_write::{BatchWriteSink, DEFAULT_BATCH_WRITE_CONCURRENCY};
 #[cfg(feature = "local")]
 pub use local::LocalSink;
 pub use online::{DEFAULT_CONCURRENCY, OnlineStoreSink};
+#[cfg(feature = "aws")]
+pub use sagemaker::sagemaker_sink;
+
+/// Which SageMaker API an ingest writes rows with (see `sagemaker_sink`,
+/// feature `aws`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteApi {
+    /// PutRecord: one request per row. Throughput is requests in flight
+    /// over the service's latency.
+    #[default]
+    PutRecord,
+    /// BatchWriteRecord: up to 25 rows per request, entries that fail with
+    /// a retryable code sent again; about 25 times PutRecord's throughput
+    /// at the same requests in flight.
+    BatchWriteRecord,
+}
 
 /// Per-write settings, passed through to the store: the target stores and
 /// a time to live. The same type as a put's options in fs-online.
