@@ -317,14 +317,6 @@ impl fs_retry::Classify for AwsError {
     }
 }
 
-/// Maps any SDK error to an [`AwsError`]; the same as [`AwsError::from_sdk`].
-pub fn from_sdk_error<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> AwsError
-where
-    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-{
-    AwsError::from_sdk(operation, err)
-}
-
 fn connector_kind(e: &ConnectorError) -> AwsErrorKind {
     if e.is_timeout() || e.is_io() {
         AwsErrorKind::Transient

@@ -26,7 +26,7 @@ pub use aws_sdk_sagemaker as sdk;
 /// `aws-config` in the application).
 pub use aws_types::SdkConfig;
 
-pub use crate::aws_error::{AwsError, AwsErrorKind, from_sdk_error};
+pub use crate::aws_error::{AwsError, AwsErrorKind};
 pub use client::ControlPlane;
 pub use convert::{FromSdk, ToSdk, apply_create_feature_group};
 pub use registry::SageMakerRegistry;
