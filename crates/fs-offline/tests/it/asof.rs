@@ -606,7 +606,7 @@ fn wide_rows_in_many_small_files_equal_the_sql_plan() {
                 let mut r = fs_schema::Record::new()
                     .with("id", format!("r{id}"))
                     .with("ts", iso(T0 + et * 60_000));
-                for f in (0..FEATURES).filter(|f| (n + f) % 7 != 0) {
+                for f in (0..FEATURES).filter(|f| !(n + f).is_multiple_of(7)) {
                     r = r.with(format!("f{f}"), format!("{}.5", n * 1000 + f));
                 }
                 r
@@ -665,7 +665,7 @@ fn wide_rows_in_many_small_files_equal_the_sql_plan() {
         let n = (v - 0.5) as usize / 1000;
         assert_eq!(n * 1000 + f, (v - 0.5) as usize, "{row:?}");
         for (f, v) in values.iter().enumerate() {
-            let want = ((n + f) % 7 != 0).then(|| (n * 1000 + f) as f64 + 0.5);
+            let want = (!(n + f).is_multiple_of(7)).then(|| (n * 1000 + f) as f64 + 0.5);
             assert_eq!(*v, want, "feature f{f} of {row:?}");
         }
     }
