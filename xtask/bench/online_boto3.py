@@ -3,7 +3,9 @@ BatchGetRecord against the fs-server that `server --endpoint` measures.
 
 The records are the ones `server --populate` wrote: group `bench`, ids
 `id-0` .. `id-<records-1>`, 20 features. Retries are off (one attempt) so
-that every sample is one request, as on the Rust side.
+that every sample is one request, as on the Rust side. The ids are drawn as
+on the Rust side: each GetRecord's uniformly at random (with replacement),
+each batch's 1,000 distinct ids uniformly at random (without replacement).
 
     python online_boto3.py --endpoint URL --records N --gets G --batches B
 """

@@ -1,5 +1,7 @@
 """The SageMaker Python SDK anchor of the ingest pair:
-`FeatureGroup.ingest(df, max_workers=W, max_processes=1)` against fs-server.
+`FeatureGroup.ingest(df, max_workers=W, max_processes=P)` against fs-server
+(P x W PutRecords in flight: the xtask runs P = 1 and P = the machine's
+cores, with W = in flight / P).
 
 The SDK takes no endpoint argument for ingestion (each worker thread builds
 its own `sagemaker-featurestore-runtime` client from a fresh boto3
@@ -7,18 +9,22 @@ session), so the endpoint is given the way boto3 reads it for every
 client: the AWS_ENDPOINT_URL_SAGEMAKER(_FEATURESTORE_RUNTIME) variables.
 
     python sdk_ingest.py --endpoint URL --group G --create      # create the group
-    python sdk_ingest.py --endpoint URL --group G --input FILE --workers W [--reproduce]
+    python sdk_ingest.py --endpoint URL --group G --input FILE --workers W [--processes P] [--reproduce]
 
 Prints `RESULT sdk_ingest <rows/s> rows/s`, timing the `ingest` call only
-(the DataFrame is loaded before), and `RESULT sdk_is_sagemaker 1|0 flag`:
-0 when the SDK could not be imported (or --reproduce was given) and its
-per-row algorithm was reproduced with boto3 instead: the frame split into
-W contiguous slices, one thread per slice, each with its own client
-(standard retries, 10 attempts, as the SDK sets), one PutRecord per row
-with every non-null value as a string.
+(the DataFrame is loaded before, the processes start inside it, as in the
+SDK), `RESULT sdk_rows_written <n> rows` (the rows less those the SDK
+reported failed), and `RESULT sdk_is_sagemaker 1|0 flag`: 0 when the SDK
+could not be imported (or --reproduce was given) and its per-row
+algorithm was reproduced with boto3 instead: the frame split into P
+contiguous parts, one process each, each part into W contiguous slices,
+one thread per slice, each with its own client (standard retries, 10
+attempts, as the SDK sets), one PutRecord per row with every non-null
+value as a string.
 """
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -57,20 +63,32 @@ def create(group):
     )
 
 
-def with_sdk(group, df, workers):
-    from sagemaker.feature_store.feature_group import FeatureGroup
+def with_sdk(group, df, workers, processes):
+    """Runs the SDK's ingest; returns its seconds and the rows it reported failed."""
+    from sagemaker.feature_store.feature_group import FeatureGroup, IngestionError
     from sagemaker.session import Session
 
     import boto3
 
     fg = FeatureGroup(name=group, sagemaker_session=Session(boto_session=boto3.Session()))
     t = time.perf_counter()
-    fg.ingest(data_frame=df, max_workers=workers, max_processes=1, wait=True)
-    return time.perf_counter() - t
+    failed = 0
+    try:
+        fg.ingest(data_frame=df, max_workers=workers, max_processes=processes, wait=True)
+    except IngestionError as e:
+        failed = len(e.failed_rows)
+    return time.perf_counter() - t, failed
 
 
-def reproduced(group, df, workers):
-    import math
+def slices(n, parts):
+    """`parts` contiguous (start, end) slices of range(n), as the SDK splits."""
+    size = math.ceil(n / parts)
+    return [(min(i * size, n), min(i * size + size, n)) for i in range(parts)]
+
+
+def reproduced_part(group, df, workers):
+    """One process of the reproduction: `workers` threads over contiguous
+    slices of `df`; returns the rows that failed."""
     from concurrent.futures import ThreadPoolExecutor
 
     import boto3
@@ -82,24 +100,39 @@ def reproduced(group, df, workers):
             "sagemaker-featurestore-runtime",
             config=Config(retries={"max_attempts": 10, "mode": "standard"}),
         )
+        failed = 0
         for row in df[start:end].itertuples():
             record = [
                 {"FeatureName": df.columns[i - 1], "ValueAsString": str(row[i])}
                 for i in range(1, len(row))
                 if pd.notna(row[i])
             ]
-            client.put_record(FeatureGroupName=group, Record=record)
+            try:
+                client.put_record(FeatureGroupName=group, Record=record)
+            except Exception:  # the SDK counts a failed row and goes on
+                failed += 1
+        return failed
+
+    with ThreadPoolExecutor(max_workers=workers) as ex:
+        futures = [ex.submit(one_slice, a, b) for a, b in slices(len(df), workers)]
+        return sum(f.result() for f in futures)
+
+
+def reproduced(group, df, workers, processes):
+    """The SDK's algorithm with boto3; returns its seconds and the failed rows."""
+    from concurrent.futures import ProcessPoolExecutor
 
     t = time.perf_counter()
-    size = math.ceil(len(df) / workers)
-    with ThreadPoolExecutor(max_workers=workers) as ex:
-        futures = [
-            ex.submit(one_slice, min(i * size, len(df)), min(i * size + size, len(df)))
-            for i in range(workers)
-        ]
-        for f in futures:
-            f.result()
-    return time.perf_counter() - t
+    if processes == 1:
+        failed = reproduced_part(group, df, workers)
+    else:
+        with ProcessPoolExecutor(max_workers=processes) as ex:
+            futures = [
+                ex.submit(reproduced_part, group, df[a:b], workers)
+                for a, b in slices(len(df), processes)
+            ]
+            failed = sum(f.result() for f in futures)
+    return time.perf_counter() - t, failed
 
 
 def main():
@@ -109,6 +142,7 @@ def main():
     ap.add_argument("--create", action="store_true")
     ap.add_argument("--input")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--processes", type=int, default=1)
     ap.add_argument("--reproduce", action="store_true")
     a = ap.parse_args()
     environment(a.endpoint)
@@ -125,8 +159,10 @@ def main():
         except Exception as e:  # the SDK is optional: say so and reproduce it
             print(f"sdk_ingest: the SageMaker SDK cannot be imported ({e}); reproducing its algorithm", file=sys.stderr)
             sdk = False
-    secs = with_sdk(a.group, df, a.workers) if sdk else reproduced(a.group, df, a.workers)
+    run = with_sdk if sdk else reproduced
+    secs, failed = run(a.group, df, a.workers, a.processes)
     result("sdk_ingest", len(df) / secs, "rows/s")
+    result("sdk_rows_written", len(df) - failed, "rows")
     result("sdk_is_sagemaker", 1 if sdk else 0, "flag")
 
 

@@ -19,9 +19,9 @@ use anyhow::{Result, bail};
 use crate::procs::{Guard, moto_python, spawn_fs_server, start_moto};
 use crate::{cargo, root};
 
-fn start_fs_server(root: &Path, store: &Path) -> Result<(Guard, String)> {
+fn start_fs_server(store: &Path) -> Result<(Guard, String)> {
     cargo(&["build", "--quiet", "-p", "fs-server"], &[])?;
-    let exe = root.join("target").join("debug").join("fs-server");
+    let exe = crate::target_dir().join("debug").join("fs-server");
     spawn_fs_server(&exe, store, &[])
 }
 
@@ -35,7 +35,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let store = std::env::temp_dir().join(format!("fs-it-store-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&store);
     // Guards drop in reverse order: both processes stop whatever happens below.
-    let (_server, server_url) = start_fs_server(&root, &store)?;
+    let (_server, server_url) = start_fs_server(&store)?;
     let (_moto, moto_url) = start_moto(&python)?;
     let python_path = python.to_string_lossy().into_owned();
     let env = [

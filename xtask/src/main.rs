@@ -69,6 +69,17 @@ pub(crate) fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set (relative to the
+/// workspace root if relative), else `target/` of the workspace. The
+/// virtual environments, the bench data and scratch files live there too,
+/// so that a separate target directory keeps them apart as well.
+pub(crate) fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root().join(dir),
+        _ => root().join("target"),
+    }
+}
+
 /// Runs `cargo <args>` in the workspace root with extra environment, failing on a non-zero exit.
 #[allow(clippy::print_stderr)]
 pub(crate) fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<()> {

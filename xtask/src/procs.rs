@@ -53,9 +53,9 @@ pub(crate) fn wait_for_port(addr: SocketAddr, guard: &mut Guard, timeout: Durati
 /// requirements it was filled from.
 const STAMP: &str = "xtask-requirements.txt";
 
-/// The python of the virtual environment `target/<name>`, filled with
-/// `pip install -r` of `requirements` (files of `xtask/`, every version
-/// pinned).
+/// The python of the virtual environment at `venv` (the xtask's are in
+/// [`crate::target_dir`]), filled with `pip install -r` of `requirements`
+/// (files of `root/xtask/`, every version pinned).
 ///
 /// The environment is re-created from scratch when it is missing, when the
 /// requirements' text differs from what it was filled from (a version
@@ -65,11 +65,10 @@ const STAMP: &str = "xtask-requirements.txt";
 #[allow(clippy::print_stderr)]
 pub(crate) fn venv_python(
     root: &Path,
-    name: &str,
+    venv: &Path,
     check: &str,
     requirements: &[&str],
 ) -> Result<PathBuf> {
-    let venv = root.join("target").join(name);
     let python = venv.join("bin").join("python");
     let files: Vec<PathBuf> = requirements
         .iter()
@@ -97,13 +96,13 @@ pub(crate) fn venv_python(
                 "its requirements changed"
             }
         );
-        std::fs::remove_dir_all(&venv).with_context(|| format!("removing {}", venv.display()))?;
+        std::fs::remove_dir_all(venv).with_context(|| format!("removing {}", venv.display()))?;
     } else {
         eprintln!("==> creating {}", venv.display());
     }
     let status = Command::new("python3")
         .args(["-m", "venv"])
-        .arg(&venv)
+        .arg(venv)
         .status()
         .context("running python3 -m venv (is Python 3 installed?)")?;
     if !status.success() {
@@ -146,13 +145,13 @@ fn runs(python: &Path, code: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// The `target/it-venv` python, with moto's server installed (and MiniStack,
+/// The `it-venv` python (in [`crate::target_dir`]), with moto's server installed (and MiniStack,
 /// DuckDB and sqlglot for the fs-offline Athena tests), as pinned in
 /// `xtask/requirements-it.txt`.
 pub(crate) fn moto_python(root: &Path) -> Result<PathBuf> {
     venv_python(
         root,
-        "it-venv",
+        &crate::target_dir().join("it-venv"),
         "import moto.server, flask, ministack, duckdb, sqlglot",
         &["requirements-it.txt"],
     )
@@ -249,10 +248,11 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join("xtask")).unwrap();
         let requirements = root.join("xtask").join("requirements-test.txt");
-        let marker = root.join("target").join("v").join("marker");
+        let dir = root.join("target").join("v");
+        let marker = dir.join("marker");
         let venv = |text: &str| {
             std::fs::write(&requirements, text).unwrap();
-            venv_python(&root, "v", "import sys", &["requirements-test.txt"]).unwrap()
+            venv_python(&root, &dir, "import sys", &["requirements-test.txt"]).unwrap()
         };
         // No packages, so pip needs no network.
         let python = venv("# nothing, version 1\n");

@@ -5,26 +5,28 @@
 //! `orders` files of fs-offline's `dataset` bench: 20 features, 1M rows in
 //! `--quick`, 10M in the full run); without it, N MB of Parquet-sized
 //! synthetic files (8 MiB each, incompressible bytes framed by Parquet's
-//! `PAR1` magic). Then it measures:
-//! - `cache_cold_sync`: MB/s of the first sync into an empty cache;
-//! - `cache_warm_sync`: ms of a second sync that finds nothing to fetch
-//!   (one listing, a stat of each file);
-//! - `cache_warm_read`: MB/s of a second reader: `open_for_read`, then
-//!   every file read to the end (1 MiB reads);
-//! - `cache_raw_read`: MB/s of plain sequential reads of the same files
-//!   (`cat`-like), the anchor;
-//! - `cache_warm_vs_raw`: warm read / raw read (DESIGN.md: at least 0.5);
-//! - `cache_second_reader_vs_cold`: cold sync time / (warm sync + warm
-//!   read) time, what a second sub-model pays against the first
-//!   (DESIGN.md: at least 20);
-//! - with real Parquet: `cache_warm_decode_all` and `cache_warm_decode_3`:
-//!   rows/s of decoding every file of the cached copy to Arrow, all
-//!   columns and a 3-column projection (only those column chunks are
-//!   read), one file after another on one thread.
+//! `PAR1` magic). Then, [`RUNS`] times, alternating the sides:
+//! - the first reader: a cold sync into an empty cache, and with real
+//!   Parquet the dataset build over it (the latest record per identifier
+//!   of `orders`, streamed to a Parquet file), timed end to end;
+//! - a second reader of the dataset: a sync of the warm cache (nothing to
+//!   fetch) and the same build over it, timed end to end;
+//! - a second reader of the bytes: a warm sync, `open_for_read`, and every
+//!   file read to the end (1 MiB reads), timed end to end;
+//! - a plain sequential read of the cached files (`cat`-like) and, with
+//!   real Parquet, a decode of every file to Arrow (all columns, and a
+//!   3-column projection), one file after another on one thread.
 //!
-//! Reads are of files in the page cache (the machine has the memory): both
-//! sides read the same bytes the same way, so the ratio is the cache's own
-//! overhead. Run with
+//! It prints medians: `cache_cold_sync_time` (ms) and `cache_cold_sync`
+//! (MB/s) of the cold syncs alone; `cache_second_reader_time` (ms);
+//! `cache_warm_sync` (ms, the warm sync alone); `cache_raw_read` (MB/s);
+//! with real Parquet `cache_cold_build_time` and `cache_warm_build_time`
+//! (ms) with the rows each wrote (`cache_cold_build_rows`,
+//! `cache_warm_build_rows`), and `cache_warm_decode_{all,3}` (rows/s, and
+//! `_time` in ms).
+//!
+//! The cached files are in the page cache (the machine has the memory) on
+//! both sides. Run with
 //! `FS_S3_ENDPOINT=http://127.0.0.1:5055 cargo bench -p fs-offline --features s3 --bench cache [-- --quick]`
 //! (`--quick`: 64 MB instead of 256 of synthetic files; `FS_CACHE_BENCH_MB` overrides).
 
@@ -37,11 +39,20 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use fs_offline::cache::{Cache, CacheOptions, SyncOptions};
+use fs_offline::local::LocalEngine;
+use fs_offline::output::{ParquetOptions, write_parquet};
+use fs_offline::table::OfflineTable;
+use fs_offline::{DatasetBuilder, EngineOptions};
+use fs_schema::FeatureGroup;
 use futures::StreamExt;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+#[path = "support/orders.rs"]
+mod orders;
+
 const FILE_MB: usize = 8;
+/// Warm syncs measured alone.
 const REPEATS: usize = 5;
 
 fn bytes(seed: u64, len: usize) -> Vec<u8> {
@@ -108,20 +119,216 @@ async fn main() {
         std::process::exit(2);
     };
     let quick = std::env::args().any(|a| a == "--quick");
-    let total_mb: usize = std::env::var("FS_CACHE_BENCH_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if quick { 64 } else { 256 });
     let config = fs_server::client_config(&endpoint, 3);
     let client = Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(true)
             .build(),
     );
-    let bucket = format!("fs-cache-bench-{}", std::process::id());
-    client.create_bucket().bucket(&bucket).send().await.unwrap();
-    let base = "acct/sagemaker/us-east-1/offline-store/bench-1700000000/data/";
-    // (key under `base`, local file or synthetic seed)
+    let sources = sources(quick);
+    let real = matches!(sources[0].1, Source::File(_));
+    let files = sources.len();
+    let uri = upload(&client, sources).await;
+    eprintln!("uploaded {files} files to {uri}");
+
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("latest.parquet");
+    let warm = Cache::open(scratch.path().join("warm"), CacheOptions::default()).unwrap();
+    let total = warm
+        .sync(&client, &uri, &SyncOptions::new())
+        .await
+        .unwrap()
+        .bytes_fetched;
+    let group = real.then(orders::orders_group);
+    let mut samples = Samples::default();
+    // Alternate, so that every side sees the same machine and page cache.
+    for run in 0..RUNS {
+        let dir = scratch.path().join(format!("cold-{run}"));
+        let cold = Cache::open(&dir, CacheOptions::default()).unwrap();
+        let first = reader(&cold, &client, &uri, group.as_ref(), &out).await;
+        assert_eq!(
+            first.fetched, files as u64,
+            "the cold sync fetched every file"
+        );
+        samples.cold_sync.push(first.sync);
+        samples.cold_build.push((first.total, first.rows));
+        drop(cold);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let second = reader(&warm, &client, &uri, group.as_ref(), &out).await;
+        assert_eq!(second.fetched, 0, "the warm sync fetched nothing");
+        samples.warm_build.push((second.total, second.rows));
+        samples
+            .second_reader
+            .push(second_reader(&warm, &client, &uri, total).await);
+        samples.raw.push(raw_read(&warm, &uri, total));
+        if real {
+            decode_runs(&warm, &uri, &mut samples);
+        }
+    }
+    for _ in 0..REPEATS {
+        let t = Instant::now();
+        let r = warm.sync(&client, &uri, &SyncOptions::new()).await.unwrap();
+        samples.warm_sync.push(t.elapsed());
+        assert_eq!(r.objects_fetched, 0);
+    }
+    samples.print(total, real);
+}
+
+/// Cold syncs, warm syncs and second readers measured [`RUNS`] times.
+const RUNS: usize = 3;
+
+/// Every run's measurements.
+#[derive(Default)]
+struct Samples {
+    cold_sync: Vec<Duration>,
+    /// A first reader's sync and build, end to end, and the rows it wrote.
+    cold_build: Vec<(Duration, u64)>,
+    /// A second reader's sync and build, end to end, and the rows it wrote.
+    warm_build: Vec<(Duration, u64)>,
+    warm_sync: Vec<Duration>,
+    second_reader: Vec<Duration>,
+    raw: Vec<Duration>,
+    decode_all: Vec<Duration>,
+    decode_3: Vec<Duration>,
+    /// The rows of the cached files.
+    rows: usize,
+}
+
+impl Samples {
+    /// Prints every median as a `RESULT` line.
+    fn print(self, total: u64, real: bool) {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let cold_sync = median(self.cold_sync);
+        println!("RESULT cache_bytes {total} bytes");
+        println!("RESULT cache_cold_sync {:.1} MB/s", mb_s(total, cold_sync));
+        println!("RESULT cache_cold_sync_time {:.1} ms", ms(cold_sync));
+        println!(
+            "RESULT cache_warm_sync {:.1} ms",
+            ms(median(self.warm_sync))
+        );
+        let second = median(self.second_reader);
+        println!("RESULT cache_second_reader_time {:.1} ms", ms(second));
+        println!(
+            "RESULT cache_raw_read {:.0} MB/s",
+            mb_s(total, median(self.raw))
+        );
+        if !real {
+            return;
+        }
+        for (name, runs) in [("cold", self.cold_build), ("warm", self.warm_build)] {
+            let rows = runs.iter().map(|r| r.1).min().unwrap_or(0);
+            let time = median(runs.into_iter().map(|r| r.0).collect());
+            println!("RESULT cache_{name}_build_time {:.1} ms", ms(time));
+            println!("RESULT cache_{name}_build_rows {rows} rows");
+        }
+        println!("RESULT cache_rows {} rows", self.rows);
+        for (name, samples) in [("all", self.decode_all), ("3", self.decode_3)] {
+            let t = median(samples);
+            println!(
+                "RESULT cache_warm_decode_{name} {:.0} rows/s",
+                self.rows as f64 / t.as_secs_f64()
+            );
+            println!("RESULT cache_warm_decode_{name}_time {:.1} ms", ms(t));
+        }
+    }
+}
+
+/// What one reader of the dataset took.
+struct Reader {
+    /// Its sync alone.
+    sync: Duration,
+    /// Its sync and build, end to end.
+    total: Duration,
+    /// The objects its sync fetched.
+    fetched: u64,
+    /// The rows its build wrote (0 without a group).
+    rows: u64,
+}
+
+/// A reader of the dataset through `cache`: a sync and open of `uri`, then
+/// with `group` the latest record per identifier over the cached files,
+/// streamed to the Parquet file `out`, as `CachedEngine` runs it.
+async fn reader(
+    cache: &Cache,
+    client: &Client,
+    uri: &str,
+    group: Option<&FeatureGroup>,
+    out: &Path,
+) -> Reader {
+    let t = Instant::now();
+    let (report, opened) = cache
+        .sync_and_open(client, uri, &SyncOptions::new())
+        .await
+        .unwrap();
+    let sync = t.elapsed();
+    let mut rows = 0;
+    if let Some(group) = group {
+        let engine = LocalEngine::with_options(EngineOptions::default())
+            .with_table(OfflineTable::new(group.clone(), opened.path()));
+        let spec = DatasetBuilder::from_group(group.clone()).build().unwrap();
+        let stream = engine.execute(&spec).await.unwrap();
+        rows = write_parquet(stream, out, ParquetOptions::default())
+            .await
+            .unwrap()
+            .rows;
+    }
+    drop(opened);
+    Reader {
+        sync,
+        total: t.elapsed(),
+        fetched: report.objects_fetched,
+        rows,
+    }
+}
+
+/// A second reader of the bytes, end to end: a warm sync, `open_for_read`,
+/// every file read to the end.
+async fn second_reader(cache: &Cache, client: &Client, uri: &str, total: u64) -> Duration {
+    let t = Instant::now();
+    let r = cache.sync(client, uri, &SyncOptions::new()).await.unwrap();
+    assert_eq!(r.objects_fetched, 0);
+    let reader = cache.open_for_read(uri).unwrap();
+    let paths: Vec<PathBuf> = reader.files().iter().map(|f| f.path.clone()).collect();
+    assert_eq!(read_all(&paths), total);
+    drop(reader);
+    t.elapsed()
+}
+
+/// A plain sequential read of the cached files, timed.
+fn raw_read(cache: &Cache, uri: &str, total: u64) -> Duration {
+    let paths = files_under(&cache.local_path(uri).unwrap());
+    let t = Instant::now();
+    assert_eq!(read_all(&paths), total);
+    t.elapsed()
+}
+
+/// Decodes every cached file to Arrow, all columns and then 3, timed.
+fn decode_runs(cache: &Cache, uri: &str, samples: &mut Samples) {
+    for projection in [None, Some(3)] {
+        let t = Instant::now();
+        let reader = cache.open_for_read(uri).unwrap();
+        samples.rows = reader
+            .files()
+            .iter()
+            .map(|f| decode(&f.path, projection))
+            .sum();
+        drop(reader);
+        let d = t.elapsed();
+        match projection {
+            None => samples.decode_all.push(d),
+            Some(_) => samples.decode_3.push(d),
+        }
+    }
+}
+
+/// The objects to upload: the files under `FS_CACHE_BENCH_DIR` (keys
+/// relative to it), or synthetic ones.
+fn sources(quick: bool) -> Vec<(String, Source)> {
+    let total_mb: usize = std::env::var("FS_CACHE_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 64 } else { 256 });
     let sources: Vec<(String, Source)> = match std::env::var_os("FS_CACHE_BENCH_DIR") {
         Some(dir) => {
             let dir = PathBuf::from(dir);
@@ -146,8 +353,15 @@ async fn main() {
             .collect(),
     };
     assert!(!sources.is_empty(), "no Parquet files to upload");
-    let real = matches!(sources[0].1, Source::File(_));
-    let files = sources.len();
+    sources
+}
+
+/// Uploads `sources` into a new bucket in the Glue layout; returns the
+/// S3 URI of their prefix.
+async fn upload(client: &Client, sources: Vec<(String, Source)>) -> String {
+    let bucket = format!("fs-cache-bench-{}", std::process::id());
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    let base = "acct/sagemaker/us-east-1/offline-store/bench-1700000000/data/";
     futures::stream::iter(sources)
         .map(|(key, source)| {
             let (client, bucket) = (client.clone(), bucket.clone());
@@ -169,96 +383,7 @@ async fn main() {
         .buffer_unordered(8)
         .collect::<Vec<()>>()
         .await;
-    let uri = format!("s3://{bucket}/{base}");
-    eprintln!("uploaded {files} files to {uri}");
-
-    let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::open(dir.path(), CacheOptions::default()).unwrap();
-    let started = Instant::now();
-    let cold = cache
-        .sync(&client, &uri, &SyncOptions::new())
-        .await
-        .unwrap();
-    let cold_time = started.elapsed();
-    assert_eq!(cold.objects_fetched, files as u64);
-    let total = cold.bytes_fetched;
-
-    let mut warm_syncs = Vec::new();
-    for _ in 0..REPEATS {
-        let t = Instant::now();
-        let r = cache
-            .sync(&client, &uri, &SyncOptions::new())
-            .await
-            .unwrap();
-        warm_syncs.push(t.elapsed());
-        assert_eq!(r.objects_fetched, 0);
-    }
-    let warm_sync = median(warm_syncs);
-
-    let raw_paths = files_under(&cache.local_path(&uri).unwrap());
-    let (mut warm, mut raw) = (Vec::new(), Vec::new());
-    let (mut decode_all, mut decode_3) = (Vec::new(), Vec::new());
-    let mut rows = 0;
-    // Alternate, so both see the same page-cache state.
-    for _ in 0..REPEATS {
-        if real {
-            for (projection, samples) in [(None, &mut decode_all), (Some(3), &mut decode_3)] {
-                let t = Instant::now();
-                let reader = cache.open_for_read(&uri).unwrap();
-                rows = reader
-                    .files()
-                    .iter()
-                    .map(|f| decode(&f.path, projection))
-                    .sum();
-                drop(reader);
-                samples.push(t.elapsed());
-            }
-        }
-
-        let t = Instant::now();
-        let reader = cache.open_for_read(&uri).unwrap();
-        let paths: Vec<PathBuf> = reader.files().iter().map(|f| f.path.clone()).collect();
-        assert_eq!(read_all(&paths), total);
-        drop(reader);
-        warm.push(t.elapsed());
-
-        let t = Instant::now();
-        assert_eq!(read_all(&raw_paths), total);
-        raw.push(t.elapsed());
-    }
-    let (warm, raw) = (median(warm), median(raw));
-    let (warm_mb_s, raw_mb_s) = (mb_s(total, warm), mb_s(total, raw));
-    println!("RESULT cache_bytes {total} bytes");
-    println!("RESULT cache_cold_sync {:.1} MB/s", mb_s(total, cold_time));
-    println!(
-        "RESULT cache_cold_sync_time {:.0} ms",
-        cold_time.as_secs_f64() * 1e3
-    );
-    println!(
-        "RESULT cache_warm_sync {:.1} ms",
-        warm_sync.as_secs_f64() * 1e3
-    );
-    println!("RESULT cache_warm_read {warm_mb_s:.0} MB/s");
-    println!("RESULT cache_raw_read {raw_mb_s:.0} MB/s");
-    println!("RESULT cache_warm_vs_raw {:.2} ratio", warm_mb_s / raw_mb_s);
-    println!(
-        "RESULT cache_second_reader_vs_cold {:.1} ratio",
-        cold_time.as_secs_f64() / (warm_sync + warm).as_secs_f64()
-    );
-    if real {
-        println!("RESULT cache_rows {rows} rows");
-        for (name, samples) in [("all", decode_all), ("3", decode_3)] {
-            let t = median(samples);
-            println!(
-                "RESULT cache_warm_decode_{name} {:.0} rows/s",
-                rows as f64 / t.as_secs_f64()
-            );
-            println!(
-                "RESULT cache_warm_decode_{name}_time {:.1} ms",
-                t.as_secs_f64() * 1e3
-            );
-        }
-    }
+    format!("s3://{bucket}/{base}")
 }
 
 /// Where an uploaded object's bytes come from.

@@ -59,8 +59,12 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+#[path = "support/orders.rs"]
+mod orders;
 #[path = "support/scan.rs"]
 mod scan;
+
+use orders::orders_group;
 
 const HOURS: usize = 48;
 const START: &str = "2024-05-01T00:00:00Z";
@@ -208,25 +212,6 @@ fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
-
-fn orders_group() -> FeatureGroup {
-    let mut features = vec![
-        FeatureDefinition::string("id"),
-        FeatureDefinition::string("ts"),
-    ];
-    for i in 0..18 {
-        features.push(match i {
-            0..9 => FeatureDefinition::fractional(format!("f{i}")),
-            9..15 => FeatureDefinition::integral(format!("f{i}")),
-            _ => FeatureDefinition::string(format!("f{i}")),
-        });
-    }
-    FeatureGroup::builder("orders", "id", "ts")
-        .features(features)
-        .offline_store_s3_uri("s3://bench/offline")
-        .build()
-        .expect("the orders group")
 }
 
 fn profiles_group() -> FeatureGroup {

@@ -2,10 +2,13 @@
 //!
 //! Measures latency percentiles (which criterion does not report), so it
 //! has its own small harness: each measurement runs a warm-up, then times
-//! every call and reports p50 and p99.
+//! every call and reports p50, p90 and (over at least 1,000 samples) p99.
 //!
-//! - `get`: one 100-feature record by id (record form, and typed Arrow).
-//! - `batch_get_1000`: 1,000 ids of the same group in one call.
+//! - `get`: one 100-feature record by id, drawn uniformly with replacement
+//!   (record form, and typed Arrow).
+//! - `batch_get_1000`: 1,000 distinct ids of the same group in one call,
+//!   drawn uniformly without replacement (as the server bench and its boto3
+//!   anchor draw them).
 //! - `put_batch`: rows/s of 10-feature records written with
 //!   `Store::put_records` in batches of 10,000 (one durable transaction each),
 //!   to both stores; `flush`: rows/s of the outbox turned into Parquet.
@@ -18,11 +21,15 @@
 #![allow(missing_docs, clippy::print_stdout)]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use fs_online::{LocalOnlineStore, OnlineStore, OnlineStoreExt};
 use fs_schema::runtime::BatchGetRequest;
 use fs_schema::{FeatureDefinition, FeatureGroup, OnlineStoreConfig, Record};
+
+#[path = "support/sample.rs"]
+mod sample;
+use sample::{Ids, report};
 
 fn group(name: &str, features: usize) -> FeatureGroup {
     let mut defs = vec![
@@ -59,24 +66,14 @@ fn record(g: &FeatureGroup, id: usize) -> Record {
     r
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn report(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let (p50, p99) = (percentile(&samples, 0.50), percentile(&samples, 0.99));
-    println!("RESULT {name}_p50 {:.2} us", p50.as_secs_f64() * 1e6);
-    println!("RESULT {name}_p99 {:.2} us", p99.as_secs_f64() * 1e6);
-}
-
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let reads_only = std::env::args().any(|a| a == "--reads-only");
     let (records, get_samples, batch_samples, put_rows) = if quick {
         (5_000, 20_000, 50, 100_000)
     } else {
-        (100_000, 200_000, 300, 1_000_000)
+        // 1,000 batches: a p99 needs 1,000 samples.
+        (100_000, 200_000, 1_000, 1_000_000)
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -107,24 +104,19 @@ fn main() {
             .unwrap();
     }
     let online = LocalOnlineStore::new(store.clone());
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next_id = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        format!("id-{:08}", state as usize % records)
-    };
+    let mut ids = Ids::new(0x2545_f491_4f6c_dd1d, records);
+    let id_of = |i: usize| format!("id-{i:08}");
     rt.block_on(async {
         for _ in 0..1_000 {
             online
-                .get_record("wide", &next_id(), None)
+                .get_record("wide", &id_of(ids.pick()), None)
                 .await
                 .unwrap()
                 .unwrap();
         }
         let mut samples = Vec::with_capacity(get_samples);
         for _ in 0..get_samples {
-            let id = next_id();
+            let id = id_of(ids.pick());
             let t = Instant::now();
             let r = online.get_record("wide", &id, None).await.unwrap();
             samples.push(t.elapsed());
@@ -134,7 +126,7 @@ fn main() {
 
         let mut samples = Vec::with_capacity(get_samples / 4);
         for _ in 0..get_samples / 4 {
-            let id = next_id();
+            let id = id_of(ids.pick());
             let t = Instant::now();
             let b = online.get("wide", &id, None).await.unwrap();
             samples.push(t.elapsed());
@@ -144,10 +136,10 @@ fn main() {
 
         let mut samples = Vec::with_capacity(batch_samples);
         for _ in 0..batch_samples {
-            let ids: Vec<String> = (0..1_000).map(|_| next_id()).collect();
+            let batch: Vec<String> = ids.distinct(1_000).into_iter().map(id_of).collect();
             let req = [BatchGetRequest {
                 group: "wide".into(),
-                record_ids: ids,
+                record_ids: batch,
                 features: None,
             }];
             let t = Instant::now();
@@ -159,9 +151,9 @@ fn main() {
 
         let mut samples = Vec::with_capacity(batch_samples);
         for _ in 0..batch_samples {
-            let ids: Vec<String> = (0..1_000).map(|_| next_id()).collect();
+            let batch: Vec<String> = ids.distinct(1_000).into_iter().map(id_of).collect();
             let t = Instant::now();
-            let r = online.batch_get("wide", &ids, None).await.unwrap();
+            let r = online.batch_get("wide", &batch, None).await.unwrap();
             samples.push(t.elapsed());
             assert_eq!(r.batch.num_rows(), 1_000);
         }

@@ -1,6 +1,9 @@
 //! The Rust SDK client (`aws-sdk-sagemakerfeaturestoreruntime` through
 //! [`AwsOnlineStore`]) against fs-server on loopback: GetRecord p50/p99 and
-//! a 1,000-id batch get (10 BatchGetRecord calls run concurrently).
+//! a 1,000-id batch get (10 BatchGetRecord calls run concurrently), with
+//! the ids drawn as `xtask/bench/online_boto3.py` draws them (a get's id
+//! with replacement, a batch's 1,000 distinct ids without) and p99 only
+//! over at least 1,000 samples (p90 always; see `support/sample.rs`).
 //!
 //! Run with `cargo bench -p fs-online --bench server --features aws [-- --quick]`;
 //! prints one `RESULT name value unit` line per number.
@@ -15,18 +18,15 @@
 #![allow(missing_docs, clippy::print_stdout)]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use fs_online::{AwsOnlineStore, OnlineStore};
 use fs_schema::runtime::BatchGetRequest;
 use fs_schema::{FeatureDefinition, FeatureGroup, OnlineStoreConfig, Record, TargetStore};
 
-fn report(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let at = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize];
-    println!("RESULT {name}_p50 {:.1} us", at(0.50).as_secs_f64() * 1e6);
-    println!("RESULT {name}_p99 {:.1} us", at(0.99).as_secs_f64() * 1e6);
-}
+#[path = "support/sample.rs"]
+mod sample;
+use sample::{Ids, report};
 
 /// The benchmark's group: `id`, `ts` and 18 fractional features.
 fn bench_group() -> FeatureGroup {
@@ -70,13 +70,8 @@ async fn measure(endpoint: &str, records: usize, gets: usize, batches: usize) {
     let online =
         AwsOnlineStore::from_client(aws_sdk_sagemakerfeaturestoreruntime::Client::new(&config))
             .with_group(bench_group());
-    let mut x = 88172645463325252u64;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        format!("id-{}", x as usize % records)
-    };
+    let mut ids = Ids::new(88172645463325252, records);
+    let mut next = || format!("id-{}", ids.pick());
     for _ in 0..200 {
         online.get_record("bench", &next(), None).await.unwrap();
     }
@@ -91,7 +86,11 @@ async fn measure(endpoint: &str, records: usize, gets: usize, batches: usize) {
     report("sdk_get_record_20_features", samples);
     let mut samples = Vec::with_capacity(batches);
     for _ in 0..batches {
-        let ids: Vec<String> = (0..1_000).map(|_| next()).collect();
+        let ids: Vec<String> = ids
+            .distinct(1_000)
+            .iter()
+            .map(|i| format!("id-{i}"))
+            .collect();
         let req = [BatchGetRequest {
             group: "bench".into(),
             record_ids: ids,
@@ -113,10 +112,11 @@ fn main() {
             .position(|a| a == flag)
             .map(|i| args.get(i + 1).expect("a value after the flag").clone())
     };
+    // The full run's batches: a p99 needs 1,000 samples.
     let (records, gets, batches) = if quick {
         (2_000, 2_000, 30)
     } else {
-        (20_000, 20_000, 200)
+        (20_000, 20_000, 1_000)
     };
     if let Some(dir) = value("--populate") {
         let store = fs_local::Store::open(&dir).unwrap();

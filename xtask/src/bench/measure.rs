@@ -126,33 +126,59 @@ fn vm_hwm(pid: u32) -> Option<u64> {
 /// A side's runs, or why it could not run.
 pub(crate) type Side = Result<Vec<Results>>;
 
+/// One side's run: a process (or several) measured once.
+pub(crate) type RunOnce<'a> = dyn FnMut() -> Result<Results> + 'a;
+
 /// Runs `a` and `b` `reps` times each, alternating (A B A B …), so that both
 /// see the same drift in a noisy machine. A side that fails stops being
 /// run; its error is kept.
-#[allow(clippy::print_stderr)]
-pub(crate) fn alternate(
+pub(crate) fn alternate<'a>(
     name: &str,
     reps: usize,
-    mut a: impl FnMut() -> Result<Results>,
-    mut b: Option<&mut dyn FnMut() -> Result<Results>>,
+    mut a: impl FnMut() -> Result<Results> + 'a,
+    b: Option<&mut RunOnce<'a>>,
 ) -> (Side, Side) {
-    let (mut ra, mut rb): (Side, Side) = (Ok(Vec::new()), Ok(Vec::new()));
+    let mut sides: Vec<&mut RunOnce<'a>> = vec![&mut a];
+    let has_b = b.is_some();
+    sides.extend(b);
+    let mut out = alternate_all(name, reps, &mut sides).into_iter();
+    let ra = out.next().unwrap_or_else(|| Ok(Vec::new()));
+    let rb = match out.next() {
+        Some(rb) if has_b => rb,
+        _ => Ok(Vec::new()),
+    };
+    (ra, rb)
+}
+
+/// Runs every side `reps` times, in turn (A B C A B C …), so that all see
+/// the same drift in a noisy machine; one [`Side`] per side, in order. A
+/// side that fails stops being run; its error is kept.
+#[allow(clippy::print_stderr)]
+pub(crate) fn alternate_all(name: &str, reps: usize, sides: &mut [&mut RunOnce<'_>]) -> Vec<Side> {
+    let mut out: Vec<Side> = sides.iter().map(|_| Ok(Vec::new())).collect();
     for i in 0..reps {
         eprintln!("==> {name}: run {} of {reps}", i + 1);
-        if let Ok(v) = &mut ra {
-            match a() {
-                Ok(r) => v.push(r),
-                Err(e) => ra = Err(e),
-            }
-        }
-        if let (Some(b), Ok(v)) = (b.as_mut(), &mut rb) {
-            match b() {
-                Ok(r) => v.push(r),
-                Err(e) => rb = Err(e),
+        for (side, got) in sides.iter_mut().zip(out.iter_mut()) {
+            if let Ok(v) = got {
+                match side() {
+                    Ok(r) => v.push(r),
+                    Err(e) => *got = Err(e),
+                }
             }
         }
     }
-    (ra, rb)
+    out
+}
+
+/// The rows a side wrote (`name`, in rows): the fewest of its runs, so
+/// that one short run shows; `None` when it did not run or did not say.
+pub(crate) fn written(side: &Side, name: &str) -> Option<f64> {
+    let runs = side.as_ref().ok()?;
+    runs.iter()
+        .map(|r| r.get(name, "rows").ok())
+        .collect::<Option<Vec<f64>>>()?
+        .into_iter()
+        .reduce(f64::min)
 }
 
 /// The median of `name` over `runs` (all in `unit`).
@@ -185,4 +211,42 @@ pub(crate) fn python_script(python: &Path, script: &str, args: &[String]) -> Com
         .args(args)
         .env("PYTHONUNBUFFERED", "1");
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_side_runs_in_turn_and_a_failed_side_stops() {
+        let order = std::cell::RefCell::new(Vec::new());
+        let mut a = || {
+            order.borrow_mut().push('a');
+            Ok(Results::default())
+        };
+        let mut b = || -> Result<Results> {
+            order.borrow_mut().push('b');
+            bail!("b fails")
+        };
+        let mut c = || {
+            order.borrow_mut().push('c');
+            Ok(Results::default())
+        };
+        let sides = alternate_all("t", 2, &mut [&mut a, &mut b, &mut c]);
+        assert_eq!(order.into_inner(), ['a', 'b', 'c', 'a', 'c']);
+        assert_eq!(sides[0].as_ref().map(Vec::len).ok(), Some(2));
+        assert!(sides[1].is_err());
+        assert_eq!(sides[2].as_ref().map(Vec::len).ok(), Some(2));
+    }
+
+    #[test]
+    fn written_is_the_fewest_rows_of_the_runs() {
+        let runs = [10.0, 9.0, 10.0].map(|v| {
+            let mut r = Results::default();
+            r.insert("rows_written", v, "rows");
+            r
+        });
+        assert_eq!(written(&Ok(runs.to_vec()), "rows_written"), Some(9.0));
+        assert_eq!(written(&Ok(runs.to_vec()), "other"), None);
+    }
 }

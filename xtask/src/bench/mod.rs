@@ -6,9 +6,10 @@
 //!   printing `RESULT name value unit` lines), fs-server and the
 //!   `featurestore` CLI are built once in release, then run directly.
 //! - The anchors are Python scripts (`xtask/bench/*.py`) run from a
-//!   virtual environment this command creates, `target/bench-venv`
-//!   (DuckDB, pyarrow, boto3, the SageMaker Python SDK); moto comes from
-//!   `target/it-venv`, as for `cargo xtask it`.
+//!   virtual environment this command creates, `bench-venv` in the target
+//!   directory (`CARGO_TARGET_DIR`, else `target/`: DuckDB, pyarrow, boto3,
+//!   the SageMaker Python SDK); moto comes from `it-venv` beside it, as for
+//!   `cargo xtask it`.
 //! - Each pair runs `--reps` times (3 with `--quick`, else 5), alternating
 //!   ours and the anchor (A B A B …) so that both see the same machine;
 //!   the table shows the median of each, their ratio (how many times
@@ -28,6 +29,7 @@ use anyhow::{Result, bail};
 
 mod build;
 mod ingest;
+mod ingest_runs;
 mod measure;
 mod offline;
 mod online;
@@ -36,7 +38,7 @@ mod table;
 use build::{Exes, Target};
 use table::Row;
 
-/// The requirements of `target/bench-venv` (files of `xtask/`, every
+/// The requirements of `bench-venv` (files of `xtask/`, every
 /// version pinned): the anchors' packages...
 const REQUIREMENTS: &str = "requirements-bench.txt";
 /// ...and the SageMaker Python SDK on top, v2 (v3 moved the feature store
@@ -178,19 +180,21 @@ fn selected(name: &str, n: &str) -> bool {
     name == n || name.split('-').next() == Some(n)
 }
 
-/// `target/bench-venv`: the anchors' python, and whether the SDK is in it.
+/// `bench-venv` (in the target directory): the anchors' python, and
+/// whether the SDK is in it.
 #[allow(clippy::print_stderr)]
 fn bench_venv() -> (Result<PathBuf, String>, Result<(), String>) {
     let root = crate::root();
+    let venv = crate::target_dir().join("bench-venv");
     let check = "import duckdb, pyarrow, boto3, sagemaker.feature_store.feature_group";
-    match crate::procs::venv_python(&root, "bench-venv", check, &[REQUIREMENTS, SAGEMAKER]) {
+    match crate::procs::venv_python(&root, &venv, check, &[REQUIREMENTS, SAGEMAKER]) {
         Ok(p) => (Ok(p), Ok(())),
         Err(e) => {
             eprintln!("xtask bench: {e:#}; trying without the SageMaker SDK");
             let sdk = Err(format!("xtask/{SAGEMAKER} did not install: {e:#}"));
             match crate::procs::venv_python(
                 &root,
-                "bench-venv",
+                &venv,
                 "import duckdb, pyarrow, boto3",
                 &[REQUIREMENTS],
             ) {
@@ -214,26 +218,19 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         })
         .collect();
     let load_before = table::load_average();
-    // fs-offline (DataFusion, the S3 SDK) is built on its own: its feature
-    // set stays the same whichever other pairs run, so its release
-    // artifacts are reused from run to run.
-    let mut core: Vec<Target> = Vec::new();
-    let mut offline_targets: Vec<Target> = Vec::new();
+    // One cargo invocation for every target: built on its own, fs-offline
+    // would resolve DataFusion and the S3 SDK with a second feature set
+    // (the CLI already builds them with its own) and compile them again,
+    // about half an hour on 2 cores.
+    let mut targets: Vec<Target> = Vec::new();
     for t in pairs.iter().flat_map(|p| p.targets.iter().copied()) {
-        let list = if t.package == "fs-offline" {
-            &mut offline_targets
-        } else {
-            &mut core
-        };
-        if !list.contains(&t) {
-            list.push(t);
+        if !targets.contains(&t) {
+            targets.push(t);
         }
     }
-    let mut exes = build::build_all(&core, ingest::CLI_FEATURES)?;
-    exes.extend(build::build_all(&offline_targets, &[])?);
+    let exes = build::build_all(&targets, ingest::CLI_FEATURES)?;
     let (python, sagemaker) = bench_venv();
-    let scratch = crate::root()
-        .join("target")
+    let scratch = crate::target_dir()
         .join("bench-tmp")
         .join(std::process::id().to_string());
     std::fs::create_dir_all(&scratch)?;

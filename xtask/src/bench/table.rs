@@ -84,6 +84,9 @@ pub(crate) struct Row {
     pub(crate) anchor: Option<Result<Q, String>>,
     pub(crate) target: Target,
     pub(crate) note: String,
+    /// The rows each side wrote, when the row compares outputs: a row whose
+    /// sides wrote different counts fails whatever its target.
+    pub(crate) counts: Option<(f64, f64)>,
 }
 
 impl Row {
@@ -101,6 +104,7 @@ impl Row {
             anchor: Some(anchor),
             target,
             note: note.into(),
+            counts: None,
         }
     }
 
@@ -117,7 +121,28 @@ impl Row {
             anchor: None,
             target,
             note: note.into(),
+            counts: None,
         }
+    }
+
+    /// Records the rows each side wrote (when both are known) and says so
+    /// in the note: equal counts are stated, different ones fail the row.
+    pub(crate) fn with_counts(mut self, ours: Option<f64>, anchor: Option<f64>) -> Self {
+        let (Some(o), Some(a)) = (ours, anchor) else {
+            return self;
+        };
+        self.counts = Some((o, a));
+        if o == a {
+            self.note
+                .push_str(&format!(" Both wrote {} rows.", thousands(o)));
+        } else {
+            self.note.push_str(&format!(
+                " **The row counts differ**: ours {}, the anchor {}, so the row fails.",
+                thousands(o),
+                thousands(a)
+            ));
+        }
+        self
     }
 
     /// How many times better ours is than the anchor (a rate divided by
@@ -142,8 +167,12 @@ impl Row {
         }
     }
 
-    /// `pass`, `FAIL`, `info`, or why it could not be judged.
+    /// `pass`, `FAIL`, `info`, or why it could not be judged; a row whose
+    /// sides wrote different row counts fails.
     pub(crate) fn verdict(&self) -> String {
+        if self.counts.is_some_and(|(o, a)| o != a) {
+            return "**FAIL** (row counts differ)".into();
+        }
         let ours = match &self.ours {
             Ok(q) => *q,
             Err(why) => return format!("not available: {}", cell(why)),
@@ -279,4 +308,33 @@ pub(crate) fn write_docs(path: &Path, section: &str) -> Result<()> {
         },
     };
     std::fs::write(path, new).with_context(|| path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(target: Target) -> Row {
+        Row::pair(
+            "r",
+            Ok(Q(2.0, Unit::Secs)),
+            Ok(Q(4.0, Unit::Secs)),
+            target,
+            "",
+        )
+    }
+
+    #[test]
+    fn a_row_whose_sides_wrote_different_row_counts_fails() {
+        let equal = row(Target::RatioAtLeast(1.5)).with_counts(Some(10.0), Some(10.0));
+        assert_eq!(equal.verdict(), "pass");
+        assert!(equal.note.contains("Both wrote 10 rows"));
+        for target in [Target::RatioAtLeast(1.5), Target::None] {
+            let differ = row(target).with_counts(Some(10.0), Some(9.0));
+            assert!(differ.verdict().contains("FAIL"), "{}", differ.verdict());
+            assert!(differ.note.contains("row counts differ"));
+        }
+        let unknown = row(Target::None).with_counts(None, Some(9.0));
+        assert_eq!(unknown.verdict(), "info");
+    }
 }
