@@ -1,12 +1,11 @@
 //! `cargo xtask ci`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Result, bail};
 use serde_json::Value;
 
-use crate::{cargo, cargo_output};
+use crate::{NEXTEST_PROFILE, cargo, cargo_output, nextest_available};
 
 /// A workspace package and its features, from `cargo metadata`.
 struct Package {
@@ -143,17 +142,6 @@ fn any_rust_file_contains(dir: &Path, needle: &str) -> Result<bool> {
 /// The tests run on the default feature set: those in a `default_features`
 /// module (compiled only without some feature).
 const DEFAULT_FEATURES_FILTER: &str = "test(/(^|::)default_features::/)";
-
-/// The nextest profile (`.config/nextest.toml`) CI runs with: slow tests
-/// are killed after a few minutes and fail the run.
-pub(crate) const NEXTEST_PROFILE: &str = "ci";
-
-pub(crate) fn nextest_available() -> bool {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["nextest", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 /// Clippy over the libraries and binaries of `packages`, in one build, with
 /// `features` (cargo's feature flags); nothing when `packages` is empty.

@@ -46,13 +46,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_REGION", "us-east-1"),
     ];
-    let result = if crate::ci::nextest_available() {
+    let result = if crate::nextest_available() {
         cargo(
             &[
                 "nextest",
                 "run",
                 "--profile",
-                crate::ci::NEXTEST_PROFILE,
+                crate::NEXTEST_PROFILE,
                 "--workspace",
                 "--all-features",
                 "--run-ignored",

@@ -80,6 +80,18 @@ pub(crate) fn target_dir() -> PathBuf {
     }
 }
 
+/// The nextest profile (`.config/nextest.toml`) CI runs with: slow tests
+/// are killed after a few minutes and fail the run.
+pub(crate) const NEXTEST_PROFILE: &str = "ci";
+
+/// Whether `cargo nextest` is installed.
+pub(crate) fn nextest_available() -> bool {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// Runs `cargo <args>` in the workspace root with extra environment, failing on a non-zero exit.
 #[allow(clippy::print_stderr)]
 pub(crate) fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
