@@ -168,9 +168,10 @@ impl Level {
 /// at 8 and 32 in flight), against the bound at fs-server's measured
 /// service time (information), fs-server's own time per request, and
 /// against the SageMaker SDK with one process and with as many as cores
-/// (the gate at 128).
-pub(crate) fn aws(ctx: &Ctx) -> Vec<Row> {
-    let (levels, fallback) = match super::ingest_runs::aws_sides(ctx) {
+/// (the gate at 128): the rows, from the sides
+/// [`super::ingest_runs::aws`] measured.
+pub(super) fn aws_rows(ctx: &Ctx, sides: Result<(Vec<Level>, Option<String>)>) -> Vec<Row> {
+    let (levels, fallback) = match sides {
         Ok(v) => v,
         Err(e) => {
             let why = format!("{e:#}");

@@ -26,8 +26,14 @@ struct Setup<'a> {
     ours: Ours,
 }
 
+/// `ingest-aws`: measures every side, then makes the rows
+/// ([`super::ingest::aws_rows`]).
+pub(crate) fn aws(ctx: &Ctx) -> Vec<super::table::Row> {
+    super::ingest::aws_rows(ctx, aws_sides(ctx))
+}
+
 /// Every level's sides, and why ours fell back to fs-ingest's bench.
-pub(super) fn aws_sides(ctx: &Ctx) -> Result<(Vec<Level>, Option<String>)> {
+fn aws_sides(ctx: &Ctx) -> Result<(Vec<Level>, Option<String>)> {
     let python = ctx.python()?;
     let ours = match ctx.exe(CLI) {
         Ok(cli) => Ours::Cli(cli),

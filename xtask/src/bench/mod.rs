@@ -111,7 +111,7 @@ const PAIRS: &[Pair] = &[
     Pair {
         name: "ingest-aws",
         targets: &[ingest::CLI, online::FS_SERVER],
-        run: ingest::aws,
+        run: ingest_runs::aws,
     },
     Pair {
         name: "offline-dataset",
