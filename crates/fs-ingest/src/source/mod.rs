@@ -17,7 +17,8 @@
 //! header is not a row, blank lines are not rows, a CSV row spanning lines
 //! (a quoted newline) is one row. Rows a reader cannot read (a CSV row with
 //! the wrong number of fields or invalid UTF-8, a JSON line that does not
-//! parse) come back as [`Failure`]s next to the good rows of the batch.
+//! parse) come back as [`Failure`](crate::report::Failure)s next to the
+//! good rows of the batch.
 //!
 //! Columns whose names start with `_ingest_` (the metadata columns of a
 //! failures file, see [`crate::report`]) are dropped on read: no feature
