@@ -14,21 +14,21 @@ use crate::error::{Error, Result};
 /// offline data directory `data_dir` and locks it exclusively; dropping
 /// the file unlocks it.
 pub(crate) fn lock_for_publishing(data_dir: &Path) -> Result<File> {
-    let path = create_publish_lock(data_dir)?;
-    let file = File::open(&path).map_err(Error::io(&path))?;
+    let (path, file) = create_publish_lock(data_dir)?;
     file.lock().map_err(Error::io(&path))?;
     Ok(file)
 }
 
 /// Creates the offline data directory `data_dir` and its
-/// [`PUBLISH_LOCK`] if they do not exist yet; returns the lock's path.
-pub(crate) fn create_publish_lock(data_dir: &Path) -> Result<PathBuf> {
+/// [`PUBLISH_LOCK`] if they do not exist yet; returns the lock's path and
+/// the lock file, open (not locked).
+pub(crate) fn create_publish_lock(data_dir: &Path) -> Result<(PathBuf, File)> {
     std::fs::create_dir_all(data_dir).map_err(Error::io(data_dir))?;
     let path = data_dir.join(PUBLISH_LOCK);
-    std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .open(&path)
         .map_err(Error::io(&path))?;
-    Ok(path)
+    Ok((path, file))
 }
