@@ -45,7 +45,7 @@ pub enum Error {
     /// A dataset run on Athena failed (feature `athena`).
     #[cfg(feature = "athena")]
     #[error(transparent)]
-    Athena(#[from] Box<crate::athena::AthenaError>),
+    Athena(Box<crate::athena::AthenaError>),
     /// Describing a group the dataset reads failed (it does not exist, or
     /// the registry could not be reached).
     #[error(transparent)]
@@ -63,6 +63,13 @@ pub enum Error {
         /// The cause (Parquet, CSV or Arrow).
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+#[cfg(feature = "athena")]
+impl From<crate::athena::AthenaError> for Error {
+    fn from(e: crate::athena::AthenaError) -> Self {
+        Error::Athena(Box::new(e))
+    }
 }
 
 /// Maps a DataFusion error to [`Error::Query`] with `context`.

@@ -2,19 +2,10 @@
 
 use futures::TryStreamExt;
 
-use super::{AthenaEngine, AthenaError, Fetch};
+use super::{AthenaEngine, Fetch};
 use crate::engine::{BatchStream, DatasetEngine};
 use crate::error::{Error, Result};
 use crate::spec::DatasetSpec;
-
-/// An Athena failure as a dataset error: a dataset Athena refused before
-/// running is the dataset's own error, not wrapped twice.
-fn dataset_error(e: AthenaError) -> Error {
-    match e {
-        AthenaError::Dataset(e) => e,
-        other => Error::Athena(Box::new(other)),
-    }
-}
 
 /// Runs datasets of a base group on Athena, choosing between
 /// GetQueryResults pages and UNLOAD as [`Fetch::Auto`] does.
@@ -28,16 +19,15 @@ impl DatasetEngine for AthenaEngine {
                     expected_rows: None,
                 },
             )
-            .await
-            .map_err(dataset_error)?;
+            .await?;
         let schema = result.schema();
         Ok(BatchStream::new(
             schema,
-            result.into_stream().map_err(dataset_error),
+            result.into_stream().map_err(Error::from),
         ))
     }
 
     async fn sql(&self, spec: &DatasetSpec) -> Result<String> {
-        self.render(spec).map_err(dataset_error)
+        self.render(spec)
     }
 }

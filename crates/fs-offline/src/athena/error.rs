@@ -14,10 +14,6 @@ pub type AthenaResult<T, E = AthenaError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AthenaError {
-    /// The dataset cannot be rendered (an unknown feature, a group without a
-    /// Glue table, ...).
-    #[error(transparent)]
-    Dataset(#[from] crate::Error),
     /// The engine's options or an argument cannot work (an output location
     /// that is not `s3://…`, a page size out of range, ...).
     #[error("invalid Athena configuration: {0}")]
@@ -135,7 +131,7 @@ impl AthenaError {
             | AthenaError::S3 { query_id, .. }
             | AthenaError::Parquet { query_id, .. } => Some(query_id),
             AthenaError::Value(v) => Some(&v.query_id),
-            AthenaError::Dataset(_) | AthenaError::Config(_) => None,
+            AthenaError::Config(_) => None,
         }
     }
 }

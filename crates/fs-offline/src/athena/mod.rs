@@ -25,7 +25,7 @@
 //! See docs/athena.md for the full picture and how it is tested.
 //!
 //! ```no_run
-//! # async fn example(sdk: aws_types::SdkConfig, spec: fs_offline::DatasetSpec) -> Result<(), fs_offline::athena::AthenaError> {
+//! # async fn example(sdk: aws_types::SdkConfig, spec: fs_offline::DatasetSpec) -> Result<(), fs_offline::Error> {
 //! use futures::TryStreamExt;
 //! use fs_offline::athena::{AthenaEngine, AthenaOptions, Fetch};
 //! let engine = AthenaEngine::from_sdk_config(
@@ -287,10 +287,8 @@ impl AthenaEngine {
     }
 
     /// The dataset as the SELECT statement the engine runs.
-    pub fn render(&self, spec: &DatasetSpec) -> AthenaResult<String> {
-        Ok(crate::sql::render(spec, Dialect::Athena, &|g| {
-            self.table_ref(g)
-        })?)
+    pub fn render(&self, spec: &DatasetSpec) -> crate::Result<String> {
+        crate::sql::render(spec, Dialect::Athena, &|g| self.table_ref(g))
     }
 
     /// A dataset whose base is an entity table that Athena can read
@@ -299,21 +297,19 @@ impl AthenaEngine {
         &self,
         spec: &DatasetSpec,
         entities: &EntityTable,
-    ) -> AthenaResult<String> {
-        Ok(crate::sql::render_with_entities(
-            spec,
-            Dialect::Athena,
-            &|g| self.table_ref(g),
-            entities,
-        )?)
+    ) -> crate::Result<String> {
+        crate::sql::render_with_entities(spec, Dialect::Athena, &|g| self.table_ref(g), entities)
     }
 
     /// Runs a dataset of a base group: rendered, started, waited for, and
-    /// its rows fetched as `fetch` says, typed by [`output_schema`].
-    pub async fn run(&self, spec: &DatasetSpec, fetch: Fetch) -> AthenaResult<AthenaDataset> {
+    /// its rows fetched as `fetch` says, typed by [`output_schema`]. A
+    /// dataset that cannot be rendered fails with its own error
+    /// ([`crate::Error::InvalidDataset`], ...); Athena's failures come as
+    /// [`crate::Error::Athena`].
+    pub async fn run(&self, spec: &DatasetSpec, fetch: Fetch) -> crate::Result<AthenaDataset> {
         let sql = self.render(spec)?;
         let schema = output_schema(spec, None)?;
-        self.run_sql(&sql, self.choose(fetch, spec), schema).await
+        Ok(self.run_sql(&sql, self.choose(fetch, spec), schema).await?)
     }
 
     /// Runs a dataset whose base is an entity table already readable by
@@ -325,10 +321,10 @@ impl AthenaEngine {
         entities: &EntityTable,
         entity_schema: Option<&arrow_schema::Schema>,
         fetch: Fetch,
-    ) -> AthenaResult<AthenaDataset> {
+    ) -> crate::Result<AthenaDataset> {
         let sql = self.render_with_entities(spec, entities)?;
         let schema = output_schema(spec, entity_schema)?;
-        self.run_sql(&sql, self.choose(fetch, spec), schema).await
+        Ok(self.run_sql(&sql, self.choose(fetch, spec), schema).await?)
     }
 
     /// Runs a SELECT statement; `schema` types the result (by position),

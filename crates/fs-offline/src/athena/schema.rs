@@ -5,9 +5,8 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use fs_schema::{FeatureGroup, arrow_field};
 
-use super::error::AthenaResult;
-use crate::Error;
 use crate::spec::{API_INVOCATION_TIME, Base, DatasetSpec, IS_DELETED, WRITE_TIME};
+use crate::{Error, Result};
 
 /// The schema of `spec`'s rows, in [`DatasetSpec::output_columns`] order:
 /// features typed as their groups define them (`Int64`, `Float64`, `Utf8`;
@@ -19,7 +18,7 @@ use crate::spec::{API_INVOCATION_TIME, Base, DatasetSpec, IS_DELETED, WRITE_TIME
 pub fn output_schema(
     spec: &DatasetSpec,
     entity_schema: Option<&Schema>,
-) -> AthenaResult<Option<SchemaRef>> {
+) -> Result<Option<SchemaRef>> {
     let mut fields: Vec<Field> = Vec::new();
     match &spec.base {
         Base::Group(group) => {
@@ -48,12 +47,7 @@ pub fn output_schema(
     Ok(Some(Arc::new(Schema::new(fields))))
 }
 
-fn feature_field(
-    group: &FeatureGroup,
-    feature: &str,
-    out: &str,
-    nullable: bool,
-) -> AthenaResult<Field> {
+fn feature_field(group: &FeatureGroup, feature: &str, out: &str, nullable: bool) -> Result<Field> {
     let def = group.feature(feature).ok_or_else(|| {
         Error::InvalidDataset(format!(
             "feature group `{}` has no feature `{feature}`",
