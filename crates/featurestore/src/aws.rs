@@ -129,8 +129,20 @@ impl FeatureStore {
         let registry: Arc<dyn Registry> = Arc::new(
             SageMakerRegistry::new(config).with_waits(options.wait_timeout, options.poll_interval),
         );
+        // The engine datasets run on, and the cached engine (which also syncs).
         #[cfg(feature = "sql")]
-        let (datasets, cache) = offline::engines(config, &options, &registry);
+        let (datasets, cache) = {
+            let mut engines = fs_offline::sagemaker::SageMakerEngines::new(&options.cache_dir);
+            engines.cache.size_budget = options.cache_size_budget;
+            engines.s3_force_path_style = options.s3_force_path_style;
+            engines.s3_endpoint_url = options.s3_endpoint_url.clone();
+            engines.athena_endpoint_url = options.athena_endpoint_url.clone();
+            if options.offline_engine == OfflineEngine::Athena {
+                engines = engines.athena(options.athena.clone());
+            }
+            let (datasets, cached) = engines.build(config, registry.clone());
+            (datasets, Some(cached))
+        };
         let sink_config = config.clone();
         FeatureStore {
             // Fetches definitions it has not seen with DescribeFeatureGroup.
@@ -146,89 +158,6 @@ impl FeatureStore {
             local: None,
             checkpoint_dir: PathBuf::from(".featurestore-checkpoints"),
             registry,
-        }
-    }
-}
-
-#[cfg(feature = "sql")]
-mod offline {
-    //! The dataset engines of SageMaker's offline store.
-
-    use std::sync::Arc;
-
-    use fs_offline::DatasetEngine;
-    use fs_offline::athena::AthenaEngine;
-    use fs_offline::aws_sdk_s3;
-    use fs_offline::cache::{CacheOptions, CachedEngine};
-    use fs_schema::registry::Registry;
-
-    use super::{AwsOptions, OfflineEngine};
-
-    /// The engine datasets run on, and the cached engine (which also syncs).
-    pub(super) fn engines(
-        config: &aws_types::SdkConfig,
-        options: &AwsOptions,
-        registry: &Arc<dyn Registry>,
-    ) -> (Arc<dyn DatasetEngine>, Option<Arc<CachedEngine>>) {
-        let s3 = s3_client(config, options);
-        let mut cache_options = CacheOptions::default();
-        if let Some(budget) = options.cache_size_budget {
-            cache_options = cache_options.size_budget(budget);
-        }
-        let cached = Arc::new(CachedEngine::new(
-            registry.clone(),
-            &options.cache_dir,
-            cache_options,
-            s3.clone(),
-        ));
-        let datasets: Arc<dyn DatasetEngine> = match options.offline_engine {
-            OfflineEngine::Athena => match athena(config, options, s3) {
-                Ok(engine) => Arc::new(engine),
-                Err(e) => Arc::new(Unavailable(e.to_string())),
-            },
-            OfflineEngine::Cache => cached.clone(),
-        };
-        (datasets, Some(cached))
-    }
-
-    fn s3_client(config: &aws_types::SdkConfig, options: &AwsOptions) -> aws_sdk_s3::Client {
-        let mut builder =
-            aws_sdk_s3::config::Builder::from(config).force_path_style(options.s3_force_path_style);
-        if let Some(url) = &options.s3_endpoint_url {
-            builder = builder.endpoint_url(url);
-        }
-        aws_sdk_s3::Client::from_conf(builder.build())
-    }
-
-    fn athena(
-        config: &aws_types::SdkConfig,
-        options: &AwsOptions,
-        s3: aws_sdk_s3::Client,
-    ) -> fs_offline::athena::AthenaResult<AthenaEngine> {
-        let mut builder = fs_offline::aws_sdk_athena::config::Builder::from(config);
-        if let Some(url) = &options.athena_endpoint_url {
-            builder = builder.endpoint_url(url);
-        }
-        let client = fs_offline::aws_sdk_athena::Client::from_conf(builder.build());
-        AthenaEngine::new(client, s3, options.athena.clone())
-    }
-
-    /// An Athena engine that could not be set up (invalid options): every
-    /// dataset fails with why, as it did when engines were made per call.
-    #[derive(Debug)]
-    struct Unavailable(String);
-
-    #[async_trait::async_trait]
-    impl DatasetEngine for Unavailable {
-        async fn execute(
-            &self,
-            _: &fs_offline::DatasetSpec,
-        ) -> fs_offline::Result<fs_offline::BatchStream> {
-            Err(fs_offline::Error::InvalidDataset(self.0.clone()))
-        }
-
-        async fn sql(&self, _: &fs_offline::DatasetSpec) -> fs_offline::Result<String> {
-            Err(fs_offline::Error::InvalidDataset(self.0.clone()))
         }
     }
 }

@@ -57,6 +57,8 @@ pub mod athena;
 #[cfg(feature = "s3")]
 pub mod cache;
 mod columns;
+#[cfg(feature = "test-util")]
+pub mod contract;
 mod engine;
 pub mod error;
 mod latest;
@@ -64,6 +66,8 @@ pub mod local;
 pub mod output;
 mod passes;
 mod read;
+#[cfg(feature = "athena")]
+pub mod sagemaker;
 pub mod scan;
 pub mod spec;
 pub mod sql;

@@ -4,7 +4,7 @@
 //! selection, key mapping, checksums) have unit tests in the module.
 
 #[path = "cache_support.rs"]
-mod support;
+pub(crate) mod support;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Seek, SeekFrom, Write};

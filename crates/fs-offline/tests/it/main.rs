@@ -5,6 +5,7 @@ mod asof;
 mod athena;
 #[cfg(feature = "s3")]
 mod cache;
+mod contract;
 mod local;
 mod native;
 mod output;
