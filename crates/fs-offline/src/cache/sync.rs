@@ -16,9 +16,9 @@ use super::error::{CacheError, CacheResult};
 use super::evict::{self, EvictReport};
 use super::fetch::fetch;
 use super::fsutil::{blocking, millis, mtime_nanos};
-use super::list::{RemoteObject, list};
+use super::list::{Listing, RemoteObject, list};
 use super::lock;
-use super::manifest::{ObjectEntry, Op, PrefixEntry};
+use super::manifest::{Journal, Manifest, ObjectEntry, Op, PrefixEntry};
 use super::partition::TimeRange;
 use super::uri::{S3Prefix, check_files_are_not_prefixes, relative_path, split_id};
 use super::{Cache, CachedPrefix};
@@ -145,6 +145,9 @@ pub struct SyncReport {
     pub duration: Duration,
 }
 
+/// Syncs `prefix` into `cache` under the cache's write lock, step by step
+/// (each step is a method of [`Syncing`]); with `open`, also returns a reader
+/// of the prefix, guarded before the lock is released.
 pub(crate) async fn run(
     cache: &Cache,
     client: &Client,
@@ -153,230 +156,30 @@ pub(crate) async fn run(
     open: bool,
 ) -> CacheResult<(SyncReport, Option<CachedPrefix>)> {
     let started = Instant::now();
-    let uri = prefix.to_string();
-    let root = cache.root().to_path_buf();
     let _lock = lock::exclusive(cache.lock_path()).await?;
-    let lock_wait = started.elapsed();
-    let (mut manifest, mut journal, stray) = {
-        let c = cache.clone();
-        blocking(move || c.begin_write()).await?
-    };
-    let mut report = SyncReport {
-        uri: uri.clone(),
-        local_path: cache.local_path_of(prefix),
-        stray_temp_files_removed: stray,
-        lock_wait,
-        ..SyncReport::default()
-    };
-    tracing::info!(prefix = %uri, cache = %root.display(), waited_ms = lock_wait.as_millis() as u64, "sync starting");
-
-    let listing = list(client, prefix, options.range(), options.concurrency).await?;
-    report.objects_listed = listing.objects.len() as u64;
-    report.bytes_listed = listing.objects.iter().map(|o| o.size).sum();
-    let budget = cache.options().size_budget;
-    if let Some(budget) = budget.filter(|b| report.bytes_listed > *b) {
-        return Err(CacheError::OverBudget {
-            uri,
-            path: root,
-            needed: report.bytes_listed,
-            budget,
-        });
+    let mut sync = Syncing::begin(cache, prefix, started.elapsed()).await?;
+    let listing = sync.list(client, options).await?;
+    let (wanted, repaired) = sync.compare(&listing).await?;
+    sync.remove_gone(&listing)?;
+    let incoming = sync.make_room(&wanted)?;
+    let fetched = sync
+        .fetch(client, options, wanted, &repaired, incoming)
+        .await?;
+    if fetched.failures.is_empty() {
+        sync.record_prefix(options)?;
     }
-
-    // Keys that cannot be mirrored side by side are refused before
-    // anything is written: those listed, and those held outside the part
-    // of the prefix listed (an event-time range lists part of it).
-    let held_elsewhere = manifest.objects.keys().filter_map(|id| {
-        let (bucket, key) = split_id(id);
-        (bucket == prefix.bucket() && !listing.scope.contains(key)).then_some(key)
-    });
-    check_files_are_not_prefixes(
-        prefix.bucket(),
-        listing
-            .objects
-            .iter()
-            .map(|o| o.key.as_str())
-            .chain(held_elsewhere),
-    )?;
-
-    // Compare with what is held.
-    let mut wanted: Vec<(RemoteObject, PathBuf)> = Vec::new();
-    let mut held: Vec<(String, PathBuf, ObjectEntry)> = Vec::new();
-    let listed: HashSet<&str> = listing.objects.iter().map(|o| o.key.as_str()).collect();
-    for object in &listing.objects {
-        let path = root.join(relative_path(prefix.bucket(), &object.key)?);
-        let id = prefix.object_id(&object.key);
-        match manifest.objects.get(&id) {
-            Some(e) if e.size == object.size && e.etag == object.etag => {
-                held.push((id, path, e.clone()));
-            }
-            _ => wanted.push((object.clone(), path)),
-        }
-    }
-    let damaged = blocking(move || check_held(held)).await;
-    let mut repaired_keys = HashSet::new();
-    for outcome in damaged {
-        match outcome {
-            Held::Ok => report.objects_skipped += 1,
-            Held::Touched(id, entry) => {
-                report.objects_skipped += 1;
-                let op = Op::Put { id, entry };
-                journal.append(&op)?;
-                manifest.apply(op);
-            }
-            Held::Damaged(id, path, why) => {
-                tracing::warn!(object = %id, path = %path.display(), "{why}; fetching again");
-                let key = id[prefix.bucket().len() + 1..].to_owned();
-                let object = listing.objects.iter().find(|o| o.key == key).cloned();
-                if let Some(object) = object {
-                    repaired_keys.insert(key);
-                    wanted.push((object, path));
-                }
-            }
-        }
-    }
-
-    // Held objects S3 no longer has, in the part of the prefix listed.
-    let gone: Vec<String> = manifest
-        .objects_under(prefix)
-        .map(|(id, _)| id[prefix.bucket().len() + 1..].to_owned())
-        .filter(|key| listing.scope.contains(key) && !listed.contains(key.as_str()))
-        .collect();
-    for key in gone {
-        tracing::info!(object = %format!("s3://{}/{key}", prefix.bucket()), "deleted in S3: removing the local copy");
-        evict::remove_object(&root, &mut manifest, &mut journal, &prefix.object_id(&key))?;
-        report.deleted_remote.push(key);
-    }
-
-    // Make room under the budget.
-    let incoming: u64 = wanted.iter().map(|(o, _)| o.size).sum();
-    let replaced: u64 = wanted
-        .iter()
-        .filter_map(|(o, _)| {
-            manifest
-                .objects
-                .get(&prefix.object_id(&o.key))
-                .map(|e| e.size)
-        })
-        .sum();
-    if let Some(budget) = budget {
-        let projected = (manifest.total_bytes() - replaced) + incoming;
-        let need = projected.saturating_sub(budget);
-        report.evicted = evict::make_room(
-            &root,
-            cache.meta_dir(),
-            &mut manifest,
-            &mut journal,
-            need,
-            Some(prefix),
-        )?;
-        if report.evicted.bytes < need {
-            tracing::warn!(
-                budget,
-                over = need - report.evicted.bytes,
-                busy = ?report.evicted.busy,
-                "the cache stays over its budget: the prefixes that could go are in use"
-            );
-        }
-    }
-
-    // Fetch.
-    let total = wanted.len();
-    let attempts = cache.options().fetch_attempts.max(1);
-    let mut done = 0u64;
-    let mut failures = Vec::new();
-    let mut fetches = futures::stream::iter(wanted.into_iter().map(|(object, path)| async move {
-        let r = fetch(client, prefix.bucket(), &object.key, &path, attempts).await;
-        (object, r)
-    }))
-    .buffer_unordered(options.concurrency.max(1));
-    while let Some((object, result)) = fetches.next().await {
-        match result {
-            Ok(entry) => {
-                done += 1;
-                report.objects_fetched += 1;
-                report.bytes_fetched += entry.size;
-                if repaired_keys.contains(&object.key) {
-                    report.objects_repaired += 1;
-                }
-                let op = Op::Put {
-                    id: prefix.object_id(&object.key),
-                    entry,
-                };
-                journal.append(&op)?;
-                manifest.apply(op);
-                if let Some(progress) = &options.progress {
-                    progress(&SyncProgress {
-                        key: object.key,
-                        objects_done: done,
-                        objects_total: total as u64,
-                        bytes_done: report.bytes_fetched,
-                        bytes_total: incoming,
-                    });
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "fetch failed");
-                failures.push(e);
-            }
-        }
-    }
-    drop(fetches);
-
-    let range_ms = (
-        options.event_time_from.map(|t| t.as_millis()),
-        options.event_time_to.map(|t| t.as_millis()),
-    );
-    let recorded = manifest
-        .prefixes
-        .get(&uri)
-        .is_some_and(|e| (e.event_time_from_ms, e.event_time_to_ms) == range_ms);
-    // A sync that changed nothing writes nothing (no snapshot, no fsync).
-    if failures.is_empty() && (journal.pending() || !recorded) {
-        let op = Op::Prefix {
-            uri: uri.clone(),
-            entry: PrefixEntry {
-                synced_at_ms: millis(SystemTime::now()),
-                event_time_from_ms: range_ms.0,
-                event_time_to_ms: range_ms.1,
-            },
-        };
-        journal.append(&op)?;
-        manifest.apply(op);
-    }
-    let opened = {
-        let c = cache.clone();
-        let p = prefix.clone();
-        let ok = failures.is_empty();
-        blocking(move || -> CacheResult<Option<CachedPrefix>> {
-            c.end_write(&manifest, &journal)?;
-            if !ok {
-                return Ok(None);
-            }
-            // Taken before the cache lock is released, so that no eviction
-            // can come between this sync and its reader.
-            let guard = lock::shared(&lock::prefix_lock_path(c.meta_dir(), &p.to_string()), true)?
-                .expect("created");
-            guard.touch()?;
-            Ok(if open {
-                Some(c.reader(&p, &p, &manifest, guard))
-            } else {
-                None
-            })
-        })
-        .await?
-    };
+    let (mut report, opened) = sync.end(fetched.failures.is_empty(), open).await?;
     report.duration = started.elapsed();
-    if let Some(first) = failures.into_iter().next() {
+    if let Some(first) = fetched.failures.into_iter().next() {
         return Err(CacheError::Incomplete {
-            uri,
-            failed: total - done as usize,
-            wanted: total,
+            uri: report.uri,
+            failed: fetched.total - fetched.done,
+            wanted: fetched.total,
             first: Box::new(first),
         });
     }
     tracing::info!(
-        prefix = %uri,
+        prefix = %report.uri,
         listed = report.objects_listed,
         fetched = report.objects_fetched,
         bytes = report.bytes_fetched,
@@ -386,6 +189,299 @@ pub(crate) async fn run(
         "sync done"
     );
     Ok((report, opened))
+}
+
+/// One sync in progress, under the cache's write lock: the manifest as it
+/// is being changed, its journal, and the report so far.
+struct Syncing<'a> {
+    cache: &'a Cache,
+    prefix: &'a S3Prefix,
+    root: PathBuf,
+    manifest: Manifest,
+    journal: Journal,
+    report: SyncReport,
+}
+
+/// What the fetch step did.
+struct Fetched {
+    total: usize,
+    done: usize,
+    failures: Vec<CacheError>,
+}
+
+impl<'a> Syncing<'a> {
+    /// Opens the manifest for writing (removing a killed sync's temporary
+    /// files) and starts the report.
+    async fn begin(
+        cache: &'a Cache,
+        prefix: &'a S3Prefix,
+        lock_wait: Duration,
+    ) -> CacheResult<Self> {
+        let (manifest, journal, stray) = {
+            let c = cache.clone();
+            blocking(move || c.begin_write()).await?
+        };
+        let root = cache.root().to_path_buf();
+        let uri = prefix.to_string();
+        tracing::info!(prefix = %uri, cache = %root.display(), waited_ms = lock_wait.as_millis() as u64, "sync starting");
+        Ok(Syncing {
+            cache,
+            prefix,
+            report: SyncReport {
+                uri,
+                local_path: cache.local_path_of(prefix),
+                stray_temp_files_removed: stray,
+                lock_wait,
+                ..SyncReport::default()
+            },
+            root,
+            manifest,
+            journal,
+        })
+    }
+
+    /// Lists the prefix (the selected partitions), and refuses, before
+    /// anything is written, a listing over the budget or keys that cannot
+    /// be mirrored side by side: those listed, and those held outside the
+    /// part listed (an event-time range lists part of the prefix).
+    async fn list(&mut self, client: &Client, options: &SyncOptions) -> CacheResult<Listing> {
+        let prefix = self.prefix;
+        let listing = list(client, prefix, options.range(), options.concurrency).await?;
+        self.report.objects_listed = listing.objects.len() as u64;
+        self.report.bytes_listed = listing.objects.iter().map(|o| o.size).sum();
+        let budget = self.cache.options().size_budget;
+        if let Some(budget) = budget.filter(|b| self.report.bytes_listed > *b) {
+            return Err(CacheError::OverBudget {
+                uri: self.report.uri.clone(),
+                path: self.root.clone(),
+                needed: self.report.bytes_listed,
+                budget,
+            });
+        }
+        let held_elsewhere = self.manifest.objects.keys().filter_map(|id| {
+            let (bucket, key) = split_id(id);
+            (bucket == prefix.bucket() && !listing.scope.contains(key)).then_some(key)
+        });
+        check_files_are_not_prefixes(
+            prefix.bucket(),
+            listing
+                .objects
+                .iter()
+                .map(|o| o.key.as_str())
+                .chain(held_elsewhere),
+        )?;
+        Ok(listing)
+    }
+
+    /// Compares the listing with what is held: the objects to fetch (new,
+    /// changed, or held but damaged), and the keys of the damaged ones.
+    /// Held files whose modification time changed are hashed; the same
+    /// bytes are recorded with the new time.
+    async fn compare(
+        &mut self,
+        listing: &Listing,
+    ) -> CacheResult<(Vec<(RemoteObject, PathBuf)>, HashSet<String>)> {
+        let prefix = self.prefix;
+        let mut wanted: Vec<(RemoteObject, PathBuf)> = Vec::new();
+        let mut held: Vec<(String, PathBuf, ObjectEntry)> = Vec::new();
+        for object in &listing.objects {
+            let path = self.root.join(relative_path(prefix.bucket(), &object.key)?);
+            let id = prefix.object_id(&object.key);
+            match self.manifest.objects.get(&id) {
+                Some(e) if e.size == object.size && e.etag == object.etag => {
+                    held.push((id, path, e.clone()));
+                }
+                _ => wanted.push((object.clone(), path)),
+            }
+        }
+        let checked = blocking(move || check_held(held)).await;
+        let mut repaired = HashSet::new();
+        for outcome in checked {
+            match outcome {
+                Held::Ok => self.report.objects_skipped += 1,
+                Held::Touched(id, entry) => {
+                    self.report.objects_skipped += 1;
+                    self.apply(Op::Put { id, entry })?;
+                }
+                Held::Damaged(id, path, why) => {
+                    tracing::warn!(object = %id, path = %path.display(), "{why}; fetching again");
+                    let key = id[prefix.bucket().len() + 1..].to_owned();
+                    let object = listing.objects.iter().find(|o| o.key == key).cloned();
+                    if let Some(object) = object {
+                        repaired.insert(key);
+                        wanted.push((object, path));
+                    }
+                }
+            }
+        }
+        Ok((wanted, repaired))
+    }
+
+    /// Removes the held objects S3 no longer has, in the part listed.
+    fn remove_gone(&mut self, listing: &Listing) -> CacheResult<()> {
+        let prefix = self.prefix;
+        let listed: HashSet<&str> = listing.objects.iter().map(|o| o.key.as_str()).collect();
+        let gone: Vec<String> = self
+            .manifest
+            .objects_under(prefix)
+            .map(|(id, _)| id[prefix.bucket().len() + 1..].to_owned())
+            .filter(|key| listing.scope.contains(key) && !listed.contains(key.as_str()))
+            .collect();
+        for key in gone {
+            tracing::info!(object = %format!("s3://{}/{key}", prefix.bucket()), "deleted in S3: removing the local copy");
+            let id = prefix.object_id(&key);
+            evict::remove_object(&self.root, &mut self.manifest, &mut self.journal, &id)?;
+            self.report.deleted_remote.push(key);
+        }
+        Ok(())
+    }
+
+    /// Evicts what the budget needs for `wanted` to fit (least recently
+    /// used prefixes first, never one in use); returns the bytes incoming.
+    fn make_room(&mut self, wanted: &[(RemoteObject, PathBuf)]) -> CacheResult<u64> {
+        let incoming: u64 = wanted.iter().map(|(o, _)| o.size).sum();
+        let Some(budget) = self.cache.options().size_budget else {
+            return Ok(incoming);
+        };
+        let replaced: u64 = wanted
+            .iter()
+            .filter_map(|(o, _)| {
+                let id = self.prefix.object_id(&o.key);
+                self.manifest.objects.get(&id).map(|e| e.size)
+            })
+            .sum();
+        let projected = (self.manifest.total_bytes() - replaced) + incoming;
+        let need = projected.saturating_sub(budget);
+        self.report.evicted = evict::make_room(
+            &self.root,
+            self.cache.meta_dir(),
+            &mut self.manifest,
+            &mut self.journal,
+            need,
+            Some(self.prefix),
+        )?;
+        if self.report.evicted.bytes < need {
+            tracing::warn!(
+                budget,
+                over = need - self.report.evicted.bytes,
+                busy = ?self.report.evicted.busy,
+                "the cache stays over its budget: the prefixes that could go are in use"
+            );
+        }
+        Ok(incoming)
+    }
+
+    /// Fetches `wanted`, `options.concurrency` at a time, recording each
+    /// object as it lands and reporting progress; failures are collected,
+    /// not returned, so that what landed is kept.
+    async fn fetch(
+        &mut self,
+        client: &Client,
+        options: &SyncOptions,
+        wanted: Vec<(RemoteObject, PathBuf)>,
+        repaired: &HashSet<String>,
+        incoming: u64,
+    ) -> CacheResult<Fetched> {
+        let prefix = self.prefix;
+        let total = wanted.len();
+        let attempts = self.cache.options().fetch_attempts.max(1);
+        let mut done = 0;
+        let mut failures = Vec::new();
+        let mut fetches =
+            futures::stream::iter(wanted.into_iter().map(|(object, path)| async move {
+                let r = fetch(client, prefix.bucket(), &object.key, &path, attempts).await;
+                (object, r)
+            }))
+            .buffer_unordered(options.concurrency.max(1));
+        while let Some((object, result)) = fetches.next().await {
+            let entry = match result {
+                Ok(entry) => entry,
+                Err(e) => {
+                    tracing::warn!(error = %e, "fetch failed");
+                    failures.push(e);
+                    continue;
+                }
+            };
+            done += 1;
+            self.report.objects_fetched += 1;
+            self.report.bytes_fetched += entry.size;
+            if repaired.contains(&object.key) {
+                self.report.objects_repaired += 1;
+            }
+            let id = prefix.object_id(&object.key);
+            self.apply(Op::Put { id, entry })?;
+            if let Some(progress) = &options.progress {
+                progress(&SyncProgress {
+                    key: object.key,
+                    objects_done: done as u64,
+                    objects_total: total as u64,
+                    bytes_done: self.report.bytes_fetched,
+                    bytes_total: incoming,
+                });
+            }
+        }
+        Ok(Fetched {
+            total,
+            done,
+            failures,
+        })
+    }
+
+    /// Records the prefix as synced (with the event-time range synced),
+    /// unless nothing changed: a sync that changed nothing writes nothing
+    /// (no snapshot, no fsync).
+    fn record_prefix(&mut self, options: &SyncOptions) -> CacheResult<()> {
+        let range_ms = (
+            options.event_time_from.map(|t| t.as_millis()),
+            options.event_time_to.map(|t| t.as_millis()),
+        );
+        let uri = &self.report.uri;
+        let recorded = self
+            .manifest
+            .prefixes
+            .get(uri)
+            .is_some_and(|e| (e.event_time_from_ms, e.event_time_to_ms) == range_ms);
+        if !self.journal.pending() && recorded {
+            return Ok(());
+        }
+        self.apply(Op::Prefix {
+            uri: uri.clone(),
+            entry: PrefixEntry {
+                synced_at_ms: millis(SystemTime::now()),
+                event_time_from_ms: range_ms.0,
+                event_time_to_ms: range_ms.1,
+            },
+        })
+    }
+
+    /// Writes the manifest out. When every fetch succeeded (`ok`), marks
+    /// the prefix used and, with `open`, returns a reader of it; its guard
+    /// is taken before the cache lock is released, so that no eviction can
+    /// come between this sync and its reader.
+    async fn end(self, ok: bool, open: bool) -> CacheResult<(SyncReport, Option<CachedPrefix>)> {
+        let c = self.cache.clone();
+        let p = self.prefix.clone();
+        let (manifest, journal) = (self.manifest, self.journal);
+        let opened = blocking(move || -> CacheResult<Option<CachedPrefix>> {
+            c.end_write(&manifest, &journal)?;
+            if !ok {
+                return Ok(None);
+            }
+            let guard = lock::shared(&lock::prefix_lock_path(c.meta_dir(), &p.to_string()), true)?
+                .expect("created");
+            guard.touch()?;
+            Ok(open.then(|| c.reader(&p, &p, &manifest, guard)))
+        })
+        .await?;
+        Ok((self.report, opened))
+    }
+
+    /// Journals `op` and applies it to the manifest.
+    fn apply(&mut self, op: Op) -> CacheResult<()> {
+        self.journal.append(&op)?;
+        self.manifest.apply(op);
+        Ok(())
+    }
 }
 
 enum Held {
