@@ -42,6 +42,26 @@ fn quantity(side: &Side, name: &str, unit: &str, as_unit: Unit) -> Result<Q, Str
     }
 }
 
+/// What our side's runs of the dataset bench said about their data.
+#[derive(Default)]
+struct BenchData {
+    /// Where the bench generated its data (`DATA_DIR <dir>`).
+    dir: Option<PathBuf>,
+    /// The as-of shapes it ran: (name, features dir, entity file).
+    shapes: Vec<(String, PathBuf, PathBuf)>,
+    /// Each run's peak RSS, in bytes.
+    peaks: Vec<u64>,
+}
+
+impl BenchData {
+    /// The Parquet files of `group`, as a glob.
+    fn files(&self, group: &str) -> Result<String> {
+        let dir =
+            (self.dir.as_ref()).context("the dataset bench has not said where its data is")?;
+        Ok(format!("{}/{group}/data/**/*.parquet", dir.display()))
+    }
+}
+
 /// `offline-dataset`: fs-offline's `dataset` bench (latest per record, and
 /// a point-in-time join, each streamed to Parquet) against the same
 /// datasets as DuckDB SQL over the same files; and a scan of those files,
@@ -50,125 +70,121 @@ pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
     let (_, label) = dataset_rows(ctx);
     let out = ctx.scratch.join("duckdb");
     let python = ctx.python();
-    // The bench generates its data once (seeded) and says where: `DATA_DIR <dir>`.
-    let data: RefCell<Option<PathBuf>> = RefCell::new(None);
-    let files = |group: &str| -> Result<String> {
-        let dir = data
-            .borrow()
-            .clone()
-            .context("the dataset bench has not said where its data is")?;
-        Ok(format!("{}/{group}/data/**/*.parquet", dir.display()))
-    };
-    // The as-of shapes the bench ran: (name, features dir, entity file).
-    let shapes: RefCell<Vec<(String, PathBuf, PathBuf)>> = RefCell::new(Vec::new());
-    let mut peaks: Vec<u64> = Vec::new();
-    let mut ours = || -> Result<Results> {
-        let mut cmd = Command::new(ctx.exe(DATASET)?);
-        cmd.arg(label);
-        let r = run("fs-offline bench dataset", &mut cmd)?;
-        if r.results.0.is_empty() {
-            bail!("crates/fs-offline/benches/dataset.rs printed no results");
-        }
-        let dir = r
-            .stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("DATA_DIR "))
-            .context("the dataset bench printed no DATA_DIR line")?;
-        *data.borrow_mut() = Some(PathBuf::from(dir.trim()));
-        // `ASOF <name> <features dir> <entity file>`: the as-of shapes' data.
-        *shapes.borrow_mut() = r
-            .stdout
-            .lines()
-            .filter_map(|l| l.strip_prefix("ASOF "))
-            .filter_map(|l| {
-                let mut parts = l.split_whitespace();
-                Some((
-                    parts.next()?.to_owned(),
-                    PathBuf::from(parts.next()?),
-                    PathBuf::from(parts.next()?),
-                ))
-            })
-            .collect();
-        *ctx.offline_data.borrow_mut() = Some(PathBuf::from(dir.trim()));
-        if let Some(p) = r.peak_rss {
-            peaks.push(p);
-        }
-        Ok(r.results)
-    };
-    let mut anchor = || -> Result<Results> {
+    let data = RefCell::new(BenchData::default());
+    let mut ours = || run_dataset_bench(ctx, label, &data);
+    let mut anchor = || {
         let python = python.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        std::fs::create_dir_all(&out)?;
-        let orders = files("orders")?;
-        let common = |out_file: &str| -> Vec<String> {
-            vec![
-                "--files".into(),
-                orders.clone(),
-                "--id".into(),
-                "id".into(),
-                "--time".into(),
-                "ts".into(),
-                "--out".into(),
-                out.join(out_file).display().to_string(),
-            ]
-        };
-        let mut r = run(
-            "duckdb_dataset.py (latest)",
-            &mut python_script(python, "duckdb_dataset.py", &common("latest.parquet")),
-        )?
-        .results;
-        let mut args = common("pit_join.parquet");
-        args.extend([
-            "--join-files".into(),
-            files("profiles")?,
-            "--prefix".into(),
-            "p_".into(),
-        ]);
-        let pit = run(
-            "duckdb_dataset.py (pit_join)",
-            &mut python_script(python, "duckdb_dataset.py", &args),
-        )?
-        .results;
-        r.0.extend(pit.0);
-        for (name, features, entities) in shapes.borrow().iter() {
-            let glob = format!("{}/**/*.parquet", features.display());
-            let args: Vec<String> = vec![
-                "--files".into(),
-                glob.clone(),
-                "--join-files".into(),
-                glob,
-                "--id".into(),
-                "id".into(),
-                "--time".into(),
-                "ts".into(),
-                "--entities".into(),
-                entities.display().to_string(),
-                "--name".into(),
-                name.clone(),
-                "--prefix".into(),
-                "j_".into(),
-                "--out".into(),
-                out.join(format!("{name}.parquet")).display().to_string(),
-            ];
-            let shape = run(
-                &format!("duckdb_dataset.py ({name})"),
-                &mut python_script(python, "duckdb_dataset.py", &args),
-            )?
-            .results;
-            r.0.extend(shape.0);
-        }
-        let scan = run(
-            "pyarrow_scan.py",
-            &mut python_script(
-                python,
-                "pyarrow_scan.py",
-                &["--files".into(), orders.clone()],
-            ),
-        )?
-        .results;
-        r.0.extend(scan.0);
-        Ok(r)
+        run_duckdb(python, &out, &data.borrow())
     };
     let (ours, anchor) = alternate("offline-dataset", ctx.reps, &mut ours, Some(&mut anchor));
+    dataset_table(label, &ours, &anchor, &data.borrow().peaks)
+}
+
+/// One run of fs-offline's dataset bench; records where its data is.
+fn run_dataset_bench(ctx: &Ctx, label: &str, data: &RefCell<BenchData>) -> Result<Results> {
+    let mut cmd = Command::new(ctx.exe(DATASET)?);
+    cmd.arg(label);
+    let r = run("fs-offline bench dataset", &mut cmd)?;
+    if r.results.0.is_empty() {
+        bail!("crates/fs-offline/benches/dataset.rs printed no results");
+    }
+    let dir = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("DATA_DIR "))
+        .context("the dataset bench printed no DATA_DIR line")?;
+    let mut data = data.borrow_mut();
+    data.dir = Some(PathBuf::from(dir.trim()));
+    // `ASOF <name> <features dir> <entity file>`: the as-of shapes' data.
+    data.shapes = r
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("ASOF "))
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            Some((
+                parts.next()?.to_owned(),
+                PathBuf::from(parts.next()?),
+                PathBuf::from(parts.next()?),
+            ))
+        })
+        .collect();
+    *ctx.offline_data.borrow_mut() = Some(PathBuf::from(dir.trim()));
+    if let Some(p) = r.peak_rss {
+        data.peaks.push(p);
+    }
+    Ok(r.results)
+}
+
+/// One run of the anchors on the bench's data: DuckDB's latest, join and
+/// as-of shapes (`duckdb_dataset.py`), and pyarrow's scan.
+fn run_duckdb(
+    python: &std::path::Path,
+    out: &std::path::Path,
+    data: &BenchData,
+) -> Result<Results> {
+    std::fs::create_dir_all(out)?;
+    let orders = data.files("orders")?;
+    let common = |out_file: &str| -> Vec<String> {
+        let out = out.join(out_file).display().to_string();
+        [
+            "--files", &orders, "--id", "id", "--time", "ts", "--out", &out,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let duckdb = |what: &str, args: &[String]| -> Result<Results> {
+        let what = format!("duckdb_dataset.py ({what})");
+        Ok(run(&what, &mut python_script(python, "duckdb_dataset.py", args))?.results)
+    };
+    let mut r = duckdb("latest", &common("latest.parquet"))?;
+    let mut args = common("pit_join.parquet");
+    args.extend([
+        "--join-files".into(),
+        data.files("profiles")?,
+        "--prefix".into(),
+        "p_".into(),
+    ]);
+    r.0.extend(duckdb("pit_join", &args)?.0);
+    for (name, features, entities) in &data.shapes {
+        let glob = format!("{}/**/*.parquet", features.display());
+        let entities = entities.display().to_string();
+        let out = out.join(format!("{name}.parquet")).display().to_string();
+        let args = [
+            "--files",
+            &glob,
+            "--join-files",
+            &glob,
+            "--id",
+            "id",
+            "--time",
+            "ts",
+            "--entities",
+            &entities,
+            "--name",
+            name,
+            "--prefix",
+            "j_",
+            "--out",
+            &out,
+        ]
+        .map(String::from);
+        r.0.extend(duckdb(name, &args)?.0);
+    }
+    let scan = run(
+        "pyarrow_scan.py",
+        &mut python_script(
+            python,
+            "pyarrow_scan.py",
+            &["--files".into(), orders.clone()],
+        ),
+    )?;
+    r.0.extend(scan.results.0);
+    Ok(r)
+}
+
+/// The offline-dataset rows from both sides' runs.
+fn dataset_table(label: &str, ours: &Side, anchor: &Side, peaks: &[u64]) -> Vec<Row> {
     let secs = |side: &Side, name: &str| quantity(side, name, "s", Unit::Secs);
     let size = format!(
         "fs-offline's `dataset` bench data: `orders`, {label} rows of 20 features (id, ts, \
@@ -179,13 +195,13 @@ pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
     // The rows each side wrote: a row whose sides differ fails.
     let counts = |row: Row, what: &str| {
         row.with_counts(
-            written(&ours, &format!("dataset_{what}_{label}_rows_out")),
-            written(&anchor, &format!("duckdb_{what}_rows_out")),
+            written(ours, &format!("dataset_{what}_{label}_rows_out")),
+            written(anchor, &format!("duckdb_{what}_rows_out")),
         )
     };
     let peak = |what: &str| {
         quantity(
-            &ours,
+            ours,
             &format!("dataset_{what}_{label}_peak_rss"),
             "MB",
             Unit::Mib,
@@ -195,40 +211,14 @@ pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
         Ok(q) => format!(" Peak RSS of ours: {:.0} MiB.", q.0),
         Err(_) => String::new(),
     };
-    let shape_peaks = ["asof_few", "asof_skew"]
-        .iter()
-        .filter_map(|w| peak(w).ok())
-        .map(|q| q.0)
-        .fold(0.0f64, f64::max);
-    let peak_rss = match (peak("latest"), peak("pit_join")) {
-        (Ok(a), Ok(b)) => Ok(Q(a.0.max(b.0).max(shape_peaks), Unit::Mib)),
-        (Err(e), _) | (_, Err(e)) => match peaks.iter().max() {
-            Some(p) => Ok(Q(*p as f64 / 1_048_576.0, Unit::Mib)),
-            None => Err(e),
-        },
-    };
-    let scan_ours = match &ours {
-        Ok(runs) => runs
-            .first()
-            .and_then(|r| {
-                r.0.keys()
-                    .find(|k| k.starts_with("scan") && r.0[*k].1 == "rows/s")
-                    .cloned()
-            })
-            .ok_or_else(|| {
-                "no bench of ours times a plain scan of the offline files yet \
-                 (crates/fs-offline/benches/dataset.rs prints no `scan…` rows/s)"
-                    .to_owned()
-            })
-            .and_then(|name| quantity(&ours, &name, "rows/s", Unit::RowsPerSec)),
-        Err(e) => Err(format!("{e:#}")),
-    };
+    let peak_rss = peak_rss(ours, label, peaks);
+    let scan_ours = scan_rate(ours);
     vec![
         counts(
             Row::pair(
                 "offline: dataset, latest per record",
-                secs(&ours, &format!("dataset_latest_{label}_seconds")),
-                secs(&anchor, "duckdb_latest_seconds"),
+                secs(ours, &format!("dataset_latest_{label}_seconds")),
+                secs(anchor, "duckdb_latest_seconds"),
                 Goal::RatioAtLeast(1.5),
                 format!(
                     "{size}. Ours: the embedded engine's native latest-per-record path (the key \
@@ -244,8 +234,8 @@ pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
         counts(
             Row::pair(
                 "offline: dataset, point-in-time join",
-                secs(&ours, &format!("dataset_pit_join_{label}_seconds")),
-                secs(&anchor, "duckdb_pit_join_seconds"),
+                secs(ours, &format!("dataset_pit_join_{label}_seconds")),
+                secs(anchor, "duckdb_pit_join_seconds"),
                 Goal::RatioAtLeast(1.5),
                 "every `orders` row (duplicates kept, deletes applied) left-joined with \
                  `profiles` as of its event time; ours: the embedded engine's native as-of \
@@ -258,8 +248,8 @@ pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
         counts(
             Row::pair(
                 "offline: dataset, few identifiers, long histories",
-                secs(&ours, &format!("dataset_asof_few_{label}_seconds")),
-                secs(&anchor, "duckdb_asof_few_seconds"),
+                secs(ours, &format!("dataset_asof_few_{label}_seconds")),
+                secs(anchor, "duckdb_asof_few_seconds"),
                 Goal::RatioAtLeast(1.0),
                 format!(
                     "a group `readings` of 10 identifiers with a hundredth of {label} versions each \
@@ -274,8 +264,8 @@ pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
         counts(
             Row::pair(
                 "offline: dataset, skew",
-                secs(&ours, &format!("dataset_asof_skew_{label}_seconds")),
-                secs(&anchor, "duckdb_asof_skew_seconds"),
+                secs(ours, &format!("dataset_asof_skew_{label}_seconds")),
+                secs(anchor, "duckdb_asof_skew_seconds"),
                 Goal::RatioAtLeast(1.0),
                 format!(
                     "{label} rows of `readings` over a tenth as many identifiers, one of which \
@@ -297,12 +287,52 @@ pub(crate) fn dataset(ctx: &Ctx) -> Vec<Row> {
         Row::pair(
             "offline: Parquet scan",
             scan_ours,
-            quantity(&anchor, "pyarrow_scan", "rows/s", Unit::RowsPerSec),
+            quantity(anchor, "pyarrow_scan", "rows/s", Unit::RowsPerSec),
             Goal::None,
             "every row and column of the `orders` files as Arrow batches; anchor: \
              `pyarrow.dataset` (`to_batches`, threads on)",
         ),
     ]
+}
+
+/// The largest peak RSS of our builds (as the bench printed them; else
+/// the runs' own peaks).
+fn peak_rss(ours: &Side, label: &str, peaks: &[u64]) -> Result<Q, String> {
+    let peak = |what: &str| {
+        let name = format!("dataset_{what}_{label}_peak_rss");
+        quantity(ours, &name, "MB", Unit::Mib)
+    };
+    let shape_peaks = ["asof_few", "asof_skew"]
+        .iter()
+        .filter_map(|w| peak(w).ok())
+        .map(|q| q.0)
+        .fold(0.0f64, f64::max);
+    match (peak("latest"), peak("pit_join")) {
+        (Ok(a), Ok(b)) => Ok(Q(a.0.max(b.0).max(shape_peaks), Unit::Mib)),
+        (Err(e), _) | (_, Err(e)) => match peaks.iter().max() {
+            Some(p) => Ok(Q(*p as f64 / 1_048_576.0, Unit::Mib)),
+            None => Err(e),
+        },
+    }
+}
+
+/// Our plain scan's rows per second, from the first `scan…` row the
+/// dataset bench prints.
+fn scan_rate(ours: &Side) -> Result<Q, String> {
+    let runs = ours.as_ref().map_err(|e| format!("{e:#}"))?;
+    let name = runs
+        .first()
+        .and_then(|r| {
+            r.0.keys()
+                .find(|k| k.starts_with("scan") && r.0[*k].1 == "rows/s")
+                .cloned()
+        })
+        .ok_or_else(|| {
+            "no bench of ours times a plain scan of the offline files yet \
+             (crates/fs-offline/benches/dataset.rs prints no `scan…` rows/s)"
+                .to_owned()
+        })?;
+    quantity(ours, &name, "rows/s", Unit::RowsPerSec)
 }
 
 /// What a dataset build from the cache must reach against the same build
