@@ -18,10 +18,11 @@ use std::sync::Arc;
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::codec::{UnknownFeature, encode_online, encode_outbox_row, v1};
+use crate::description::GroupDescription;
 use crate::error::{Error, Result, db};
 use crate::online::ONLINE;
 use crate::outbox::OUTBOX;
-use crate::store::{GroupDescription, META};
+use crate::store::META;
 
 /// `META` key: the encoding of the values the store holds (absent in stores
 /// that may hold version 1).

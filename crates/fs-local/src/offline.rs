@@ -29,11 +29,12 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use crate::codec::{OutboxRow, each_record_value};
 use crate::columns::{Column, raw_batch};
+use crate::description::GroupDescription;
 use crate::error::{BadValue, Error, Result, db};
 use crate::outbox::OUTBOX;
 use crate::outbox::{BatchEntry, Entry, decode_entry};
 use crate::publish::lock_for_publishing;
-use crate::store::{DATABASE_FILE, GroupDescription, META, Store};
+use crate::store::{DATABASE_FILE, META, Store};
 
 /// `META` key: the last sequence number of a flush in progress.
 const PENDING_FLUSH: &str = "pending_flush_upto";

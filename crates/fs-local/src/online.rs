@@ -11,8 +11,9 @@ use fs_schema::runtime::{
 use fs_schema::{EventTime, FeatureGroup};
 
 use crate::codec::{Alloc, Header, Keep, decode_record, online_header};
+use crate::description::GroupDescription;
 use crate::error::{Error, Result, db};
-use crate::store::{GroupDescription, Store};
+use crate::store::Store;
 
 /// The online store: (group, record identifier) -> online value (`codec`).
 pub(crate) const ONLINE: redb::TableDefinition<'_, (&str, &str), &[u8]> =

@@ -7,65 +7,23 @@
 //! has finished when the call returns, so there is nothing to wait for.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::Utc;
 use fs_schema::registry::{
-    self, FeatureGroupDescription, FeatureGroupStatus, FeatureGroupSummary, LastUpdateStatus,
-    OfflineStoreStatus, Registry, RegistryError, Result,
+    FeatureGroupDescription, FeatureGroupSummary, Registry, RegistryError, Result,
 };
 use fs_schema::{DataCatalogConfig, FeatureDefinition, FeatureGroup, evolution};
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
-use serde::{Deserialize, Serialize};
 
+use crate::description::GroupDescription;
 use crate::error::db;
 use crate::online::ONLINE;
 use crate::{Error, Store};
 
 /// The registry: group name -> [`GroupDescription`] as JSON.
 const GROUPS: TableDefinition<'_, &str, &str> = TableDefinition::new("groups");
-
-/// A feature group as the registry table keeps it (JSON; the format of
-/// every store version so far). The public description is
-/// [`FeatureGroupDescription`], built by [`GroupDescription::describe`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct GroupDescription {
-    /// The group as created (and evolved), with the resolved offline
-    /// location and data catalog filled in as the service fills them.
-    pub spec: FeatureGroup,
-    /// `arn:aws:sagemaker:<region>:<account>:feature-group/<name>`.
-    pub arn: String,
-    /// Creation time, milliseconds since the epoch.
-    pub creation_time_ms: i64,
-    /// Last update (feature additions), milliseconds since the epoch.
-    pub last_modified_time_ms: Option<i64>,
-    /// The offline store's data directory, relative to the store directory.
-    pub offline_data_dir: Option<PathBuf>,
-}
-
-impl GroupDescription {
-    /// The group as [`Store::describe_feature_group`] describes it, for the
-    /// store in `dir`. Local groups are created synchronously, so they are
-    /// always `Created`; their offline store is `Active`.
-    pub(crate) fn describe(&self, dir: &Path) -> FeatureGroupDescription {
-        let mut d = FeatureGroupDescription::new(
-            self.spec.clone(),
-            self.arn.clone(),
-            FeatureGroupStatus::Created,
-            registry::from_millis(self.creation_time_ms),
-        );
-        d.last_modified_time = self.last_modified_time_ms.map(registry::from_millis);
-        if self.last_modified_time_ms.is_some() {
-            d.last_update_status = Some(LastUpdateStatus::Successful);
-        }
-        if self.spec.offline_enabled() {
-            d.offline_store_status = Some(OfflineStoreStatus::Active);
-        }
-        d.offline_data_dir = self.offline_data_dir.as_ref().map(|rel| dir.join(rel));
-        d
-    }
-}
 
 /// Loads the registry of the store in `txn` into `cache`.
 pub(crate) fn load(

@@ -1,23 +1,22 @@
-//! The store: its directory, lock and database, opened and closed. Each
-//! concern's tables and methods are in its own module (`registry`,
-//! `online`, `write`, `commit`, `outbox`, `offline`, `migrate`).
+//! The store: its directory, lock and database, its options, and closing
+//! it. Opening it is in `open`. Each concern's tables and methods are in
+//! its own module (`registry`, `online`, `write`, `commit`, `outbox`,
+//! `offline`, `migrate`); those modules import this one, and this one
+//! imports none of them, only the types its fields hold (`description`,
+//! `commit::queue`).
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, TableDefinition};
 
-use crate::commit::CommitQueue;
-use crate::error::{Error, Result, db};
-use crate::online::ONLINE;
-use crate::outbox::{OUTBOX, entry_rows};
-pub(crate) use crate::registry::GroupDescription;
-use crate::write::KEYS;
+use crate::commit::queue::CommitQueue;
+use crate::description::GroupDescription;
+use crate::error::{Result, db};
 
 /// The store's counters and markers; each key belongs to the module that
 /// uses it (`outbox::NEXT_SEQ`, `offline`'s pending flush, `migrate::ENCODING`).
@@ -87,7 +86,7 @@ impl StoreOptions {
 ///
 /// One `Store` per directory at a time: opening takes an exclusive lock
 /// (`LOCK`), and a second open (from this or another process) fails with
-/// [`Error::Locked`]. Share one `Store` between threads with `Arc`.
+/// [`Error::Locked`](crate::Error::Locked). Share one `Store` between threads with `Arc`.
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
@@ -107,23 +106,10 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `dir` with default options.
-    pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
-        Self::open_with(dir, StoreOptions::default())
-    }
-
-    /// Opens (creating if needed) the store in `dir`.
-    ///
-    /// A store left by a crashed process opens without repair by hand: the
-    /// database recovers its last committed state, and a flush that was cut
-    /// short is finished by the next flush.
-    pub fn open_with(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<Store> {
-        let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-        let lock = take_lock(&dir)?;
-        let db_path = dir.join(DATABASE_FILE);
-        let db = Database::create(&db_path).map_err(db("opening the database"))?;
-        let store = Store {
+    /// A store over `db` in `dir`, holding the directory's `lock`, with
+    /// nothing loaded yet (`open` loads it).
+    pub(crate) fn new(dir: PathBuf, db: Database, opts: StoreOptions, lock: File) -> Store {
+        Store {
             dir,
             db: Arc::new(db),
             opts,
@@ -134,31 +120,7 @@ impl Store {
             background: Mutex::new(None),
             commits: CommitQueue::default(),
             _lock: lock,
-        };
-        store.init()?;
-        Ok(store)
-    }
-
-    /// Creates the tables, loads the registry, rewrites values of older
-    /// encodings (`migrate`) and counts the outbox, in one transaction.
-    fn init(&self) -> Result<()> {
-        let txn = self.db.begin_write().map_err(db("initialising"))?;
-        {
-            txn.open_table(ONLINE).map_err(db("initialising"))?;
-            txn.open_table(KEYS).map_err(db("initialising"))?;
-            let mut cache = self.groups.write().expect("group cache lock");
-            crate::registry::load(&txn, &mut cache)?;
-            crate::migrate::migrate(&txn, &cache)?;
-            let outbox = txn.open_table(OUTBOX).map_err(db("initialising"))?;
-            let mut rows = 0;
-            for entry in outbox.iter().map_err(db("initialising"))? {
-                let (_, bytes) = entry.map_err(db("initialising"))?;
-                rows += entry_rows(bytes.value())?;
-            }
-            self.outbox_rows.store(rows, Ordering::SeqCst);
         }
-        txn.commit().map_err(db("initialising"))?;
-        Ok(())
     }
 
     /// The store directory.
@@ -188,35 +150,6 @@ impl Store {
     pub(crate) fn write_txn(&self, doing: &'static str) -> Result<redb::WriteTransaction> {
         self.db.begin_write().map_err(db(doing))
     }
-}
-
-/// Takes the store's exclusive lock, writing our process id into it.
-fn take_lock(dir: &Path) -> Result<File> {
-    let path = dir.join("LOCK");
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(Error::io(&path))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = holder.trim();
-            return Err(Error::Locked {
-                dir: dir.to_path_buf(),
-                holder: (!holder.is_empty()).then(|| holder.to_owned()),
-            });
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path)(e)),
-    }
-    file.set_len(0).map_err(Error::io(&path))?;
-    file.rewind().map_err(Error::io(&path))?;
-    write!(file, "pid {}", std::process::id()).map_err(Error::io(&path))?;
-    Ok(file)
 }
 
 impl Drop for Store {

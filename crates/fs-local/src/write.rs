@@ -14,7 +14,7 @@ use redb::ReadableTable;
 
 use crate::batch::{BatchRows, RefusedRow};
 use crate::codec::{encode_online, encode_outbox_row, put_online_header, put_record};
-use crate::commit::{Job, OnlineOp, OnlinePuts, Outcome};
+use crate::commit::queue::{Job, OnlineOp, OnlinePuts, Outcome};
 use crate::error::{Error, Result, db};
 use crate::outbox::encode_batch_entry;
 use crate::store::Store;
