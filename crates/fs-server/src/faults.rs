@@ -12,8 +12,8 @@
 //! waits are at most [`Faults::MAX_LATENCY`].
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::ApiError;
@@ -223,18 +223,19 @@ impl Faults {
 /// The server's fault state: the current faults and a generator.
 #[derive(Debug, Default)]
 pub(crate) struct FaultState {
-    faults: Mutex<Faults>,
+    /// Shared, so that each request reads them without copying.
+    faults: Mutex<Arc<Faults>>,
     counter: AtomicU64,
 }
 
 impl FaultState {
     pub(crate) fn set(&self, faults: Faults) {
-        *self.faults.lock().expect("faults lock") = faults;
+        *self.faults.lock().expect("faults lock") = Arc::new(faults);
         self.counter.store(0, Ordering::SeqCst);
     }
 
-    pub(crate) fn get(&self) -> Faults {
-        self.faults.lock().expect("faults lock").clone()
+    pub(crate) fn get(&self) -> Arc<Faults> {
+        Arc::clone(&self.faults.lock().expect("faults lock"))
     }
 
     /// Applies the faults to one request of `operation`: sleeps for the
@@ -245,7 +246,7 @@ impl FaultState {
             return Ok(());
         }
         if !faults.latency.is_zero() {
-            tokio::time::sleep(faults.latency).await;
+            crate::wait::sleep(faults.latency).await;
         }
         if faults.throttle_rate == 0.0 && faults.error_rate == 0.0 {
             return Ok(());

@@ -49,6 +49,7 @@ mod error;
 mod faults;
 mod runtime;
 mod serve;
+mod wait;
 mod writer;
 
 use std::collections::{BTreeMap, HashSet};
