@@ -66,30 +66,41 @@ fn record(g: &FeatureGroup, id: usize) -> Record {
     r
 }
 
-fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let reads_only = std::env::args().any(|a| a == "--reads-only");
-    let (records, get_samples, batch_samples, put_rows) = if quick {
-        (5_000, 20_000, 50, 100_000)
-    } else {
-        // 1,000 batches: a p99 needs 1,000 samples.
-        (100_000, 200_000, 1_000, 1_000_000)
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    // A threshold above the rows written, so that the flush is measured on its own.
-    let store = Arc::new(
-        fs_local::Store::open_with(
-            dir.path(),
-            fs_local::StoreOptions::default().flush_threshold_rows(u64::MAX),
-        )
-        .unwrap(),
-    );
+/// How much each measurement does: records read from, single gets timed,
+/// batch gets timed, rows written.
+struct Sizes {
+    records: usize,
+    get_samples: usize,
+    batch_samples: usize,
+    put_rows: usize,
+}
 
-    // Reads: a 100-feature group with `records` records.
+impl Sizes {
+    /// Small sizes with `--quick`, else enough for a p99 of batch gets.
+    fn new(quick: bool) -> Self {
+        let (records, get_samples, batch_samples, put_rows) = if quick {
+            (5_000, 20_000, 50, 100_000)
+        } else {
+            // 1,000 batches: a p99 needs 1,000 samples.
+            (100_000, 200_000, 1_000, 1_000_000)
+        };
+        Self {
+            records,
+            get_samples,
+            batch_samples,
+            put_rows,
+        }
+    }
+}
+
+/// The record identifier of index `i`.
+fn id_of(i: usize) -> String {
+    format!("id-{i:08}")
+}
+
+/// Creates the 100-feature `wide` group and writes `records` records to
+/// its online store, 10,000 per call.
+fn load_wide(store: &fs_local::Store, records: usize) {
     let wide = group("wide", 100);
     store.create_feature_group(wide.clone()).unwrap();
     let all: Vec<Record> = (0..records).map(|i| record(&wide, i)).collect();
@@ -103,68 +114,71 @@ fn main() {
             )
             .unwrap();
     }
-    let online = LocalOnlineStore::new(store.clone());
-    let mut ids = Ids::new(0x2545_f491_4f6c_dd1d, records);
-    let id_of = |i: usize| format!("id-{i:08}");
-    rt.block_on(async {
-        for _ in 0..1_000 {
-            online
-                .get_record("wide", &id_of(ids.pick()), None)
-                .await
-                .unwrap()
-                .unwrap();
-        }
-        let mut samples = Vec::with_capacity(get_samples);
-        for _ in 0..get_samples {
-            let id = id_of(ids.pick());
-            let t = Instant::now();
-            let r = online.get_record("wide", &id, None).await.unwrap();
-            samples.push(t.elapsed());
-            assert!(r.is_some());
-        }
-        report("get_100_features_record", samples);
+}
 
-        let mut samples = Vec::with_capacity(get_samples / 4);
-        for _ in 0..get_samples / 4 {
-            let id = id_of(ids.pick());
-            let t = Instant::now();
-            let b = online.get("wide", &id, None).await.unwrap();
-            samples.push(t.elapsed());
-            assert!(b.is_some());
-        }
-        report("get_100_features_arrow", samples);
-
-        let mut samples = Vec::with_capacity(batch_samples);
-        for _ in 0..batch_samples {
-            let batch: Vec<String> = ids.distinct(1_000).into_iter().map(id_of).collect();
-            let req = [BatchGetRequest {
-                group: "wide".into(),
-                record_ids: batch,
-                features: None,
-            }];
-            let t = Instant::now();
-            let r = online.batch_get_records(&req).await.unwrap();
-            samples.push(t.elapsed());
-            assert_eq!(r.records.len(), 1_000);
-        }
-        report("batch_get_1000_record", samples);
-
-        let mut samples = Vec::with_capacity(batch_samples);
-        for _ in 0..batch_samples {
-            let batch: Vec<String> = ids.distinct(1_000).into_iter().map(id_of).collect();
-            let t = Instant::now();
-            let r = online.batch_get("wide", &batch, None).await.unwrap();
-            samples.push(t.elapsed());
-            assert_eq!(r.batch.num_rows(), 1_000);
-        }
-        report("batch_get_1000_arrow", samples);
-    });
-
-    if reads_only {
-        return;
+/// Single gets of `wide`: a warm-up of 1,000, then `samples` timed as
+/// records and a quarter as many timed as Arrow.
+async fn measure_gets(online: &LocalOnlineStore, ids: &mut Ids, samples_wanted: usize) {
+    for _ in 0..1_000 {
+        online
+            .get_record("wide", &id_of(ids.pick()), None)
+            .await
+            .unwrap()
+            .unwrap();
     }
+    let mut samples = Vec::with_capacity(samples_wanted);
+    for _ in 0..samples_wanted {
+        let id = id_of(ids.pick());
+        let t = Instant::now();
+        let r = online.get_record("wide", &id, None).await.unwrap();
+        samples.push(t.elapsed());
+        assert!(r.is_some());
+    }
+    report("get_100_features_record", samples);
 
-    // Writes: 10-feature records, both stores, 10,000 per transaction.
+    let mut samples = Vec::with_capacity(samples_wanted / 4);
+    for _ in 0..samples_wanted / 4 {
+        let id = id_of(ids.pick());
+        let t = Instant::now();
+        let b = online.get("wide", &id, None).await.unwrap();
+        samples.push(t.elapsed());
+        assert!(b.is_some());
+    }
+    report("get_100_features_arrow", samples);
+}
+
+/// Batch gets of 1,000 distinct ids of `wide`, `samples_wanted` timed as
+/// records, then as many as Arrow.
+async fn measure_batch_gets(online: &LocalOnlineStore, ids: &mut Ids, samples_wanted: usize) {
+    let mut samples = Vec::with_capacity(samples_wanted);
+    for _ in 0..samples_wanted {
+        let batch: Vec<String> = ids.distinct(1_000).into_iter().map(id_of).collect();
+        let req = [BatchGetRequest {
+            group: "wide".into(),
+            record_ids: batch,
+            features: None,
+        }];
+        let t = Instant::now();
+        let r = online.batch_get_records(&req).await.unwrap();
+        samples.push(t.elapsed());
+        assert_eq!(r.records.len(), 1_000);
+    }
+    report("batch_get_1000_record", samples);
+
+    let mut samples = Vec::with_capacity(samples_wanted);
+    for _ in 0..samples_wanted {
+        let batch: Vec<String> = ids.distinct(1_000).into_iter().map(id_of).collect();
+        let t = Instant::now();
+        let r = online.batch_get("wide", &batch, None).await.unwrap();
+        samples.push(t.elapsed());
+        assert_eq!(r.batch.num_rows(), 1_000);
+    }
+    report("batch_get_1000_arrow", samples);
+}
+
+/// Writes: `put_rows` 10-feature records to both stores, 10,000 per
+/// transaction, then their flush to Parquet, then 200 single durable puts.
+fn measure_writes(store: &fs_local::Store, put_rows: usize) {
     let narrow = group("narrow", 10);
     store.create_feature_group(narrow.clone()).unwrap();
     let rows: Vec<Record> = (0..put_rows).map(|i| record(&narrow, i)).collect();
@@ -192,4 +206,39 @@ fn main() {
         samples.push(t.elapsed());
     }
     report("put_single_durable", samples);
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let reads_only = std::env::args().any(|a| a == "--reads-only");
+    let sizes = Sizes::new(quick);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A threshold above the rows written, so that the flush is measured on its own.
+    let store = Arc::new(
+        fs_local::Store::open_with(
+            dir.path(),
+            fs_local::StoreOptions::default().flush_threshold_rows(u64::MAX),
+        )
+        .unwrap(),
+    );
+
+    // Reads: a 100-feature group with `records` records.
+    load_wide(&store, sizes.records);
+    let online = LocalOnlineStore::new(store.clone());
+    let mut ids = Ids::new(0x2545_f491_4f6c_dd1d, sizes.records);
+    rt.block_on(async {
+        measure_gets(&online, &mut ids, sizes.get_samples).await;
+        measure_batch_gets(&online, &mut ids, sizes.batch_samples).await;
+    });
+
+    if reads_only {
+        return;
+    }
+
+    // Writes: 10-feature records, both stores, 10,000 per transaction.
+    measure_writes(&store, sizes.put_rows);
 }

@@ -8,9 +8,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_sagemakerfeaturestoreruntime::Client;
 use aws_sdk_sagemakerfeaturestoreruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sagemakerfeaturestoreruntime::operation::batch_get_record::BatchGetRecordOutput;
 use aws_sdk_sagemakerfeaturestoreruntime::types as sdk;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use fs_retry::RetryConfig;
+use fs_retry::{GaveUp, RetryConfig};
 use fs_schema::aws_error::{AwsError, AwsErrorKind};
 use fs_schema::limits::MAX_BATCH_GET_IDS_PER_ENTRY;
 use fs_schema::runtime::{
@@ -299,24 +300,7 @@ impl AwsOnlineStore {
         let features = chunk.features.as_deref();
         let spec = match self.spec(group).await {
             Ok(s) => s,
-            Err(e) => {
-                let code = if e.is_not_found() {
-                    "ResourceNotFound"
-                } else {
-                    "ValidationError"
-                };
-                let errors = chunk
-                    .ids
-                    .iter()
-                    .map(|id| BatchGetError {
-                        group: group.to_owned(),
-                        record_id: id.clone(),
-                        code,
-                        message: e.to_string(),
-                    })
-                    .collect();
-                return Ok((Vec::new(), errors));
-            }
+            Err(e) => return Ok((Vec::new(), unknown_spec_errors(group, &chunk.ids, &e))),
         };
         let mut pending = chunk.ids;
         let mut found = Vec::new();
@@ -325,50 +309,10 @@ impl AwsOnlineStore {
         let first_attempt = tokio::time::Instant::now();
         let mut retries = 0;
         loop {
-            let ident = sdk::BatchGetRecordIdentifier::builder()
-                .feature_group_name(group)
-                .set_record_identifiers_value_as_string(Some(pending.clone()))
-                .set_feature_names(with_event_time(&spec, features))
-                .build();
-            let out = self
-                .client
-                .batch_get_record()
-                .identifiers(ident)
-                .expiration_time_response(sdk::ExpirationTimeResponse::Enabled)
-                .send()
-                .await
-                .map_err(|e| sdk_err("BatchGetRecord", group, e))?;
-            for r in out.records() {
-                let record = from_sdk_record(r.record());
-                found.push(BatchGetRecord {
-                    group: r.feature_group_name().unwrap_or(group).to_owned(),
-                    record_id: r
-                        .record_identifier_value_as_string()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    record: online_record(&spec, record, r.expires_at(), features)?,
-                });
-            }
-            for e in out.errors() {
-                errors.push(BatchGetError {
-                    group: e.feature_group_name().unwrap_or(group).to_owned(),
-                    record_id: e
-                        .record_identifier_value_as_string()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    code: match e.error_code() {
-                        Some("ResourceNotFound") => "ResourceNotFound",
-                        Some("ValidationError") => "ValidationError",
-                        _ => "InternalFailure",
-                    },
-                    message: e.error_message().unwrap_or_default().to_owned(),
-                });
-            }
-            pending = out
-                .unprocessed_identifiers()
-                .iter()
-                .flat_map(|u| u.record_identifiers_value_as_string().iter().cloned())
-                .collect();
+            let out = self.batch_get_call(group, &spec, features, pending).await?;
+            push_found(&out, &spec, group, features, &mut found)?;
+            errors.extend(out.errors().iter().map(|e| batch_get_error(e, group)));
+            pending = unprocessed_ids(&out);
             if pending.is_empty() {
                 break;
             }
@@ -376,15 +320,7 @@ impl AwsOnlineStore {
             let delay = match retry.next_retry(retries, first_attempt) {
                 Ok(delay) => delay,
                 Err(gave_up) => {
-                    errors.extend(pending.drain(..).map(|id| BatchGetError {
-                        group: group.to_owned(),
-                        record_id: id,
-                        code: "Unprocessed",
-                        message: format!(
-                            "the service left this identifier unprocessed {} times ({gave_up})",
-                            retries + 1
-                        ),
-                    }));
+                    errors.extend(unprocessed_errors(group, pending, retries, &gave_up));
                     break;
                 }
             };
@@ -400,6 +336,116 @@ impl AwsOnlineStore {
         }
         Ok((found, errors))
     }
+
+    /// Sends one BatchGetRecord call for `ids` of `group`, asking for the
+    /// selected features (plus the event time) and their expiry.
+    async fn batch_get_call(
+        &self,
+        group: &str,
+        spec: &FeatureGroup,
+        features: Option<&[String]>,
+        ids: Vec<String>,
+    ) -> Result<BatchGetRecordOutput> {
+        let ident = sdk::BatchGetRecordIdentifier::builder()
+            .feature_group_name(group)
+            .set_record_identifiers_value_as_string(Some(ids))
+            .set_feature_names(with_event_time(spec, features))
+            .build();
+        self.client
+            .batch_get_record()
+            .identifiers(ident)
+            .expiration_time_response(sdk::ExpirationTimeResponse::Enabled)
+            .send()
+            .await
+            .map_err(|e| sdk_err("BatchGetRecord", group, e))
+    }
+}
+
+/// The errors of a chunk whose group's definition could not be had: one
+/// per identifier, `ResourceNotFound` for an unknown group and
+/// `ValidationError` otherwise.
+fn unknown_spec_errors(group: &str, ids: &[String], e: &Error) -> Vec<BatchGetError> {
+    let code = if e.is_not_found() {
+        "ResourceNotFound"
+    } else {
+        "ValidationError"
+    };
+    ids.iter()
+        .map(|id| BatchGetError {
+            group: group.to_owned(),
+            record_id: id.clone(),
+            code,
+            message: e.to_string(),
+        })
+        .collect()
+}
+
+/// Appends the records a BatchGetRecord call found to `found`, each typed
+/// by `spec` and cut down to the selected features.
+fn push_found(
+    out: &BatchGetRecordOutput,
+    spec: &FeatureGroup,
+    group: &str,
+    features: Option<&[String]>,
+    found: &mut Vec<BatchGetRecord>,
+) -> Result<()> {
+    for r in out.records() {
+        let record = from_sdk_record(r.record());
+        found.push(BatchGetRecord {
+            group: r.feature_group_name().unwrap_or(group).to_owned(),
+            record_id: r
+                .record_identifier_value_as_string()
+                .unwrap_or_default()
+                .to_owned(),
+            record: online_record(spec, record, r.expires_at(), features)?,
+        });
+    }
+    Ok(())
+}
+
+/// An error the service reported for one identifier, its code narrowed to
+/// `ResourceNotFound`, `ValidationError` or `InternalFailure`.
+fn batch_get_error(e: &sdk::BatchGetRecordError, group: &str) -> BatchGetError {
+    BatchGetError {
+        group: e.feature_group_name().unwrap_or(group).to_owned(),
+        record_id: e
+            .record_identifier_value_as_string()
+            .unwrap_or_default()
+            .to_owned(),
+        code: match e.error_code() {
+            Some("ResourceNotFound") => "ResourceNotFound",
+            Some("ValidationError") => "ValidationError",
+            _ => "InternalFailure",
+        },
+        message: e.error_message().unwrap_or_default().to_owned(),
+    }
+}
+
+/// The identifiers a BatchGetRecord call left unprocessed.
+fn unprocessed_ids(out: &BatchGetRecordOutput) -> Vec<String> {
+    out.unprocessed_identifiers()
+        .iter()
+        .flat_map(|u| u.record_identifiers_value_as_string().iter().cloned())
+        .collect()
+}
+
+/// The errors of identifiers still unprocessed when the retries gave up
+/// after `retries` retries.
+fn unprocessed_errors<'a>(
+    group: &'a str,
+    pending: Vec<String>,
+    retries: u32,
+    gave_up: &'a GaveUp,
+) -> impl Iterator<Item = BatchGetError> + 'a {
+    pending.into_iter().map(move |id| BatchGetError {
+        group: group.to_owned(),
+        record_id: id,
+        code: "Unprocessed",
+        message: format!(
+            "the service left this identifier unprocessed {} times ({gave_up})",
+            retries + 1
+        ),
+    })
 }
 
 #[async_trait]

@@ -1,6 +1,8 @@
 //! [`BatchWriteSink`]: SageMaker Feature Store's BatchWriteRecord, 25
 //! records per request.
 
+use std::time::Duration;
+
 use arrow_array::RecordBatch;
 use async_trait::async_trait;
 use aws_sdk_sagemakerfeaturestoreruntime::Client;
@@ -228,6 +230,129 @@ fn sdk_ttl(ttl: TtlDuration) -> sdk::TtlDuration {
         .build()
 }
 
+/// Each row's state across the retry rounds of one batch: its outcome once
+/// known, its last retryable failure, how many of its retries followed an
+/// outcome that may have been a write, and when it was first sent.
+struct RowStates {
+    outcomes: Vec<Option<RowOutcome>>,
+    last_failure: Vec<RowFailure>,
+    unknown: Vec<u32>,
+    first_attempt: Vec<Option<Instant>>,
+}
+
+impl RowStates {
+    /// The state of `n` rows, none sent yet.
+    fn new(n: usize) -> Self {
+        Self {
+            outcomes: vec![None; n],
+            last_failure: vec![
+                RowFailure {
+                    class: RetryClass::Permanent,
+                    reason: String::new(),
+                };
+                n
+            ],
+            unknown: vec![0; n],
+            first_attempt: vec![None; n],
+        }
+    }
+
+    /// Records one request's answers after `retries` retries: a written
+    /// row or a permanent failure gets its outcome, a retryable failure
+    /// is kept and its row pushed to `again`.
+    fn record(
+        &mut self,
+        sent_at: Instant,
+        rows: Vec<(usize, std::result::Result<(), RowFailure>)>,
+        retries: u32,
+        again: &mut Vec<usize>,
+    ) {
+        for (row, result) in rows {
+            self.first_attempt[row].get_or_insert(sent_at);
+            match result {
+                Ok(()) => {
+                    self.outcomes[row] = Some(
+                        RowOutcome::written()
+                            .with_retries(retries)
+                            .with_unknown_outcome_retries(self.unknown[row]),
+                    );
+                }
+                Err(f) if f.class.is_retryable() => {
+                    self.last_failure[row] = f;
+                    again.push(row);
+                }
+                Err(f) => {
+                    self.outcomes[row] = Some(
+                        RowOutcome::failed(f.reason)
+                            .with_retries(retries)
+                            .with_unknown_outcome_retries(self.unknown[row]),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Of the rows in `again` (sorted), those `retry` lets be sent again
+    /// after `delay`, each within its own deadline; the others fail with
+    /// why retries stopped and their last failure.
+    fn retry_or_give_up(
+        &mut self,
+        again: Vec<usize>,
+        retry: &RetryConfig,
+        retries: u32,
+        delay: Duration,
+    ) -> Vec<usize> {
+        let mut retried = Vec::with_capacity(again.len());
+        for row in again {
+            let first = self.first_attempt[row].expect("sent rows have a first attempt");
+            match retry.give_up(retries, first, delay) {
+                None => {
+                    self.unknown[row] += u32::from(self.last_failure[row].class.outcome_unknown());
+                    retried.push(row);
+                }
+                Some(gave_up) => {
+                    let reason = format!("{gave_up}: {}", self.last_failure[row].reason);
+                    self.outcomes[row] = Some(
+                        RowOutcome::failed(reason)
+                            .with_retries(retries)
+                            .with_unknown_outcome_retries(self.unknown[row]),
+                    );
+                }
+            }
+        }
+        retried
+    }
+
+    /// Every row's outcome, in row order.
+    fn into_outcomes(self) -> Vec<RowOutcome> {
+        self.outcomes
+            .into_iter()
+            .map(|o| o.expect("every row has an outcome"))
+            .collect()
+    }
+}
+
+impl BatchWriteSink {
+    /// Sends the `pending` rows' entries in requests of up to
+    /// `entries_per_request`, `concurrency` at once, and returns each
+    /// request's answer.
+    async fn send_round(
+        &self,
+        entries: &[sdk::BatchWriteRecordEntry],
+        pending: &[usize],
+    ) -> Vec<Sent> {
+        let requests: Vec<Vec<(usize, sdk::BatchWriteRecordEntry)>> = pending
+            .chunks(self.entries_per_request)
+            .map(|rows| rows.iter().map(|&r| (r, entries[r].clone())).collect())
+            .collect();
+        futures::stream::iter(requests)
+            .map(|entries| self.send(entries))
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await
+    }
+}
+
 #[async_trait]
 impl Sink for BatchWriteSink {
     async fn write(
@@ -249,56 +374,16 @@ impl Sink for BatchWriteSink {
             .map(|r| sdk_entry(group.name(), r, options))
             .collect();
         drop(records);
-        let mut outcomes: Vec<Option<RowOutcome>> = vec![None; n];
-        let mut last_failure: Vec<RowFailure> = vec![
-            RowFailure {
-                class: RetryClass::Permanent,
-                reason: String::new(),
-            };
-            n
-        ];
-        let mut unknown: Vec<u32> = vec![0; n];
-        let mut first_attempt: Vec<Option<Instant>> = vec![None; n];
+        let mut states = RowStates::new(n);
         let mut pending: Vec<usize> = (0..n).collect();
         let mut retries = 0u32;
         while !pending.is_empty() {
-            let requests: Vec<Vec<(usize, sdk::BatchWriteRecordEntry)>> = pending
-                .chunks(self.entries_per_request)
-                .map(|rows| rows.iter().map(|&r| (r, entries[r].clone())).collect())
-                .collect();
-            let answers: Vec<Sent> = futures::stream::iter(requests)
-                .map(|entries| self.send(entries))
-                .buffer_unordered(self.concurrency)
-                .collect()
-                .await;
+            let answers = self.send_round(&entries, &pending).await;
             let mut again = Vec::new();
             for answer in answers {
-                let (sent_at, rows) = match answer {
-                    Sent::Rows(sent_at, rows) => (sent_at, rows),
+                match answer {
+                    Sent::Rows(sent_at, rows) => states.record(sent_at, rows, retries, &mut again),
                     Sent::GroupNotFound(e) => return Err(to_error(Box::new(e))),
-                };
-                for (row, result) in rows {
-                    first_attempt[row].get_or_insert(sent_at);
-                    match result {
-                        Ok(()) => {
-                            outcomes[row] = Some(
-                                RowOutcome::written()
-                                    .with_retries(retries)
-                                    .with_unknown_outcome_retries(unknown[row]),
-                            );
-                        }
-                        Err(f) if f.class.is_retryable() => {
-                            last_failure[row] = f;
-                            again.push(row);
-                        }
-                        Err(f) => {
-                            outcomes[row] = Some(
-                                RowOutcome::failed(f.reason)
-                                    .with_retries(retries)
-                                    .with_unknown_outcome_retries(unknown[row]),
-                            );
-                        }
-                    }
                 }
             }
             if again.is_empty() {
@@ -307,24 +392,7 @@ impl Sink for BatchWriteSink {
             again.sort_unstable();
             // One delay for the round; each row within its own deadline.
             let delay = self.retry.delay(retries + 1);
-            let mut retried = Vec::with_capacity(again.len());
-            for row in again {
-                let first = first_attempt[row].expect("sent rows have a first attempt");
-                match self.retry.give_up(retries, first, delay) {
-                    None => {
-                        unknown[row] += u32::from(last_failure[row].class.outcome_unknown());
-                        retried.push(row);
-                    }
-                    Some(gave_up) => {
-                        let reason = format!("{gave_up}: {}", last_failure[row].reason);
-                        outcomes[row] = Some(
-                            RowOutcome::failed(reason)
-                                .with_retries(retries)
-                                .with_unknown_outcome_retries(unknown[row]),
-                        );
-                    }
-                }
-            }
+            let retried = states.retry_or_give_up(again, &self.retry, retries, delay);
             if retried.is_empty() {
                 break;
             }
@@ -338,10 +406,7 @@ impl Sink for BatchWriteSink {
             tokio::time::sleep(delay).await;
             pending = retried;
         }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.expect("every row has an outcome"))
-            .collect())
+        Ok(states.into_outcomes())
     }
 
     async fn flush(&self) -> Result<()> {

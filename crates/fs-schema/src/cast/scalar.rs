@@ -180,6 +180,38 @@ pub(super) fn check_finite(v: f64, allow_non_finite: bool) -> std::result::Resul
     }
 }
 
+/// The checks every Fractional value passes: finite unless non-finite
+/// values are allowed, and within the event-time range for an event time.
+#[derive(Clone, Copy)]
+struct FloatCheck {
+    allow_nf: bool,
+    event_time: bool,
+}
+
+impl FloatCheck {
+    /// `v` if it passes, else why not.
+    fn check(self, v: f64) -> std::result::Result<f64, String> {
+        let v = check_finite(v, self.allow_nf)?;
+        if self.event_time {
+            // Keep the value as given; only its range is checked.
+            EventTime::from_fractional_seconds(v).map_err(|e| event_time_reason(&e))?;
+        }
+        Ok(v)
+    }
+}
+
+/// The value of row `i` if `r` holds one; otherwise the row's failure is
+/// pushed to `fails` and the value is null.
+fn keep_or_fail(fails: &mut Fails, i: usize, r: std::result::Result<f64, String>) -> Option<f64> {
+    match r {
+        Ok(v) => Some(v),
+        Err(reason) => {
+            fails.push((i, reason));
+            None
+        }
+    }
+}
+
 pub(super) fn to_float64(
     src: &ArrayRef,
     role: Role,
@@ -188,79 +220,21 @@ pub(super) fn to_float64(
     fails: &mut Fails,
 ) -> Option<Float64Array> {
     use DataType::*;
-    let event_time = role == Role::EventTime;
-    let check = |v: f64| -> std::result::Result<f64, String> {
-        let v = check_finite(v, allow_nf)?;
-        if event_time {
-            // Keep the value as given; only its range is checked.
-            EventTime::from_fractional_seconds(v).map_err(|e| event_time_reason(&e))?;
-        }
-        Ok(v)
-    };
-    let mut record = |i: usize, r: std::result::Result<f64, String>| match r {
-        Ok(v) => Some(v),
-        Err(reason) => {
-            fails.push((i, reason));
-            None
-        }
+    let check = FloatCheck {
+        allow_nf,
+        event_time: role == Role::EventTime,
     };
     Some(match src.data_type() {
-        Float16 | Float32 | Float64 => {
-            let floats = arrow_cast::cast(src, &Float64).ok()?;
-            floats
-                .as_primitive::<Float64Type>()
-                .iter()
-                .enumerate()
-                .map(|(i, v)| v.and_then(|v| record(i, check(v))))
-                .collect()
-        }
+        Float16 | Float32 | Float64 => floats_to_float64(src, check, fails)?,
         Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => {
-            let exact = |v: i128| -> std::result::Result<f64, String> {
-                let f = v as f64;
-                if f as i128 == v {
-                    Ok(f)
-                } else {
-                    Err("cannot be represented exactly as a 64-bit float".into())
-                }
-            };
-            let wide: Vec<Option<i128>> = match src.data_type() {
-                UInt64 => src
-                    .as_primitive::<arrow_array::types::UInt64Type>()
-                    .iter()
-                    .map(|v| v.map(i128::from))
-                    .collect(),
-                _ => arrow_cast::cast(src, &Int64)
-                    .ok()?
-                    .as_primitive::<Int64Type>()
-                    .iter()
-                    .map(|v| v.map(i128::from))
-                    .collect(),
-            };
-            wide.into_iter()
-                .enumerate()
-                .map(|(i, v)| v.and_then(|v| record(i, exact(v).and_then(check))))
-                .collect()
+            integers_to_float64(src, check, fails)?
         }
         Boolean => src
             .as_boolean()
             .iter()
             .map(|v| v.map(|b| if b { 1.0 } else { 0.0 }))
             .collect(),
-        Timestamp(..) | Date32 | Date64 => {
-            let millis = temporal_millis(src)?;
-            millis
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Some(ms) => record(i, check(ms as f64 / 1000.0)),
-                    // Arrow's cast to milliseconds overflowed (and made a null).
-                    None if src.is_valid(i) => {
-                        record(i, Err("is outside years 0000 to 9999".into()))
-                    }
-                    None => None,
-                })
-                .collect()
-        }
+        Timestamp(..) | Date32 | Date64 => temporal_to_float64(src, check, fails)?,
         Null => Float64Array::new_null(src.len()),
         dt if is_string_like(dt)
             || matches!(
@@ -268,25 +242,106 @@ pub(super) fn to_float64(
                 Decimal32(..) | Decimal64(..) | Decimal128(..) | Decimal256(..)
             ) =>
         {
-            let mut inner = Fails::new();
-            let parsed =
-                parse_strings::<Float64Type>(src, opts.empty_string_as_null, &mut inner, |s| {
-                    match s.trim().parse::<f64>() {
-                        Ok(v) => check(v),
-                        // An ISO-8601 event time is accepted for a Fractional event time.
-                        Err(_) if event_time => EventTime::parse_iso(s)
-                            .map(|t| t.to_fractional_seconds())
-                            .map_err(|_| {
-                                "is neither seconds since the epoch nor an ISO-8601 event time"
-                                    .into()
-                            }),
-                        Err(_) => Err("is not a number".into()),
-                    }
-                })?;
-            fails.extend(inner);
-            parsed
+            parse_float64(src, check, opts, fails)?
         }
         _ => return None,
+    })
+}
+
+/// A float column as Float64, each value checked.
+fn floats_to_float64(src: &ArrayRef, check: FloatCheck, fails: &mut Fails) -> Option<Float64Array> {
+    let floats = arrow_cast::cast(src, &DataType::Float64).ok()?;
+    Some(
+        floats
+            .as_primitive::<Float64Type>()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.and_then(|v| keep_or_fail(fails, i, check.check(v))))
+            .collect(),
+    )
+}
+
+/// An integer column as Float64: each value must be exactly representable
+/// as a 64-bit float, and is then checked.
+fn integers_to_float64(
+    src: &ArrayRef,
+    check: FloatCheck,
+    fails: &mut Fails,
+) -> Option<Float64Array> {
+    let exact = |v: i128| -> std::result::Result<f64, String> {
+        let f = v as f64;
+        if f as i128 == v {
+            Ok(f)
+        } else {
+            Err("cannot be represented exactly as a 64-bit float".into())
+        }
+    };
+    let wide: Vec<Option<i128>> = match src.data_type() {
+        DataType::UInt64 => src
+            .as_primitive::<arrow_array::types::UInt64Type>()
+            .iter()
+            .map(|v| v.map(i128::from))
+            .collect(),
+        _ => arrow_cast::cast(src, &DataType::Int64)
+            .ok()?
+            .as_primitive::<Int64Type>()
+            .iter()
+            .map(|v| v.map(i128::from))
+            .collect(),
+    };
+    Some(
+        wide.into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.and_then(|v| keep_or_fail(fails, i, exact(v).and_then(|f| check.check(f))))
+            })
+            .collect(),
+    )
+}
+
+/// A timestamp or date column as Float64 seconds since the epoch, each
+/// value checked; a value outside years 0000 to 9999 fails its row.
+fn temporal_to_float64(
+    src: &ArrayRef,
+    check: FloatCheck,
+    fails: &mut Fails,
+) -> Option<Float64Array> {
+    let millis = temporal_millis(src)?;
+    Some(
+        millis
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Some(ms) => keep_or_fail(fails, i, check.check(ms as f64 / 1000.0)),
+                // Arrow's cast to milliseconds overflowed (and made a null).
+                None if src.is_valid(i) => {
+                    keep_or_fail(fails, i, Err("is outside years 0000 to 9999".into()))
+                }
+                None => None,
+            })
+            .collect(),
+    )
+}
+
+/// A string or decimal column parsed as Float64, each value checked; for
+/// an event time, an ISO-8601 time is accepted too.
+fn parse_float64(
+    src: &ArrayRef,
+    check: FloatCheck,
+    opts: &CastOptions,
+    fails: &mut Fails,
+) -> Option<Float64Array> {
+    parse_strings::<Float64Type>(src, opts.empty_string_as_null, fails, |s| {
+        match s.trim().parse::<f64>() {
+            Ok(v) => check.check(v),
+            // An ISO-8601 event time is accepted for a Fractional event time.
+            Err(_) if check.event_time => EventTime::parse_iso(s)
+                .map(|t| t.to_fractional_seconds())
+                .map_err(|_| {
+                    "is neither seconds since the epoch nor an ISO-8601 event time".into()
+                }),
+            Err(_) => Err("is not a number".into()),
+        }
     })
 }
 
