@@ -6,7 +6,7 @@
 //! the files of one ingest. Each bad one fails its row or file naming the
 //! file, row and column where they apply, and the good rows are written.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::{MapBuilder, StringBuilder};
@@ -132,10 +132,10 @@ async fn crlf_line_endings_are_read_without_a_trailing_carriage_return() {
     }
 }
 
-#[tokio::test]
-async fn nul_bytes_and_binary_garbage_fail_their_rows_or_the_file() {
-    let env = Env::new();
-    let group = env.group(customers("binary"));
+/// Writes the binary inputs: `nul.csv` (a NUL byte in a cell, then a PNG
+/// header pasted in among good rows), `gzip.csv` (a gzip file named .csv)
+/// and `utf16.csv` (UTF-16 text).
+fn binary_garbage_files(env: &Env) -> [PathBuf; 3] {
     let mut bytes = format!("{HEADER}\n1,2024-05-01T08:00:00Z,34,1.5,Berlin\n").into_bytes();
     bytes.extend_from_slice(b"2,2024-05-01T08:05:00Z,27,2.5,Ber\0lin\n");
     // A PNG signature and chunk header pasted into the file.
@@ -143,11 +143,12 @@ async fn nul_bytes_and_binary_garbage_fail_their_rows_or_the_file() {
     bytes.extend_from_slice(b"5,2024-05-01T08:20:00Z,40,5.5,Oslo\n");
     let nul = env.path("nul.csv");
     std::fs::write(&nul, bytes).unwrap();
-    // A gzip file named .csv, and a UTF-16 one.
+    // A gzip file named .csv (its open brace, 0x7b, written escaped so
+    // that brace matching is not misled), and a UTF-16 one.
     let gzip = env.path("gzip.csv");
     std::fs::write(
         &gzip,
-        b"\x1f\x8b\x08\0\0\0\0\0\0\x03\xed\xbd\x07`\x1cI\x96%&/m\xca{\x7fJ",
+        b"\x1f\x8b\x08\0\0\0\0\0\0\x03\xed\xbd\x07`\x1cI\x96%&/m\xca\x7b\x7fJ",
     )
     .unwrap();
     let utf16 = env.path("utf16.csv");
@@ -156,9 +157,60 @@ async fn nul_bytes_and_binary_garbage_fail_their_rows_or_the_file() {
         .flat_map(u16::to_le_bytes)
         .collect();
     std::fs::write(&utf16, wide).unwrap();
+    [nul, gzip, utf16]
+}
+
+/// A NUL byte in an otherwise clean file (which arrow-csv reads whole)
+/// fails its row, naming the column and the value.
+async fn a_lone_nul_byte_fails_its_row(env: &Env, group: &FeatureGroup) {
+    let only_nul = env.path("only-nul.csv");
+    std::fs::write(
+        &only_nul,
+        format!(
+            "{HEADER}\n6,2024-05-01T08:00:00Z,34,1.5,Oslo\n7,2024-05-01T08:00:00Z,3\x004,1.5,Oslo\n"
+        ),
+    )
+    .unwrap();
+    let clean = env
+        .ingest(group, &[only_nul], IngestOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        failures(&clean),
+        [f("only-nul.csv", 2, Some("age"), Stage::Read)]
+    );
+    assert_eq!(clean.failures[0].value.as_deref(), Some("3\x004"));
+    assert_eq!(clean.rows_written, 1);
+}
+
+/// The gzip and UTF-16 files are file errors saying what they look like.
+fn assert_binary_files_fail_whole(report: &IngestReport) {
+    let errors: Vec<(String, &str)> = report
+        .file_errors
+        .iter()
+        .map(|e| (name_of(&e.file), e.reason.as_str()))
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0].0, "gzip.csv");
+    assert!(
+        errors[0].1.contains("not valid UTF-8") && errors[0].1.contains("binary"),
+        "{errors:?}"
+    );
+    assert_eq!(errors[1].0, "utf16.csv");
+    assert!(
+        errors[1].1.contains("NUL") && errors[1].1.contains("UTF-16"),
+        "{errors:?}"
+    );
+}
+
+#[tokio::test]
+async fn nul_bytes_and_binary_garbage_fail_their_rows_or_the_file() {
+    let env = Env::new();
+    let group = env.group(customers("binary"));
+    let inputs = binary_garbage_files(&env);
 
     let report = env
-        .ingest(&group, &[nul, gzip, utf16], IngestOptions::default())
+        .ingest(&group, &inputs, IngestOptions::default())
         .await
         .unwrap();
     let got = failures(&report);
@@ -181,42 +233,8 @@ async fn nul_bytes_and_binary_garbage_fail_their_rows_or_the_file() {
     assert!(env.online("binary", "1").is_some() && env.online("binary", "5").is_some());
     assert!(env.online("binary", "2").is_none());
 
-    // A NUL byte in an otherwise clean file (which arrow-csv reads whole).
-    let only_nul = env.path("only-nul.csv");
-    std::fs::write(
-        &only_nul,
-        format!(
-            "{HEADER}\n6,2024-05-01T08:00:00Z,34,1.5,Oslo\n7,2024-05-01T08:00:00Z,3\x004,1.5,Oslo\n"
-        ),
-    )
-    .unwrap();
-    let clean = env
-        .ingest(&group, &[only_nul], IngestOptions::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        failures(&clean),
-        [f("only-nul.csv", 2, Some("age"), Stage::Read)]
-    );
-    assert_eq!(clean.failures[0].value.as_deref(), Some("3\x004"));
-    assert_eq!(clean.rows_written, 1);
-
-    let errors: Vec<(String, &str)> = report
-        .file_errors
-        .iter()
-        .map(|e| (name_of(&e.file), e.reason.as_str()))
-        .collect();
-    assert_eq!(errors.len(), 2, "{errors:?}");
-    assert_eq!(errors[0].0, "gzip.csv");
-    assert!(
-        errors[0].1.contains("not valid UTF-8") && errors[0].1.contains("binary"),
-        "{errors:?}"
-    );
-    assert_eq!(errors[1].0, "utf16.csv");
-    assert!(
-        errors[1].1.contains("NUL") && errors[1].1.contains("UTF-16"),
-        "{errors:?}"
-    );
+    a_lone_nul_byte_fails_its_row(&env, &group).await;
+    assert_binary_files_fail_whole(&report);
 }
 
 #[tokio::test]
@@ -283,8 +301,12 @@ async fn an_empty_csv_cell_is_a_missing_value_unless_empty_strings_are_kept() {
         assert_eq!((two.get("age"), two.get("lifetime_value")), (None, None));
     }
 
-    // A String identifier: an empty cell is missing, and an empty string
-    // (kept, or from JSON or Parquet) is refused too, never stored as "".
+    an_empty_string_identifier_is_refused(&env).await;
+}
+
+/// A String identifier: an empty cell is missing, and an empty string
+/// (kept, or from JSON or Parquet) is refused too, never stored as "".
+async fn an_empty_string_identifier_is_refused(env: &Env) {
     let spec = FeatureGroup::builder("by-name", "name", "event_time")
         .features([
             FeatureDefinition::string("name"),

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use fs_ingest::{Error, Failure, IngestOptions, Stage};
+use fs_ingest::{Error, Failure, IngestOptions, IngestReport, Stage};
 
 use crate::support::{Env, customers, data_dir};
 
@@ -17,28 +17,24 @@ fn key(f: &Failure) -> (String, u64, Option<&str>, Stage) {
     (name_of(&f.file), f.row, f.column.as_deref(), f.stage)
 }
 
-#[tokio::test]
-async fn bad_rows_are_reported_with_file_row_column_and_value_while_good_rows_are_written() {
-    let env = Env::new();
-    let group = env.group(customers("bad-inputs"));
-    let report = env
-        .ingest(&group, &[data_dir()], IngestOptions::default())
-        .await
-        .unwrap();
+// The corpus's files with bad rows.
+const EVENT_TIMES: &str = "customers-bad-event-times.csv";
+const LINES: &str = "customers-bad-lines.jsonl";
+const QUOTING: &str = "customers-bad-quoting.csv";
+const LATIN1: &str = "customers-latin1.csv";
+const RAGGED: &str = "customers-ragged.csv";
+const TYPES: &str = "customers-wrong-types.csv";
 
+/// Every bad row of the corpus fails, in file and row order, naming its
+/// column (when it has one) and the stage it failed in.
+fn assert_failed_rows(report: &IngestReport) {
     let got: Vec<_> = report.failures.iter().map(key).collect();
     let f = |file: &str, row, column: Option<&'static str>, stage| {
         (file.to_owned(), row, column, stage)
     };
     use Stage::{Cast, Read};
-    let (et, lines, quoting, latin1, ragged, types) = (
-        "customers-bad-event-times.csv",
-        "customers-bad-lines.jsonl",
-        "customers-bad-quoting.csv",
-        "customers-latin1.csv",
-        "customers-ragged.csv",
-        "customers-wrong-types.csv",
-    );
+    let (et, lines, quoting, latin1, ragged, types) =
+        (EVENT_TIMES, LINES, QUOTING, LATIN1, RAGGED, TYPES);
     assert_eq!(
         got,
         [
@@ -62,7 +58,13 @@ async fn bad_rows_are_reported_with_file_row_column_and_value_while_good_rows_ar
             f(types, 5, Some("customer_id"), Cast),
         ]
     );
-    // Values and reasons say what was wrong.
+}
+
+/// The failures' values and reasons say what was wrong, and each carries
+/// its row's original values.
+fn assert_values_and_reasons(report: &IngestReport) {
+    let (et, lines, quoting, latin1, ragged, types) =
+        (EVENT_TIMES, LINES, QUOTING, LATIN1, RAGGED, TYPES);
     let by_key: BTreeMap<_, &Failure> = report
         .failures
         .iter()
@@ -113,18 +115,10 @@ async fn bad_rows_are_reported_with_file_row_column_and_value_while_good_rows_ar
     assert_eq!(at(types, 3).values.get_str("city"), Some("Paris"));
     assert_eq!(at(ragged, 4).values.get_str("city"), Some("Oslo"));
     assert_eq!(at(lines, 3).values.get_str("city"), Some("Bogota"));
+}
 
-    // The empty file is a file error; the others are read to their end.
-    assert_eq!(report.file_errors.len(), 1);
-    assert_eq!(name_of(&report.file_errors[0].file), "empty.csv");
-    assert!(
-        report.file_errors[0].reason.contains("empty"),
-        "{:?}",
-        report.file_errors
-    );
-    assert_eq!(report.files.iter().filter(|f| f.complete).count(), 6);
-
-    // Every good row is in the store, and only those.
+/// Every good row is in the store, and only those.
+fn assert_only_good_rows_written(env: &Env, report: &IngestReport) {
     let good = [1, 2, 5, 10, 20, 25, 30, 35, 40, 46, 50, 52];
     assert_eq!(report.rows_written, good.len() as u64);
     assert_eq!(report.rows_failed, 18);
@@ -145,6 +139,31 @@ async fn bad_rows_are_reported_with_file_row_column_and_value_while_good_rows_ar
         env.online("bad-inputs", "35").unwrap()["event_time"],
         "2024-05-04T11:25:00.123Z"
     );
+}
+
+#[tokio::test]
+async fn bad_rows_are_reported_with_file_row_column_and_value_while_good_rows_are_written() {
+    let env = Env::new();
+    let group = env.group(customers("bad-inputs"));
+    let report = env
+        .ingest(&group, &[data_dir()], IngestOptions::default())
+        .await
+        .unwrap();
+
+    assert_failed_rows(&report);
+    assert_values_and_reasons(&report);
+
+    // The empty file is a file error; the others are read to their end.
+    assert_eq!(report.file_errors.len(), 1);
+    assert_eq!(name_of(&report.file_errors[0].file), "empty.csv");
+    assert!(
+        report.file_errors[0].reason.contains("empty"),
+        "{:?}",
+        report.file_errors
+    );
+    assert_eq!(report.files.iter().filter(|f| f.complete).count(), 6);
+
+    assert_only_good_rows_written(&env, &report);
 }
 
 #[tokio::test]

@@ -171,17 +171,12 @@ fn run_child(dir: &Path) {
         .unwrap();
 }
 
-/// Kills a child ingest as `kill` says, then resumes in this process.
-fn kill_and_resume(run_no: u64, kill: Kill) {
-    let dir = tempfile::tempdir().unwrap();
-    let (input, good, bad) = make_inputs(dir.path());
-    Store::open(dir.path().join("store"))
-        .unwrap()
-        .create_feature_group(customers(GROUP))
-        .unwrap();
+/// Runs this test binary as a child ingest over `dir`, told where to pause
+/// by `kill`, and SIGKILLs it there.
+fn kill_child(dir: &Path, run_no: u64, kill: Kill) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["--exact", TEST_NAME, "--nocapture", "--test-threads", "1"])
-        .env(CHILD_ENV, dir.path())
+        .env(CHILD_ENV, dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     match kill {
@@ -217,6 +212,63 @@ fn kill_and_resume(run_no: u64, kill: Kill) {
     }
     child.wait().unwrap();
     assert!(killed, "run {run_no}: the child finished before {kill:?}");
+}
+
+/// Every good row is offline exactly once, wherever the kill landed (a
+/// batch committed but not checkpointed is sent again with its key and
+/// not written twice), the batch keys are forgotten, and each failure is
+/// in the failures file once, across both runs.
+fn assert_each_row_once(
+    env: &Env,
+    good: &BTreeSet<i64>,
+    bad: &BTreeSet<i64>,
+    run_no: u64,
+    kill: Kill,
+) {
+    let counts = env.offline_counts(GROUP, "customer_id");
+    let ids: BTreeSet<i64> = counts.keys().map(|k| k.parse().unwrap()).collect();
+    assert_eq!(&ids, good, "run {run_no}: offline ids");
+    let twice: Vec<_> = counts.iter().filter(|(_, c)| **c != 1).collect();
+    assert!(
+        twice.is_empty(),
+        "run {run_no} ({kill:?}): rows written twice: {twice:?}"
+    );
+    // The finished ingest forgot its batch keys.
+    assert_eq!(
+        env.store.forget_idempotency_keys("ingest/").unwrap(),
+        0,
+        "run {run_no}"
+    );
+    // Each failure is in the failures file once, across both runs.
+    let text = std::fs::read_to_string(env.path("failures.jsonl")).unwrap();
+    let failed: Vec<i64> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["customer_id"].as_str().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        &failed.iter().copied().collect::<BTreeSet<_>>(),
+        bad,
+        "run {run_no}"
+    );
+    assert_eq!(
+        failed.len(),
+        bad.len(),
+        "run {run_no}: a failure written twice"
+    );
+}
+
+/// Kills a child ingest as `kill` says, then resumes in this process.
+fn kill_and_resume(run_no: u64, kill: Kill) {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, good, bad) = make_inputs(dir.path());
+    Store::open(dir.path().join("store"))
+        .unwrap()
+        .create_feature_group(customers(GROUP))
+        .unwrap();
+    kill_child(dir.path(), run_no, kill);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let env = Env {
@@ -244,42 +296,7 @@ fn kill_and_resume(run_no: u64, kill: Kill) {
         assert!(previous.rows_read >= (n * BATCH) as u64, "run {run_no}");
     }
 
-    // Every good row is offline exactly once, wherever the kill landed: a
-    // batch committed but not checkpointed is sent again with its key and
-    // not written twice.
-    let counts = env.offline_counts(GROUP, "customer_id");
-    let ids: BTreeSet<i64> = counts.keys().map(|k| k.parse().unwrap()).collect();
-    assert_eq!(ids, good, "run {run_no}: offline ids");
-    let twice: Vec<_> = counts.iter().filter(|(_, c)| **c != 1).collect();
-    assert!(
-        twice.is_empty(),
-        "run {run_no} ({kill:?}): rows written twice: {twice:?}"
-    );
-    // The finished ingest forgot its batch keys.
-    assert_eq!(
-        env.store.forget_idempotency_keys("ingest/").unwrap(),
-        0,
-        "run {run_no}"
-    );
-    // Each failure is in the failures file once, across both runs.
-    let text = std::fs::read_to_string(env.path("failures.jsonl")).unwrap();
-    let failed: Vec<i64> = text
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["customer_id"].as_str().unwrap().parse().unwrap()
-        })
-        .collect();
-    assert_eq!(
-        failed.iter().copied().collect::<BTreeSet<_>>(),
-        bad,
-        "run {run_no}"
-    );
-    assert_eq!(
-        failed.len(),
-        bad.len(),
-        "run {run_no}: a failure written twice"
-    );
+    assert_each_row_once(&env, &good, &bad, run_no, kill);
 }
 
 #[test]
