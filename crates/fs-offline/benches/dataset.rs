@@ -48,6 +48,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use fs_offline::EngineOptions;
 use fs_offline::local::LocalEngine;
 use fs_offline::output::{ParquetOptions, write_parquet};
@@ -70,12 +71,7 @@ const HOURS: usize = 48;
 const START: &str = "2024-05-01T00:00:00Z";
 
 fn main() {
-    let rows = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .or_else(|| std::env::var("FS_BENCH_ROWS").ok())
-        .map(|s| parse_count(&s))
-        .unwrap_or(1_000_000);
+    let rows = row_count();
     let dir = std::env::var_os("FS_BENCH_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| target_dir().join(format!("bench-data/offline-v2-{rows}")));
@@ -83,21 +79,104 @@ fn main() {
     let profiles = profiles_group();
     let orders_dir = dir.join("orders/data");
     let profiles_dir = dir.join("profiles/data");
+    ensure_generated(
+        &dir,
+        (&orders, &orders_dir),
+        (&profiles, &profiles_dir),
+        rows,
+    );
+    say(&format!("DATA_DIR {}", dir.display()));
+    let out_dir = dir.join("out");
+    std::fs::create_dir_all(&out_dir).expect("creating the output directory");
+
+    let options = engine_options();
+    // FS_BENCH_ONLY=latest,pit_join,asof_few,asof_skew,scan: run only these parts.
+    let only = std::env::var("FS_BENCH_ONLY").ok();
+    let runs = |part: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|p| p.trim() == part))
+    };
+    let engine = LocalEngine::with_options(options)
+        .with_table(OfflineTable::new(orders.clone(), &orders_dir))
+        .with_table(OfflineTable::new(profiles.clone(), &profiles_dir));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+
+    let specs = group_specs(&orders, &profiles);
+    if std::env::var_os("FS_BENCH_SHAPES").is_some() {
+        let rendered = specs.each_ref().map(|(n, spec)| {
+            let sql = runtime.block_on(engine.sql(spec)).expect("rendering");
+            (n.to_string(), sql)
+        });
+        runtime.block_on(shapes(
+            (&orders, &orders_dir),
+            (&profiles, &profiles_dir),
+            &out_dir,
+            rendered,
+        ));
+        return;
+    }
+    for (name, spec) in specs {
+        if !runs(name) {
+            continue;
+        }
+        let out = out_dir.join(format!("{name}.parquet"));
+        let sql = runtime.block_on(engine.sql(&spec)).expect("rendering");
+        say(&format!("SQL {name} {}", sql.replace('\n', " ")));
+        timed(
+            &runtime,
+            &engine,
+            &spec,
+            name,
+            &out,
+            rows,
+            &count_label(rows),
+        );
+    }
+    asof_shapes(&runtime, rows, engine.options(), &runs);
+    if runs("scan") {
+        scan::scan(&runtime, &orders_group(), &orders_dir, &count_label(rows));
+    }
+}
+
+/// The rows of `orders` to generate: the first argument that is not a
+/// flag (cargo bench passes `--bench`), else `FS_BENCH_ROWS`, else 1M.
+fn row_count() -> usize {
+    std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .or_else(|| std::env::var("FS_BENCH_ROWS").ok())
+        .map(|s| parse_count(&s))
+        .unwrap_or(1_000_000)
+}
+
+/// Generates `rows` rows of `orders` and a fifth as many of `profiles`
+/// under `dir`, unless a complete copy is already there: the data is
+/// reused across runs of the same size.
+fn ensure_generated(
+    dir: &Path,
+    (orders, orders_dir): (&FeatureGroup, &Path),
+    (profiles, profiles_dir): (&FeatureGroup, &Path),
+    rows: usize,
+) {
     if !dir.join(".complete").exists() {
         let t = Instant::now();
-        let _ = std::fs::remove_dir_all(&dir);
-        generate(&orders_dir, &orders, rows, rows / 5, 0.01, 1);
-        generate(&profiles_dir, &profiles, rows / 5, rows / 10, 0.01, 2);
+        let _ = std::fs::remove_dir_all(dir);
+        generate(orders_dir, orders, rows, rows / 5, 0.01, 1);
+        generate(profiles_dir, profiles, rows / 5, rows / 10, 0.01, 2);
         std::fs::write(dir.join(".complete"), b"").expect("marking the data complete");
         say(&format!(
             "GENERATED {rows} rows in {:.1} s",
             t.elapsed().as_secs_f64()
         ));
     }
-    say(&format!("DATA_DIR {}", dir.display()));
-    let out_dir = dir.join("out");
-    std::fs::create_dir_all(&out_dir).expect("creating the output directory");
+}
 
+/// The engine's options as the environment sets them, so one binary can
+/// compare the native and SQL paths, memory limits and join passes.
+fn engine_options() -> EngineOptions {
     // FS_MEMORY_LIMIT_MB: the engine's memory limit (sorts spill beyond it).
     let mut options = EngineOptions::default();
     if let Some(mb) = std::env::var("FS_MEMORY_LIMIT_MB")
@@ -123,20 +202,13 @@ fn main() {
     {
         options.join_passes = Some(n);
     }
-    // FS_BENCH_ONLY=latest,pit_join,asof_few,asof_skew,scan: run only these parts.
-    let only = std::env::var("FS_BENCH_ONLY").ok();
-    let runs = |part: &str| {
-        only.as_deref()
-            .is_none_or(|o| o.split(',').any(|p| p.trim() == part))
-    };
-    let engine = LocalEngine::with_options(options)
-        .with_table(OfflineTable::new(orders.clone(), &orders_dir))
-        .with_table(OfflineTable::new(profiles.clone(), &profiles_dir));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    options
+}
 
+/// The datasets over the generated groups, by name: `latest` (the latest
+/// record per identifier of `orders`) and `pit_join` (every `orders` row
+/// with `profiles` as of its event time).
+fn group_specs(orders: &FeatureGroup, profiles: &FeatureGroup) -> [(&'static str, DatasetSpec); 2] {
     let latest = DatasetBuilder::from_group(orders.clone())
         .build()
         .expect("spec");
@@ -145,40 +217,7 @@ fn main() {
         .join(JoinSpec::new(profiles.clone()).left().prefix("p_"))
         .build()
         .expect("spec");
-    if std::env::var_os("FS_BENCH_SHAPES").is_some() {
-        let rendered = [("latest", &latest), ("pit_join", &pit)].map(|(n, spec)| {
-            let sql = runtime.block_on(engine.sql(spec)).expect("rendering");
-            (n.to_string(), sql)
-        });
-        runtime.block_on(shapes(
-            (&orders, &orders_dir),
-            (&profiles, &profiles_dir),
-            &out_dir,
-            rendered,
-        ));
-        return;
-    }
-    for (name, spec) in [("latest", latest), ("pit_join", pit)] {
-        if !runs(name) {
-            continue;
-        }
-        let out = out_dir.join(format!("{name}.parquet"));
-        let sql = runtime.block_on(engine.sql(&spec)).expect("rendering");
-        say(&format!("SQL {name} {}", sql.replace('\n', " ")));
-        timed(
-            &runtime,
-            &engine,
-            &spec,
-            name,
-            &out,
-            rows,
-            &count_label(rows),
-        );
-    }
-    asof_shapes(&runtime, rows, engine.options(), &runs);
-    if runs("scan") {
-        scan::scan(&runtime, &orders_group(), &orders_dir, &count_label(rows));
-    }
+    [("latest", latest), ("pit_join", pit)]
 }
 
 #[allow(clippy::print_stdout)]
@@ -516,7 +555,35 @@ async fn shapes(
     out: &Path,
     rendered: [(String, String); 2],
 ) {
-    use datafusion::prelude::*;
+    let ctx = shapes_session().await;
+    for (name, group, d) in [
+        ("orders", orders, dir),
+        ("fs_base", orders, dir),
+        ("fs_j1", profiles, profiles_dir),
+    ] {
+        let schema = fs_offline::table::offline_read_schema(group);
+        ctx.register_parquet(
+            name,
+            d.to_str().unwrap(),
+            ParquetReadOptions::default().schema(&schema),
+        )
+        .await
+        .unwrap();
+    }
+    let only = std::env::var("FS_SHAPE").ok();
+    let mut list = shape_list();
+    list.extend(rendered);
+    for (name, sql) in list {
+        if only.as_deref().is_some_and(|o| o != name.as_str()) {
+            continue;
+        }
+        run_shape(&ctx, &name, &sql, out).await;
+    }
+}
+
+/// A DataFusion session for the shapes, configured from the environment
+/// (`FS_VIEWS`, `FS_PARTS`, `FS_SET`) to try settings without a rebuild.
+async fn shapes_session() -> SessionContext {
     let mut config = SessionConfig::new();
     config.options_mut().execution.collect_statistics = false;
     config
@@ -539,21 +606,34 @@ async fn shapes(
                 .unwrap();
         }
     }
-    for (name, group, d) in [
-        ("orders", orders, dir),
-        ("fs_base", orders, dir),
-        ("fs_j1", profiles, profiles_dir),
-    ] {
-        let schema = fs_offline::table::offline_read_schema(group);
-        ctx.register_parquet(
-            name,
-            d.to_str().unwrap(),
-            ParquetReadOptions::default().schema(&schema),
-        )
-        .await
-        .unwrap();
-    }
+    ctx
+}
+
+/// The shapes to time, by name: the built-in ways of writing the latest
+/// rows in SQL, or those of `FS_SHAPES_FILE` when it is set.
+fn shape_list() -> Vec<(String, String)> {
     let feats: Vec<String> = (0..18).map(|i| format!("f{i}")).collect();
+    let f = feats.join(", ");
+    let list = builtin_shapes(&feats);
+    match std::env::var("FS_SHAPES_FILE") {
+        Ok(file) => std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let (n, q) = l.split_once('\t').unwrap();
+                (n.to_string(), q.replace("{F}", &f))
+            })
+            .collect(),
+        Err(_) => list,
+    }
+}
+
+/// The built-in shapes over the `orders` features `feats`: the latest row
+/// per `id` by a window (`window`), by joining the window's keys back
+/// (`keys`, and `keys_guard` keeping one row per key), and by
+/// `first_value` aggregates (`first_value`).
+fn builtin_shapes(feats: &[String]) -> Vec<(String, String)> {
     let f = feats.join(", ");
     let of = feats
         .iter()
@@ -585,64 +665,51 @@ async fn shapes(
     let first = format!(
         "SELECT id, ts, {f} FROM (SELECT id, {fv} FROM orders GROUP BY id) t WHERE NOT coalesce(is_deleted, false)"
     );
-    let only = std::env::var("FS_SHAPE").ok();
-    let mut list = vec![
+    vec![
         ("window".to_string(), window),
         ("keys".to_string(), keys),
         ("keys_guard".to_string(), keys_guard),
         ("first_value".to_string(), first),
-    ];
-    if let Ok(file) = std::env::var("FS_SHAPES_FILE") {
-        list = std::fs::read_to_string(file)
+    ]
+}
+
+/// Runs one shape into `out/shape_<name>.parquet` (its plan first with
+/// `FS_EXPLAIN`) and prints its `SHAPE` line: the time and rows written.
+async fn run_shape(ctx: &SessionContext, name: &str, sql: &str, out: &Path) {
+    let t = Instant::now();
+    let df = ctx.sql(sql).await.unwrap();
+    if std::env::var_os("FS_EXPLAIN").is_some() {
+        let plan = ctx
+            .sql(&format!("EXPLAIN {sql}"))
+            .await
             .unwrap()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let (n, q) = l.split_once('\t').unwrap();
-                (n.to_string(), q.replace("{F}", &f))
-            })
-            .collect();
-    }
-    list.extend(rendered);
-    for (name, sql) in list {
-        if only.as_deref().is_some_and(|o| o != name.as_str()) {
-            continue;
-        }
-        let t = Instant::now();
-        let df = ctx.sql(&sql).await.unwrap();
-        if std::env::var_os("FS_EXPLAIN").is_some() {
-            let plan = ctx
-                .sql(&format!("EXPLAIN {sql}"))
-                .await
+            .collect()
+            .await
+            .unwrap();
+        say(
+            &datafusion::arrow::util::pretty::pretty_format_batches(&plan)
                 .unwrap()
-                .collect()
-                .await
-                .unwrap();
-            say(
-                &datafusion::arrow::util::pretty::pretty_format_batches(&plan)
-                    .unwrap()
-                    .to_string(),
-            );
-        }
-        let stream = df.execute_stream().await.unwrap();
-        let schema = stream.schema();
-        let stream = fs_offline::BatchStream::new(
-            schema,
-            futures::TryStreamExt::map_err(stream, |e| {
-                fs_offline::Error::InvalidDataset(e.to_string())
-            }),
+                .to_string(),
         );
-        let r = write_parquet(
-            stream,
-            out.join(format!("shape_{name}.parquet")),
-            ParquetOptions::default(),
-        )
-        .await
-        .unwrap();
-        say(&format!(
-            "SHAPE {name} {:.3} s rows {}",
-            t.elapsed().as_secs_f64(),
-            r.rows
-        ));
     }
+    let stream = df.execute_stream().await.unwrap();
+    let schema = stream.schema();
+    let stream = fs_offline::BatchStream::new(
+        schema,
+        futures::TryStreamExt::map_err(stream, |e| {
+            fs_offline::Error::InvalidDataset(e.to_string())
+        }),
+    );
+    let r = write_parquet(
+        stream,
+        out.join(format!("shape_{name}.parquet")),
+        ParquetOptions::default(),
+    )
+    .await
+    .unwrap();
+    say(&format!(
+        "SHAPE {name} {:.3} s rows {}",
+        t.elapsed().as_secs_f64(),
+        r.rows
+    ));
 }

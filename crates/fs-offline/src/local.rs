@@ -39,7 +39,9 @@ use crate::engine::{BatchStream, DatasetEngine, EngineOptions};
 use crate::error::{Error, Result, query};
 use crate::passes::{self, Pass};
 use crate::scan::listing_table;
-use crate::spec::{API_INVOCATION_TIME, Base, DatasetSpec, EntitySource, IS_DELETED, WRITE_TIME};
+use crate::spec::{
+    API_INVOCATION_TIME, Base, DatasetSpec, Entities, EntitySource, IS_DELETED, WRITE_TIME,
+};
 use crate::sql::{Dialect, EntityTable, TableRef, render, render_with_entities};
 use crate::table::{OfflineTable, offline_read_schema};
 
@@ -182,105 +184,8 @@ impl LocalEngine {
     async fn execute_native_join(&self, spec: &DatasetSpec) -> Result<BatchStream> {
         spec.validate()?;
         let entities = match &spec.base {
-            Base::Group(group) => {
-                // The SQL path's checks (reserved and unknown names), with its errors.
-                render(spec, Dialect::DataFusion, &|_| {
-                    Ok(TableRef::new(BASE_TABLE))
-                })?;
-                let mut output = spec.base_features();
-                if spec.include_metadata {
-                    output.extend([WRITE_TIME, API_INVOCATION_TIME, IS_DELETED].map(String::from));
-                }
-                let mut base = spec.clone();
-                base.joins.clear();
-                base.limit = None;
-                let mut needed = spec.base_features();
-                for join in &spec.joins {
-                    if let Some(c) = &join.entity_column
-                        && !needed.contains(c)
-                    {
-                        needed.push(c.clone());
-                    }
-                }
-                if needed.len() > spec.base_features().len() || spec.features.is_some() {
-                    base.features = Some(needed);
-                }
-                asof::EntityRows {
-                    rows: Box::pin(self.execute(&base)).await?,
-                    time_column: group.event_time_feature_name.clone(),
-                    default_on: group.record_identifier_feature_name.clone(),
-                    output,
-                    // A base group's rows are built once: every candidate's
-                    // features are read.
-                    probe: None,
-                }
-            }
-            Base::Entities(e) => {
-                // One partition: the file is read in order, so the entity
-                // rows come out in their input order.
-                let ordered = EngineOptions {
-                    target_partitions: 1,
-                    ..self.options.clone()
-                };
-                let ctx = ordered.session(false)?;
-                let schema = register_entities(&ctx, &e.source).await?;
-                let table =
-                    EntityTable::from_schema(TableRef::new(ENTITY_TABLE), &schema, &e.time_column)?;
-                // The SQL path's checks (names, clashes), with its errors.
-                render_with_entities(
-                    spec,
-                    Dialect::DataFusion,
-                    &|_| Ok(TableRef::new(BASE_TABLE)),
-                    &table,
-                )?;
-                // The time and join columns, for the probe pass.
-                let mut probed = vec![e.time_column.clone(), e.id_column.clone()];
-                for join in &spec.joins {
-                    if let Some(c) = &join.entity_column
-                        && !probed.contains(c)
-                    {
-                        probed.push(c.clone());
-                    }
-                }
-                let (rows, probe) = match &e.source {
-                    EntitySource::Batches { schema, batches } => {
-                        let stream = |batches: Vec<RecordBatch>| {
-                            BatchStream::new(
-                                schema.clone(),
-                                futures::stream::iter(batches.into_iter().map(Ok)),
-                            )
-                        };
-                        (stream(batches.clone()), stream(batches.clone()))
-                    }
-                    EntitySource::File(_) => {
-                        let context = describe(spec);
-                        let df = ctx
-                            .table(TableReference::bare(ENTITY_TABLE))
-                            .await
-                            .map_err(query(context.clone()))?;
-                        let columns: Vec<&str> = probed.iter().map(String::as_str).collect();
-                        let narrow = df
-                            .clone()
-                            .select_columns(&columns)
-                            .map_err(query(context.clone()))?
-                            .execute_stream()
-                            .await
-                            .map_err(query(context.clone()))?;
-                        let stream = df.execute_stream().await.map_err(query(context.clone()))?;
-                        (
-                            BatchStream::from_datafusion(stream, context.clone()),
-                            BatchStream::from_datafusion(narrow, context),
-                        )
-                    }
-                };
-                asof::EntityRows {
-                    rows,
-                    time_column: e.time_column.clone(),
-                    default_on: e.id_column.clone(),
-                    output: table.columns,
-                    probe: Some(probe),
-                }
-            }
+            Base::Group(group) => self.base_group_rows(spec, group).await?,
+            Base::Entities(e) => self.entity_table_rows(spec, e).await?,
         };
         let tables = spec
             .joins
@@ -293,6 +198,76 @@ impl LocalEngine {
             memory_limit: self.options.memory_limit,
         };
         asof::join(spec, entities, tables, settings).await
+    }
+
+    /// The entity rows of a native join over a base group: the group's
+    /// dataset without its joins, keeping every join's entity column, so
+    /// the joins attach features to exactly the rows the dataset selects.
+    async fn base_group_rows(
+        &self,
+        spec: &DatasetSpec,
+        group: &FeatureGroup,
+    ) -> Result<asof::EntityRows> {
+        // The SQL path's checks (reserved and unknown names), with its errors.
+        render(spec, Dialect::DataFusion, &|_| {
+            Ok(TableRef::new(BASE_TABLE))
+        })?;
+        let mut output = spec.base_features();
+        if spec.include_metadata {
+            output.extend([WRITE_TIME, API_INVOCATION_TIME, IS_DELETED].map(String::from));
+        }
+        let mut base = spec.clone();
+        base.joins.clear();
+        base.limit = None;
+        let needed = with_join_columns(spec, spec.base_features());
+        if needed.len() > spec.base_features().len() || spec.features.is_some() {
+            base.features = Some(needed);
+        }
+        Ok(asof::EntityRows {
+            rows: Box::pin(self.execute(&base)).await?,
+            time_column: group.event_time_feature_name.clone(),
+            default_on: group.record_identifier_feature_name.clone(),
+            output,
+            // A base group's rows are built once: every candidate's
+            // features are read.
+            probe: None,
+        })
+    }
+
+    /// The entity rows of a native join over an entity table, in their
+    /// input order, and the same rows again for the probe pass, so that
+    /// only the feature rows some entity row matches are held.
+    async fn entity_table_rows(
+        &self,
+        spec: &DatasetSpec,
+        e: &Entities,
+    ) -> Result<asof::EntityRows> {
+        // One partition: the file is read in order, so the entity
+        // rows come out in their input order.
+        let ordered = EngineOptions {
+            target_partitions: 1,
+            ..self.options.clone()
+        };
+        let ctx = ordered.session(false)?;
+        let schema = register_entities(&ctx, &e.source).await?;
+        let table = EntityTable::from_schema(TableRef::new(ENTITY_TABLE), &schema, &e.time_column)?;
+        // The SQL path's checks (names, clashes), with its errors.
+        render_with_entities(
+            spec,
+            Dialect::DataFusion,
+            &|_| Ok(TableRef::new(BASE_TABLE)),
+            &table,
+        )?;
+        // The time and join columns, for the probe pass.
+        let probed = with_join_columns(spec, vec![e.time_column.clone(), e.id_column.clone()]);
+        let (rows, probe) = entity_streams(&ctx, spec, &e.source, &probed).await?;
+        Ok(asof::EntityRows {
+            rows,
+            time_column: e.time_column.clone(),
+            default_on: e.id_column.clone(),
+            output: table.columns,
+            probe: Some(probe),
+        })
     }
 
     /// How many key-hash passes a dataset with joins takes; `None` for one.
@@ -477,6 +452,60 @@ fn describe(spec: &DatasetSpec) -> String {
             EntitySource::Batches { .. } => "building a dataset of in-memory entities".into(),
         },
     }
+}
+
+/// `columns` followed by each join's entity column not among them: the
+/// columns a native join needs from its entity rows.
+fn with_join_columns(spec: &DatasetSpec, mut columns: Vec<String>) -> Vec<String> {
+    for join in &spec.joins {
+        if let Some(c) = &join.entity_column
+            && !columns.contains(c)
+        {
+            columns.push(c.clone());
+        }
+    }
+    columns
+}
+
+/// The entity rows registered in `ctx`, twice: every column (the rows the
+/// join outputs) and only `probed` (the probe pass's read of the same rows).
+async fn entity_streams(
+    ctx: &SessionContext,
+    spec: &DatasetSpec,
+    source: &EntitySource,
+    probed: &[String],
+) -> Result<(BatchStream, BatchStream)> {
+    Ok(match source {
+        EntitySource::Batches { schema, batches } => {
+            let stream = |batches: Vec<RecordBatch>| {
+                BatchStream::new(
+                    schema.clone(),
+                    futures::stream::iter(batches.into_iter().map(Ok)),
+                )
+            };
+            (stream(batches.clone()), stream(batches.clone()))
+        }
+        EntitySource::File(_) => {
+            let context = describe(spec);
+            let df = ctx
+                .table(TableReference::bare(ENTITY_TABLE))
+                .await
+                .map_err(query(context.clone()))?;
+            let columns: Vec<&str> = probed.iter().map(String::as_str).collect();
+            let narrow = df
+                .clone()
+                .select_columns(&columns)
+                .map_err(query(context.clone()))?
+                .execute_stream()
+                .await
+                .map_err(query(context.clone()))?;
+            let stream = df.execute_stream().await.map_err(query(context.clone()))?;
+            (
+                BatchStream::from_datafusion(stream, context.clone()),
+                BatchStream::from_datafusion(narrow, context),
+            )
+        }
+    })
 }
 
 fn register(ctx: &SessionContext, name: &str, provider: Arc<dyn TableProvider>) -> Result<()> {

@@ -19,6 +19,7 @@ use arrow_schema::SchemaRef;
 use futures::TryStreamExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
@@ -142,105 +143,44 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
     Ok(path.with_file_name(format!(".{name}.{}.tmp", std::process::id())))
 }
 
+/// Writes the batches received on `rx` to a temporary file beside `path`
+/// and renames it into place once complete (see the [module docs](self)).
 fn write_blocking(
-    mut rx: tokio::sync::mpsc::Receiver<Result<RecordBatch, ()>>,
+    rx: tokio::sync::mpsc::Receiver<Result<RecordBatch, ()>>,
     path: &Path,
     schema: SchemaRef,
     format: OutputFormat,
 ) -> Result<WriteReport> {
     let tmp = temp_path(path)?;
-    let out_err = |e: Box<dyn std::error::Error + Send + Sync>| Error::Output {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let io_err = |what: &'static str, p: &Path| {
-        let p = p.to_path_buf();
-        move |source| Error::LocalIo {
-            what,
-            path: p,
-            source,
-        }
-    };
-    let aborted = || Error::InvalidDataset("the input stream failed".into());
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
-    let file = File::create(&tmp).map_err(io_err("creating", &tmp))?;
-    let result = (|| -> Result<(u64, u64)> {
-        let mut rows = 0u64;
-        let mut batches = 0u64;
-        let file = match format {
-            OutputFormat::Parquet(options) => {
-                let compression = match options.compression {
-                    ParquetCompression::Snappy => Compression::SNAPPY,
-                    ParquetCompression::Zstd(level) => Compression::ZSTD(
-                        ZstdLevel::try_new(level).map_err(|e| out_err(Box::new(e)))?,
-                    ),
-                    ParquetCompression::Uncompressed => Compression::UNCOMPRESSED,
-                };
-                let mut props = WriterProperties::builder()
-                    .set_compression(compression)
-                    .set_max_row_group_row_count(Some(options.row_group_rows.max(1)));
-                // Fractional features rarely repeat: a dictionary costs time
-                // to build and is dropped for plain pages once it grows.
-                for field in schema.fields() {
-                    if field.data_type().is_floating() {
-                        props = props.set_column_dictionary_enabled(
-                            ColumnPath::from(field.name().as_str()),
-                            false,
-                        );
-                    }
-                }
-                let props = props.build();
-                let mut writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))
-                    .map_err(|e| out_err(Box::new(e)))?;
-                while let Some(batch) = rx.blocking_recv() {
-                    let batch = batch.map_err(|()| aborted())?;
-                    rows += batch.num_rows() as u64;
-                    batches += 1;
-                    writer.write(&batch).map_err(|e| out_err(Box::new(e)))?;
-                }
-                writer.into_inner().map_err(|e| out_err(Box::new(e)))?
-            }
-            OutputFormat::Csv => {
-                let mut writer = arrow_csv::WriterBuilder::new()
-                    .with_header(true)
-                    .build(BufWriter::new(file));
-                while let Some(batch) = rx.blocking_recv() {
-                    let batch = batch.map_err(|()| aborted())?;
-                    rows += batch.num_rows() as u64;
-                    batches += 1;
-                    writer.write(&batch).map_err(|e| out_err(Box::new(e)))?;
-                }
-                if rows == 0 {
-                    // A header even when there are no rows.
-                    let empty = RecordBatch::new_empty(Arc::clone(&schema));
-                    writer.write(&empty).map_err(|e| out_err(Box::new(e)))?;
-                }
-                let mut buf = writer.into_inner();
-                buf.flush().map_err(io_err("writing", &tmp))?;
-                buf.into_inner()
-                    .map_err(|e| io_err("writing", &tmp)(e.into_error()))?
-            }
-        };
-        file.sync_all().map_err(io_err("syncing", &tmp))?;
-        Ok((rows, batches))
-    })();
-    let (rows, batches) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
+    std::fs::create_dir_all(&dir).map_err(io_error("creating", &dir))?;
+    let file = File::create(&tmp).map_err(io_error("creating", &tmp))?;
+    let mut incoming = Incoming {
+        rx,
+        rows: 0,
+        batches: 0,
     };
-    std::fs::rename(&tmp, path).map_err(io_err("renaming into", path))?;
+    let encoded = match format {
+        OutputFormat::Parquet(options) => {
+            encode_parquet(file, &mut incoming, &schema, options, path)
+        }
+        OutputFormat::Csv => encode_csv(file, &mut incoming, &schema, path, &tmp),
+    };
+    let synced = encoded.and_then(|file| file.sync_all().map_err(io_error("syncing", &tmp)));
+    if let Err(e) = synced {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let Incoming { rows, batches, .. } = incoming;
+    std::fs::rename(&tmp, path).map_err(io_error("renaming into", path))?;
     if let Ok(d) = File::open(&dir) {
         let _ = d.sync_all();
     }
     let bytes = std::fs::metadata(path)
-        .map_err(io_err("reading metadata of", path))?
+        .map_err(io_error("reading metadata of", path))?
         .len();
     tracing::debug!(path = %path.display(), rows, bytes, "wrote a dataset file");
     Ok(WriteReport {
@@ -249,4 +189,108 @@ fn write_blocking(
         batches,
         bytes,
     })
+}
+
+/// The batches arriving from the stream, counted as they are taken, so the
+/// report can say what was written whatever the format.
+struct Incoming {
+    rx: tokio::sync::mpsc::Receiver<Result<RecordBatch, ()>>,
+    rows: u64,
+    batches: u64,
+}
+
+impl Incoming {
+    /// The next batch; `None` once the stream has ended, an error when it
+    /// failed (the file must then not be kept).
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        let Some(batch) = self.rx.blocking_recv() else {
+            return Ok(None);
+        };
+        let batch = batch.map_err(|()| Error::InvalidDataset("the input stream failed".into()))?;
+        self.rows += batch.num_rows() as u64;
+        self.batches += 1;
+        Ok(Some(batch))
+    }
+}
+
+/// Encodes every incoming batch into `file` as Parquet, one row group held
+/// at a time, and returns the file for syncing.
+fn encode_parquet(
+    file: File,
+    incoming: &mut Incoming,
+    schema: &SchemaRef,
+    options: ParquetOptions,
+    path: &Path,
+) -> Result<File> {
+    let props = writer_properties(schema, options).map_err(|e| output_error(path, e))?;
+    let mut writer = ArrowWriter::try_new(file, Arc::clone(schema), Some(props))
+        .map_err(|e| output_error(path, e))?;
+    while let Some(batch) = incoming.next_batch()? {
+        writer.write(&batch).map_err(|e| output_error(path, e))?;
+    }
+    writer.into_inner().map_err(|e| output_error(path, e))
+}
+
+/// The Parquet writer's settings for `options` over `schema`.
+fn writer_properties(
+    schema: &SchemaRef,
+    options: ParquetOptions,
+) -> Result<WriterProperties, ParquetError> {
+    let compression = match options.compression {
+        ParquetCompression::Snappy => Compression::SNAPPY,
+        ParquetCompression::Zstd(level) => Compression::ZSTD(ZstdLevel::try_new(level)?),
+        ParquetCompression::Uncompressed => Compression::UNCOMPRESSED,
+    };
+    let mut props = WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(options.row_group_rows.max(1)));
+    // Fractional features rarely repeat: a dictionary costs time
+    // to build and is dropped for plain pages once it grows.
+    for field in schema.fields() {
+        if field.data_type().is_floating() {
+            props =
+                props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    Ok(props.build())
+}
+
+/// Encodes every incoming batch into `file` as CSV with a header row (even
+/// when there are no rows), and returns the file for syncing.
+fn encode_csv(
+    file: File,
+    incoming: &mut Incoming,
+    schema: &SchemaRef,
+    path: &Path,
+    tmp: &Path,
+) -> Result<File> {
+    let mut writer = arrow_csv::WriterBuilder::new()
+        .with_header(true)
+        .build(BufWriter::new(file));
+    while let Some(batch) = incoming.next_batch()? {
+        writer.write(&batch).map_err(|e| output_error(path, e))?;
+    }
+    if incoming.rows == 0 {
+        // A header even when there are no rows.
+        let empty = RecordBatch::new_empty(Arc::clone(schema));
+        writer.write(&empty).map_err(|e| output_error(path, e))?;
+    }
+    let mut buf = writer.into_inner();
+    buf.flush().map_err(io_error("writing", tmp))?;
+    buf.into_inner()
+        .map_err(|e| io_error("writing", tmp)(e.into_error()))
+}
+
+/// An encoder's failure to write `path`.
+fn output_error(path: &Path, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Output {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    }
+}
+
+/// A file system failure at `path` while `what`.
+fn io_error(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::LocalIo { what, path, source }
 }

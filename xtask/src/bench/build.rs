@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{ChildStderr, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -83,51 +83,127 @@ fn manifest_targets() -> Result<BTreeMap<(String, String, String), Vec<String>>>
 /// returns each executable, and the crates that did not compile. A target
 /// missing from the manifests, or not built, is "not available" with the
 /// reason.
-#[allow(clippy::print_stderr)]
 fn build(targets: &[Target], extra_features: &[&str]) -> Result<(Exes, Vec<String>)> {
     let manifest = manifest_targets()?;
-    let mut exes = Exes::new();
-    let mut args: Vec<String> = vec![
-        "build".into(),
-        "--release".into(),
-        "--message-format=json-render-diagnostics".into(),
-    ];
-    let mut features: Vec<String> = extra_features.iter().map(|f| (*f).to_owned()).collect();
-    let mut packages: Vec<&str> = Vec::new();
-    for t in targets {
-        let key = (t.package.to_owned(), t.kind.to_owned(), t.name.to_owned());
-        let Some(required) = manifest.get(&key) else {
-            exes.insert(
-                *t,
-                Err(format!(
-                    "{} has no {} target {:?} yet",
-                    t.package, t.kind, t.name
-                )),
-            );
-            continue;
-        };
-        features.extend(required.iter().map(|f| format!("{}/{f}", t.package)));
-        if !packages.contains(&t.package) {
-            packages.push(t.package);
-        }
-        args.extend([format!("--{}", t.kind), t.name.to_owned()]);
-    }
-    if packages.is_empty() {
+    let (invocation, mut exes) = Invocation::plan(targets, extra_features, &manifest);
+    let Some(invocation) = invocation else {
         return Ok((exes, Vec::new()));
+    };
+    let outcome = run_cargo_build(&invocation.args)?;
+    for t in targets {
+        if exes.contains_key(t) {
+            continue;
+        }
+        exes.insert(*t, outcome.executable(t, &invocation.packages));
     }
-    for p in &packages {
-        args.extend(["-p".into(), (*p).to_owned()]);
+    Ok((exes, outcome.broken))
+}
+
+/// One `cargo build` of several targets: its arguments, and the packages
+/// it selects (named when the build fails without saying which crate).
+struct Invocation {
+    args: Vec<String>,
+    packages: Vec<&'static str>,
+}
+
+impl Invocation {
+    /// The cargo invocation that builds the `targets` the manifests have,
+    /// with their required features and `extra_features`; `None` when
+    /// there are none. The targets missing from the manifests are returned
+    /// as not available, with the reason.
+    fn plan(
+        targets: &[Target],
+        extra_features: &[&str],
+        manifest: &BTreeMap<(String, String, String), Vec<String>>,
+    ) -> (Option<Self>, Exes) {
+        let mut exes = Exes::new();
+        let mut args: Vec<String> = vec![
+            "build".into(),
+            "--release".into(),
+            "--message-format=json-render-diagnostics".into(),
+        ];
+        let mut features: Vec<String> = extra_features.iter().map(|f| (*f).to_owned()).collect();
+        let mut packages: Vec<&str> = Vec::new();
+        for t in targets {
+            let key = (t.package.to_owned(), t.kind.to_owned(), t.name.to_owned());
+            let Some(required) = manifest.get(&key) else {
+                exes.insert(
+                    *t,
+                    Err(format!(
+                        "{} has no {} target {:?} yet",
+                        t.package, t.kind, t.name
+                    )),
+                );
+                continue;
+            };
+            features.extend(required.iter().map(|f| format!("{}/{f}", t.package)));
+            if !packages.contains(&t.package) {
+                packages.push(t.package);
+            }
+            args.extend([format!("--{}", t.kind), t.name.to_owned()]);
+        }
+        if packages.is_empty() {
+            return (None, exes);
+        }
+        for p in &packages {
+            args.extend(["-p".into(), (*p).to_owned()]);
+        }
+        features.sort();
+        features.dedup();
+        if !features.is_empty() {
+            args.extend(["--features".into(), features.join(",")]);
+        }
+        (Some(Self { args, packages }), exes)
     }
-    features.sort();
-    features.dedup();
-    if !features.is_empty() {
-        args.extend(["--features".into(), features.join(",")]);
+}
+
+/// What one `cargo build` produced.
+struct BuildOutcome {
+    /// The executables built, by target kind and name.
+    built: BTreeMap<(String, String), PathBuf>,
+    /// Whether cargo succeeded.
+    success: bool,
+    /// The crates that did not compile.
+    broken: Vec<String>,
+}
+
+impl BuildOutcome {
+    /// The executable of `t`, or why there is none: a failed build names
+    /// the crates that did not compile, else the `packages` it built.
+    fn executable(&self, t: &Target, packages: &[&str]) -> Result<PathBuf, String> {
+        self.built
+            .get(&(t.kind.to_owned(), t.name.to_owned()))
+            .cloned()
+            .ok_or_else(|| {
+                if self.success {
+                    format!("cargo built no executable for {} {}", t.kind, t.name)
+                } else if self.broken.is_empty() {
+                    format!(
+                        "the release build of {} failed (see the compiler output above)",
+                        packages.join(", ")
+                    )
+                } else {
+                    format!(
+                        "the release build failed: {} did not compile",
+                        self.broken.join(", ")
+                    )
+                }
+            })
     }
+}
+
+/// Runs `cargo` with `args` (a `build` with JSON messages), passing its
+/// diagnostics through, and collects what it built and what broke.
+#[expect(
+    clippy::print_stderr,
+    reason = "cargo's progress and diagnostics go to stderr"
+)]
+fn run_cargo_build(args: &[String]) -> Result<BuildOutcome> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let started = Instant::now();
     eprintln!("==> cargo {}", args.join(" "));
     let mut child = Command::new(&cargo)
-        .args(&args)
+        .args(args)
         .current_dir(root())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -136,18 +212,44 @@ fn build(targets: &[Target], extra_features: &[&str]) -> Result<(Exes, Vec<Strin
     let stdout = child.stdout.take().context("cargo stdout")?;
     // Passed through, and read for "could not compile `crate`".
     let stderr = child.stderr.take().context("cargo stderr")?;
-    let broken = std::thread::spawn(move || {
-        let mut broken = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            if let Some(rest) = line.strip_prefix("error: could not compile `")
-                && let Some((name, _)) = rest.split_once('`')
-            {
-                broken.push(name.to_owned());
-            }
+    let broken = std::thread::spawn(move || crates_not_compiled(stderr));
+    let built = executables_built(stdout)?;
+    let status = child.wait()?;
+    let broken = broken.join().unwrap_or_default();
+    eprintln!(
+        "<== cargo build --release ({:.0?}, {})",
+        started.elapsed(),
+        if status.success() { "ok" } else { "FAILED" }
+    );
+    Ok(BuildOutcome {
+        built,
+        success: status.success(),
+        broken,
+    })
+}
+
+/// Passes cargo's stderr through and returns the crates it says did not
+/// compile, so that the others can be built again without them.
+#[expect(
+    clippy::print_stderr,
+    reason = "cargo's diagnostics are passed through"
+)]
+fn crates_not_compiled(stderr: ChildStderr) -> Vec<String> {
+    let mut broken = Vec::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        eprintln!("{line}");
+        if let Some(rest) = line.strip_prefix("error: could not compile `")
+            && let Some((name, _)) = rest.split_once('`')
+        {
+            broken.push(name.to_owned());
         }
-        broken
-    });
+    }
+    broken
+}
+
+/// The executables in cargo's JSON messages on `stdout`, by target kind
+/// and name.
+fn executables_built(stdout: ChildStdout) -> Result<BTreeMap<(String, String), PathBuf>> {
     let mut built = BTreeMap::new();
     for line in BufReader::new(stdout).lines() {
         let Ok(msg) = serde_json::from_str::<Value>(&line?) else {
@@ -170,38 +272,7 @@ fn build(targets: &[Target], extra_features: &[&str]) -> Result<(Exes, Vec<Strin
             );
         }
     }
-    let status = child.wait()?;
-    let broken = broken.join().unwrap_or_default();
-    eprintln!(
-        "<== cargo build --release ({:.0?}, {})",
-        started.elapsed(),
-        if status.success() { "ok" } else { "FAILED" }
-    );
-    for t in targets {
-        if exes.contains_key(t) {
-            continue;
-        }
-        let exe = built
-            .get(&(t.kind.to_owned(), t.name.to_owned()))
-            .cloned()
-            .ok_or_else(|| {
-                if status.success() {
-                    format!("cargo built no executable for {} {}", t.kind, t.name)
-                } else if broken.is_empty() {
-                    format!(
-                        "the release build of {} failed (see the compiler output above)",
-                        packages.join(", ")
-                    )
-                } else {
-                    format!(
-                        "the release build failed: {} did not compile",
-                        broken.join(", ")
-                    )
-                }
-            });
-        exes.insert(*t, exe);
-    }
-    Ok((exes, broken))
+    Ok(built)
 }
 
 /// Builds `targets` in one invocation; when a selected package does not

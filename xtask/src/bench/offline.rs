@@ -185,98 +185,18 @@ fn run_duckdb(
 
 /// The offline-dataset rows from both sides' runs.
 fn dataset_table(label: &str, ours: &Side, anchor: &Side, peaks: &[u64]) -> Vec<Row> {
-    let secs = |side: &Side, name: &str| quantity(side, name, "s", Unit::Secs);
-    let size = format!(
-        "fs-offline's `dataset` bench data: `orders`, {label} rows of 20 features (id, ts, \
-         9 Fractional, 6 Integral, 3 String; about 5 versions per record) over 48 hourly Glue \
-         partitions, snappy Parquet; `profiles`, a fifth as many rows of 5 features (about 2 \
-         versions per record); 1% delete markers in both"
-    );
-    // The rows each side wrote: a row whose sides differ fails.
-    let counts = |row: Row, what: &str| {
-        row.with_counts(
-            written(ours, &format!("dataset_{what}_{label}_rows_out")),
-            written(anchor, &format!("duckdb_{what}_rows_out")),
-        )
-    };
-    let peak = |what: &str| {
-        quantity(
-            ours,
-            &format!("dataset_{what}_{label}_peak_rss"),
-            "MB",
-            Unit::Mib,
-        )
-    };
-    let rss_note = |what: &str| match peak(what) {
-        Ok(q) => format!(" Peak RSS of ours: {:.0} MiB.", q.0),
-        Err(_) => String::new(),
+    let sides = DatasetSides {
+        label,
+        ours,
+        anchor,
     };
     let peak_rss = peak_rss(ours, label, peaks);
     let scan_ours = scan_rate(ours);
     vec![
-        counts(
-            Row::pair(
-                "offline: dataset, latest per record",
-                secs(ours, &format!("dataset_latest_{label}_seconds")),
-                secs(anchor, "duckdb_latest_seconds"),
-                Goal::RatioAtLeast(1.5),
-                format!(
-                    "{size}. Ours: the embedded engine's native latest-per-record path (the key \
-                     columns into hash tables, then the winners' rows by Parquet row selection) \
-                     streaming to Parquet; anchor: \
-                     DuckDB (`xtask/bench/duckdb_dataset.py`, a `row_number()` window per id over \
-                     event time, api_invocation_time, write_time; delete markers win ties and \
-                     remove the record) in `COPY … TO` Parquet."
-                ),
-            ),
-            "latest",
-        ),
-        counts(
-            Row::pair(
-                "offline: dataset, point-in-time join",
-                secs(ours, &format!("dataset_pit_join_{label}_seconds")),
-                secs(anchor, "duckdb_pit_join_seconds"),
-                Goal::RatioAtLeast(1.5),
-                "every `orders` row (duplicates kept, deletes applied) left-joined with \
-                 `profiles` as of its event time; ours: the embedded engine's native as-of \
-                 join (an index of each record's event times, the entity rows streamed through \
-                 it); anchor: DuckDB's ASOF LEFT JOIN after the same duplicate and delete \
-                 steps.",
-            ),
-            "pit_join",
-        ),
-        counts(
-            Row::pair(
-                "offline: dataset, few identifiers, long histories",
-                secs(ours, &format!("dataset_asof_few_{label}_seconds")),
-                secs(anchor, "duckdb_asof_few_seconds"),
-                Goal::RatioAtLeast(1.0),
-                format!(
-                    "a group `readings` of 10 identifiers with a hundredth of {label} versions each \
-                     (10 Fractional features), left-joined point-in-time onto an entity Parquet \
-                     file of a fifth of {label} rows; ours: the native as-of join; anchor: DuckDB's \
-                     ASOF LEFT JOIN after the same duplicate and delete steps.{}",
-                    rss_note("asof_few")
-                ),
-            ),
-            "asof_few",
-        ),
-        counts(
-            Row::pair(
-                "offline: dataset, skew",
-                secs(ours, &format!("dataset_asof_skew_{label}_seconds")),
-                secs(anchor, "duckdb_asof_skew_seconds"),
-                Goal::RatioAtLeast(1.0),
-                format!(
-                    "{label} rows of `readings` over a tenth as many identifiers, one of which \
-                     holds half of the rows and half of the entity file's (a fifth of {label}) \
-                     rows, left-joined point-in-time; ours: the native as-of join; anchor: \
-                     DuckDB's ASOF LEFT JOIN.{}",
-                    rss_note("asof_skew")
-                ),
-            ),
-            "asof_skew",
-        ),
+        sides.latest_row(),
+        sides.pit_join_row(),
+        sides.asof_few_row(),
+        sides.asof_skew_row(),
         Row::alone(
             "offline: dataset, peak RSS",
             peak_rss,
@@ -293,6 +213,139 @@ fn dataset_table(label: &str, ours: &Side, anchor: &Side, peaks: &[u64]) -> Vec<
              `pyarrow.dataset` (`to_batches`, threads on)",
         ),
     ]
+}
+
+/// Both sides' runs of the dataset builds at one size, from which each
+/// build's row is made.
+struct DatasetSides<'a> {
+    /// The size (`1M`, `10M`), as the bench names its results.
+    label: &'a str,
+    ours: &'a Side,
+    anchor: &'a Side,
+}
+
+impl DatasetSides<'_> {
+    /// The `latest` build's row: ours on the native latest-per-record path
+    /// against DuckDB's window.
+    fn latest_row(&self) -> Row {
+        let label = self.label;
+        let size = format!(
+            "fs-offline's `dataset` bench data: `orders`, {label} rows of 20 features (id, ts, \
+             9 Fractional, 6 Integral, 3 String; about 5 versions per record) over 48 hourly Glue \
+             partitions, snappy Parquet; `profiles`, a fifth as many rows of 5 features (about 2 \
+             versions per record); 1% delete markers in both"
+        );
+        self.counts(
+            Row::pair(
+                "offline: dataset, latest per record",
+                secs(self.ours, &format!("dataset_latest_{label}_seconds")),
+                secs(self.anchor, "duckdb_latest_seconds"),
+                Goal::RatioAtLeast(1.5),
+                format!(
+                    "{size}. Ours: the embedded engine's native latest-per-record path (the key \
+                     columns into hash tables, then the winners' rows by Parquet row selection) \
+                     streaming to Parquet; anchor: \
+                     DuckDB (`xtask/bench/duckdb_dataset.py`, a `row_number()` window per id over \
+                     event time, api_invocation_time, write_time; delete markers win ties and \
+                     remove the record) in `COPY … TO` Parquet."
+                ),
+            ),
+            "latest",
+        )
+    }
+
+    /// The `pit_join` build's row: ours on the native as-of join against
+    /// DuckDB's ASOF LEFT JOIN.
+    fn pit_join_row(&self) -> Row {
+        let label = self.label;
+        self.counts(
+            Row::pair(
+                "offline: dataset, point-in-time join",
+                secs(self.ours, &format!("dataset_pit_join_{label}_seconds")),
+                secs(self.anchor, "duckdb_pit_join_seconds"),
+                Goal::RatioAtLeast(1.5),
+                "every `orders` row (duplicates kept, deletes applied) left-joined with \
+                 `profiles` as of its event time; ours: the embedded engine's native as-of \
+                 join (an index of each record's event times, the entity rows streamed through \
+                 it); anchor: DuckDB's ASOF LEFT JOIN after the same duplicate and delete \
+                 steps.",
+            ),
+            "pit_join",
+        )
+    }
+
+    /// The `asof_few` shape's row: few identifiers with long histories.
+    fn asof_few_row(&self) -> Row {
+        let label = self.label;
+        self.counts(
+            Row::pair(
+                "offline: dataset, few identifiers, long histories",
+                secs(self.ours, &format!("dataset_asof_few_{label}_seconds")),
+                secs(self.anchor, "duckdb_asof_few_seconds"),
+                Goal::RatioAtLeast(1.0),
+                format!(
+                    "a group `readings` of 10 identifiers with a hundredth of {label} versions each \
+                     (10 Fractional features), left-joined point-in-time onto an entity Parquet \
+                     file of a fifth of {label} rows; ours: the native as-of join; anchor: DuckDB's \
+                     ASOF LEFT JOIN after the same duplicate and delete steps.{}",
+                    self.rss_note("asof_few")
+                ),
+            ),
+            "asof_few",
+        )
+    }
+
+    /// The `asof_skew` shape's row: one identifier holding half of both
+    /// sides.
+    fn asof_skew_row(&self) -> Row {
+        let label = self.label;
+        self.counts(
+            Row::pair(
+                "offline: dataset, skew",
+                secs(self.ours, &format!("dataset_asof_skew_{label}_seconds")),
+                secs(self.anchor, "duckdb_asof_skew_seconds"),
+                Goal::RatioAtLeast(1.0),
+                format!(
+                    "{label} rows of `readings` over a tenth as many identifiers, one of which \
+                     holds half of the rows and half of the entity file's (a fifth of {label}) \
+                     rows, left-joined point-in-time; ours: the native as-of join; anchor: \
+                     DuckDB's ASOF LEFT JOIN.{}",
+                    self.rss_note("asof_skew")
+                ),
+            ),
+            "asof_skew",
+        )
+    }
+
+    /// `row` with the rows each side wrote for `what`: a row whose sides
+    /// differ fails.
+    fn counts(&self, row: Row, what: &str) -> Row {
+        let label = self.label;
+        row.with_counts(
+            written(self.ours, &format!("dataset_{what}_{label}_rows_out")),
+            written(self.anchor, &format!("duckdb_{what}_rows_out")),
+        )
+    }
+
+    /// A note of our peak RSS in the build `what` for its row's description
+    /// (empty when the bench printed none).
+    fn rss_note(&self, what: &str) -> String {
+        let label = self.label;
+        match quantity(
+            self.ours,
+            &format!("dataset_{what}_{label}_peak_rss"),
+            "MB",
+            Unit::Mib,
+        ) {
+            Ok(q) => format!(" Peak RSS of ours: {:.0} MiB.", q.0),
+            Err(_) => String::new(),
+        }
+    }
+}
+
+/// A side's median seconds of `name`, as a quantity.
+fn secs(side: &Side, name: &str) -> Result<Q, String> {
+    quantity(side, name, "s", Unit::Secs)
 }
 
 /// The largest peak RSS of our builds (as the bench printed them; else
