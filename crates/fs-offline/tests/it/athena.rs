@@ -273,39 +273,10 @@ fn unload_batch(
     .expect("a batch")
 }
 
-#[tokio::test]
-#[ignore = "needs moto (FS_S3_ENDPOINT); run by cargo xtask it"]
-async fn unload_reads_every_parquet_object_under_the_query_prefix() {
-    let moto = moto();
-    moto_manual_transitions(&moto, 2);
-    let region = "sa-east-1";
-    let bucket = "fs-athena-unload";
-    let options = AthenaOptions::default()
-        .backoff(fast_backoff())
-        .parallelism(2)
-        .batch_size(2);
-    let (engine, _, s3) = engine(&moto, region, bucket, options).await;
-
-    let query = engine
-        .start_unload("SELECT customerid, amount, qty, write_time FROM t")
-        .await
-        .expect("started");
-    let location = query.unload_location().expect("an UNLOAD query").to_owned();
-    assert!(
-        location.starts_with(&format!("s3://{bucket}/results/unload/fs-offline-")),
-        "{location}"
-    );
-    assert_eq!(
-        query.sql(),
-        format!(
-            "UNLOAD (SELECT customerid, amount, qty, write_time FROM t) TO '{location}' WITH (format = 'PARQUET', compression = 'SNAPPY')"
-        )
-    );
-    // What Athena would have written while the query ran: three files in
-    // three compressions, a marker, and a file outside the prefix.
-    let prefix = location
-        .strip_prefix(&format!("s3://{bucket}/"))
-        .expect("in the bucket");
+/// Puts what Athena's UNLOAD would have written under `prefix` (three
+/// Parquet files in three compressions, one in a sub-directory, and a
+/// `_SUCCESS` marker) and a Parquet file outside it, which must not be read.
+async fn put_unload_output(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) {
     let objects = [
         (
             "a.parquet",
@@ -360,23 +331,23 @@ async fn unload_reads_every_parquet_object_under_the_query_prefix() {
         .send()
         .await
         .expect("put");
+}
 
-    let schema = Arc::new(Schema::new(vec![
+/// The schema the UNLOAD test reads its result as: the group's names and
+/// types, not UNLOAD's lower-case names and nanosecond timestamps.
+fn unload_read_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
         Field::new("CustomerId", DataType::Utf8, false),
         Field::new("amount", DataType::Float64, true),
         Field::new("qty", DataType::Int64, true),
         Field::new("write_time", utc_ms(), true),
-    ]));
-    let dataset = query.finish(Some(schema.clone())).await.expect("finished");
-    let batches: Vec<RecordBatch> = dataset.try_collect().await.expect("read back");
-    assert!(
-        batches
-            .iter()
-            .all(|b| b.schema() == schema && b.num_rows() <= 2),
-        "batches of the schema, at most batch_size rows"
-    );
-    let rows = sorted_rows(&batches);
-    let expected: Vec<Vec<String>> = [
+    ]))
+}
+
+/// The rows of every file under the UNLOAD prefix, sorted, as
+/// [`sorted_rows`] shows them.
+fn unload_expected_rows() -> Vec<Vec<String>> {
+    [
         ["c1", "1.0", "1", "1970-01-01T00:00:01Z"],
         ["c2", "∅", "2", "1970-01-01T00:00:02Z"],
         ["c3", "3.0", "3", "1970-01-01T00:00:03Z"],
@@ -386,7 +357,55 @@ async fn unload_reads_every_parquet_object_under_the_query_prefix() {
     ]
     .iter()
     .map(|r| r.iter().map(|s| s.to_string()).collect())
-    .collect();
+    .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs moto (FS_S3_ENDPOINT); run by cargo xtask it"]
+async fn unload_reads_every_parquet_object_under_the_query_prefix() {
+    let moto = moto();
+    moto_manual_transitions(&moto, 2);
+    let region = "sa-east-1";
+    let bucket = "fs-athena-unload";
+    let options = AthenaOptions::default()
+        .backoff(fast_backoff())
+        .parallelism(2)
+        .batch_size(2);
+    let (engine, _, s3) = engine(&moto, region, bucket, options).await;
+
+    let query = engine
+        .start_unload("SELECT customerid, amount, qty, write_time FROM t")
+        .await
+        .expect("started");
+    let location = query.unload_location().expect("an UNLOAD query").to_owned();
+    assert!(
+        location.starts_with(&format!("s3://{bucket}/results/unload/fs-offline-")),
+        "{location}"
+    );
+    assert_eq!(
+        query.sql(),
+        format!(
+            "UNLOAD (SELECT customerid, amount, qty, write_time FROM t) TO '{location}' WITH (format = 'PARQUET', compression = 'SNAPPY')"
+        )
+    );
+    // What Athena would have written while the query ran: three files in
+    // three compressions, a marker, and a file outside the prefix.
+    let prefix = location
+        .strip_prefix(&format!("s3://{bucket}/"))
+        .expect("in the bucket");
+    put_unload_output(&s3, bucket, prefix).await;
+
+    let schema = unload_read_schema();
+    let dataset = query.finish(Some(schema.clone())).await.expect("finished");
+    let batches: Vec<RecordBatch> = dataset.try_collect().await.expect("read back");
+    assert!(
+        batches
+            .iter()
+            .all(|b| b.schema() == schema && b.num_rows() <= 2),
+        "batches of the schema, at most batch_size rows"
+    );
+    let rows = sorted_rows(&batches);
+    let expected = unload_expected_rows();
     assert_eq!(rows, expected);
 
     // A corrupt object is reported with its URI.

@@ -87,6 +87,16 @@ type OrderRow = (
 
 /// (id, event time, amount, qty, write_time, api_invocation_time, is_deleted).
 fn order_rows() -> Vec<OrderRow> {
+    let mut rows = orders_with_a_tie_and_a_late_write();
+    rows.extend(orders_with_deletes());
+    rows.extend(orders_out_of_order_and_null());
+    rows
+}
+
+/// c1's orders, for the tie-break and write-time rules: two rows at the
+/// same instant written differently (the later invocation wins) and a row
+/// written late.
+fn orders_with_a_tie_and_a_late_write() -> Vec<OrderRow> {
     vec![
         (
             "c1",
@@ -126,6 +136,13 @@ fn order_rows() -> Vec<OrderRow> {
             T0 + 2 * H,
             false,
         ),
+    ]
+}
+
+/// c2's and c3's orders, for delete markers: one newer than c2's only row
+/// (it hides the record), one older than c3's row (it hides nothing).
+fn orders_with_deletes() -> Vec<OrderRow> {
+    vec![
         (
             "c2",
             "2024-01-01T00:30:00Z",
@@ -164,6 +181,13 @@ fn order_rows() -> Vec<OrderRow> {
             T0 + H,
             true,
         ),
+    ]
+}
+
+/// c4's orders, out of event-time order and one with a null feature, and
+/// c5's only order, with no feature values: nulls are values, not deletes.
+fn orders_out_of_order_and_null() -> Vec<OrderRow> {
+    vec![
         (
             "c4",
             "2024-01-01T03:00:00Z",

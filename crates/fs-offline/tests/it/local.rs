@@ -760,6 +760,11 @@ fn quotes_semicolons_and_comments_in_names_are_data_not_sql() {
     );
 }
 
+/// Flushes in [`datasets_built_during_flushes_see_each_flush_whole_in_every_group`].
+const ROUNDS: i64 = 12;
+/// Records per flush and group: one per hour, so one file per group and hour.
+const PER_ROUND: i64 = 96;
+
 /// Flushes write one file per group and hour, renamed into place one by
 /// one; a dataset built meanwhile must see each flush whole, in every group
 /// it reads, or not at all (the publish lock). Each flush here adds one
@@ -770,8 +775,6 @@ fn quotes_semicolons_and_comments_in_names_are_data_not_sql() {
 /// take about a millisecond, and without the lock it sees them in part.
 #[test]
 fn datasets_built_during_flushes_see_each_flush_whole_in_every_group() {
-    const ROUNDS: i64 = 12;
-    const PER_ROUND: i64 = 96;
     let dir = TempDir::new().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let left = group("left", FeatureType::String);
@@ -788,78 +791,17 @@ fn datasets_built_during_flushes_see_each_flush_whole_in_every_group() {
         )
         .build()
         .unwrap();
-    let done = std::sync::atomic::AtomicBool::new(false);
+    let race = FlushRace {
+        dir: dir.path(),
+        left: &left,
+        right: &right,
+        spec: &spec,
+        done: std::sync::atomic::AtomicBool::new(false),
+    };
     let builds = std::thread::scope(|s| {
-        s.spawn(|| {
-            for round in 0..ROUNDS {
-                let records: Vec<Record> = (0..PER_ROUND)
-                    .map(|i| {
-                        Record::new()
-                            .with("id", format!("{round}-{i}"))
-                            .with("ts", EventTime::from_millis(t(i * 60)).unwrap().to_iso())
-                            .with("a", round.to_string())
-                    })
-                    .collect();
-                for g in ["left", "right"] {
-                    store.put_records(g, &records, None, None).unwrap();
-                }
-                store.flush().unwrap();
-            }
-            done.store(true, std::sync::atomic::Ordering::SeqCst);
-        });
-        let lister = s.spawn(|| {
-            let mut listings = 0;
-            while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                let (Ok(l), Ok(r)) = (
-                    OfflineTable::from_store_dir(dir.path(), left.clone()),
-                    OfflineTable::from_store_dir(dir.path(), right.clone()),
-                ) else {
-                    continue;
-                };
-                let listed = OfflineTable::list_together(&[&l, &r]).unwrap();
-                let (l, r) = (
-                    listed[0].files(None, None).unwrap().len(),
-                    listed[1].files(None, None).unwrap().len(),
-                );
-                assert!(
-                    l == r && l as i64 % PER_ROUND == 0,
-                    "listing {listings} saw part of a flush: {l} files of one group, {r} of the other"
-                );
-                listings += 1;
-            }
-            listings
-        });
-        let reader = s.spawn(|| {
-            let rt = runtime();
-            let mut builds = 0;
-            while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                let Ok(l) = OfflineTable::from_store_dir(dir.path(), left.clone()) else {
-                    continue;
-                };
-                let r = OfflineTable::from_store_dir(dir.path(), right.clone()).unwrap();
-                let engine = LocalEngine::new().with_table(l).with_table(r);
-                let out = rt.block_on(engine.collect(&spec)).unwrap();
-                let got = rows(&out, &["a", "r_a"]);
-                let rounds = got.len() as i64 / PER_ROUND;
-                assert_eq!(
-                    got.len() as i64,
-                    rounds * PER_ROUND,
-                    "build {builds} saw part of a flush"
-                );
-                for round in 0..rounds {
-                    let seen = got
-                        .iter()
-                        .filter(|r| r[0] == Cell::Int(round) && r[1] == Cell::Int(round))
-                        .count();
-                    assert_eq!(
-                        seen as i64, PER_ROUND,
-                        "build {builds}: round {round} is not whole in both groups"
-                    );
-                }
-                builds += 1;
-            }
-            builds
-        });
+        s.spawn(|| race.flush_rounds(&store));
+        let lister = s.spawn(|| race.list_until_done());
+        let reader = s.spawn(|| race.build_until_done());
         (reader.join().unwrap(), lister.join().unwrap())
     });
     let (builds, listings) = builds;
@@ -879,4 +821,96 @@ fn datasets_built_during_flushes_see_each_flush_whole_in_every_group() {
         out.iter().map(|b| b.num_rows()).sum::<usize>() as i64,
         ROUNDS * PER_ROUND
     );
+}
+
+/// The flushes and the readers racing them: the store's directory, the two
+/// groups, the dataset joining them, and whether the flushes are done.
+struct FlushRace<'a> {
+    dir: &'a std::path::Path,
+    left: &'a FeatureGroup,
+    right: &'a FeatureGroup,
+    spec: &'a DatasetSpec,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl FlushRace<'_> {
+    /// Puts and flushes [`ROUNDS`] rounds of [`PER_ROUND`] records into
+    /// both groups, then tells the readers to stop.
+    fn flush_rounds(&self, store: &Store) {
+        for round in 0..ROUNDS {
+            let records: Vec<Record> = (0..PER_ROUND)
+                .map(|i| {
+                    Record::new()
+                        .with("id", format!("{round}-{i}"))
+                        .with("ts", EventTime::from_millis(t(i * 60)).unwrap().to_iso())
+                        .with("a", round.to_string())
+                })
+                .collect();
+            for g in ["left", "right"] {
+                store.put_records(g, &records, None, None).unwrap();
+            }
+            store.flush().unwrap();
+        }
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Lists both groups together until the flushes are done, checking
+    /// that each listing holds whole flushes; returns how many it made.
+    fn list_until_done(&self) -> usize {
+        let mut listings = 0;
+        while !self.done.load(std::sync::atomic::Ordering::SeqCst) {
+            let (Ok(l), Ok(r)) = (
+                OfflineTable::from_store_dir(self.dir, self.left.clone()),
+                OfflineTable::from_store_dir(self.dir, self.right.clone()),
+            ) else {
+                continue;
+            };
+            let listed = OfflineTable::list_together(&[&l, &r]).unwrap();
+            let (l, r) = (
+                listed[0].files(None, None).unwrap().len(),
+                listed[1].files(None, None).unwrap().len(),
+            );
+            assert!(
+                l == r && l as i64 % PER_ROUND == 0,
+                "listing {listings} saw part of a flush: {l} files of one group, {r} of the other"
+            );
+            listings += 1;
+        }
+        listings
+    }
+
+    /// Builds the dataset until the flushes are done, checking that each
+    /// build sees every round it holds whole in both groups; returns how
+    /// many it built.
+    fn build_until_done(&self) -> usize {
+        let rt = runtime();
+        let mut builds = 0;
+        while !self.done.load(std::sync::atomic::Ordering::SeqCst) {
+            let Ok(l) = OfflineTable::from_store_dir(self.dir, self.left.clone()) else {
+                continue;
+            };
+            let r = OfflineTable::from_store_dir(self.dir, self.right.clone()).unwrap();
+            let engine = LocalEngine::new().with_table(l).with_table(r);
+            let out = rt.block_on(engine.collect(self.spec)).unwrap();
+            let got = rows(&out, &["a", "r_a"]);
+            let rounds = got.len() as i64 / PER_ROUND;
+            assert_eq!(
+                got.len() as i64,
+                rounds * PER_ROUND,
+                "build {builds} saw part of a flush"
+            );
+            for round in 0..rounds {
+                let seen = got
+                    .iter()
+                    .filter(|r| r[0] == Cell::Int(round) && r[1] == Cell::Int(round))
+                    .count();
+                assert_eq!(
+                    seen as i64, PER_ROUND,
+                    "build {builds}: round {round} is not whole in both groups"
+                );
+            }
+            builds += 1;
+        }
+        builds
+    }
 }
