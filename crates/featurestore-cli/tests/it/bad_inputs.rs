@@ -6,12 +6,25 @@
 //! `tests/data/create-feature-group-invalid/`; a few are made here
 //! (oversize values, a truncated Parquet file).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use featurestore::arrow::array::{
+    ArrayRef, BinaryArray, Float64Array, Int64Array, StringArray, StructArray,
+};
+use serde_json::Value;
 
 use crate::support::{Env, Served, bad};
 
+/// One refused command: its arguments, exit code and the parts its error names.
+type Case = (Vec<String>, i32, Vec<String>);
+
+/// The header of the customers CSV files made here.
+const HEADER: &str =
+    "customer_id,event_time,age,city,lifetime_value,is_premium,sessions_30d,signup_channel";
+
 /// Runs each case, checking the error and that the store is unchanged after it.
-fn check_all(env: &Env, cases: &[(Vec<String>, i32, Vec<String>)]) {
+fn check_all(env: &Env, cases: &[Case]) {
     let before = env.snapshot();
     for (args, code, parts) in cases {
         let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
@@ -24,7 +37,7 @@ fn check_all(env: &Env, cases: &[(Vec<String>, i32, Vec<String>)]) {
     }
 }
 
-fn case(args: &[&str], code: i32, parts: &[&str]) -> (Vec<String>, i32, Vec<String>) {
+fn case(args: &[&str], code: i32, parts: &[&str]) -> Case {
     (
         args.iter().map(|s| (*s).to_owned()).collect(),
         code,
@@ -40,13 +53,30 @@ fn path(p: &Path) -> String {
 fn bad_data_files_are_refused_and_nothing_is_written() {
     let env = Env::new();
     env.customers(200);
-    let header =
-        "customer_id,event_time,age,city,lifetime_value,is_premium,sessions_30d,signup_channel";
+    let files = make_data_files(&env);
+    let mut cases = corpus_data_file_cases();
+    cases.extend(made_data_file_cases(&files));
+    assert!(cases.len() >= 25);
+    check_all(&env, &cases);
+    assert!(!env.path("failed.txt").exists());
+}
+
+/// The data files made here rather than kept in the corpus.
+struct DataFiles {
+    oversize: PathBuf,
+    truncated: PathBuf,
+    good: PathBuf,
+    txt: PathBuf,
+}
+
+/// Writes an oversize CSV, a truncated Parquet file, a good CSV, a `.txt`
+/// file and a directory with no data files in it.
+fn make_data_files(env: &Env) -> DataFiles {
     let big = "x".repeat(360 * 1024);
     let oversize = env.write(
         "oversize.csv",
         format!(
-            "{header}\n9001,2024-06-01T08:00:00Z,30,Berlin,1.0,0,1,web\n\
+            "{HEADER}\n9001,2024-06-01T08:00:00Z,30,Berlin,1.0,0,1,web\n\
              9002,2024-06-01T08:00:01Z,31,{big},1.0,0,1,web\n"
         ),
     );
@@ -64,7 +94,7 @@ fn bad_data_files_are_refused_and_nothing_is_written() {
     let truncated = env.write("truncated.parquet", &parquet[..parquet.len() / 2]);
     let good = env.write(
         "good.csv",
-        format!("{header}\n9001,2024-06-01T08:00:00Z,30,Berlin,1.0,0,1,web\n"),
+        format!("{HEADER}\n9001,2024-06-01T08:00:00Z,30,Berlin,1.0,0,1,web\n"),
     );
     let txt = env.write(
         "data.txt",
@@ -72,59 +102,76 @@ fn bad_data_files_are_refused_and_nothing_is_written() {
     );
     std::fs::create_dir_all(env.path("no-data")).expect("mkdir");
     env.write("no-data/notes.md", "nothing to ingest here");
+    DataFiles {
+        oversize,
+        truncated,
+        good,
+        txt,
+    }
+}
 
-    let ingest = |file: &str, parts: &[&str]| {
-        let p = bad(file);
-        let mut all = vec![file];
-        all.extend_from_slice(parts);
-        case(&["ingest", "customers", &path(&p)], 1, &all)
-    };
-    let cases = vec![
-        ingest("ragged.csv", &["row 2", "7 fields", "header has 8"]),
-        ingest("bad-quoting.csv", &["row 2", "quote"]),
-        ingest("latin1.csv", &["row 2", "column \"city\"", "UTF-8"]),
-        ingest(
+/// Ingesting the corpus file `file` fails, naming the file and each of `parts`.
+fn corpus_ingest(file: &str, parts: &[&str]) -> Case {
+    let p = bad(file);
+    let mut all = vec![file];
+    all.extend_from_slice(parts);
+    case(&["ingest", "customers", &path(&p)], 1, &all)
+}
+
+/// The corpus's bad CSV, JSON Lines and Parquet files are each refused.
+fn corpus_data_file_cases() -> Vec<Case> {
+    vec![
+        corpus_ingest("ragged.csv", &["row 2", "7 fields", "header has 8"]),
+        corpus_ingest("bad-quoting.csv", &["row 2", "quote"]),
+        corpus_ingest("latin1.csv", &["row 2", "column \"city\"", "UTF-8"]),
+        corpus_ingest(
             "wrong-types.csv",
             &["row 2", "column \"age\"", "\"thirty\"", "integer"],
         ),
-        ingest(
+        corpus_ingest(
             "wrong-type-fractional.csv",
             &["row 1", "column \"lifetime_value\"", "\"n/a\""],
         ),
-        ingest(
+        corpus_ingest(
             "non-integer-id.csv",
             &["row 1", "column \"customer_id\"", "\"x9001\""],
         ),
-        ingest(
+        corpus_ingest(
             "bad-event-time-month.csv",
             &["row 1", "column \"event_time\"", "2024-13-01"],
         ),
-        ingest(
+        corpus_ingest(
             "bad-event-time-text.csv",
             &["row 1", "column \"event_time\"", "\"yesterday\""],
         ),
-        ingest(
+        corpus_ingest(
             "bad-event-time-space.csv",
             &["row 1", "column \"event_time\"", "2024-06-01 08:00:00"],
         ),
-        ingest(
+        corpus_ingest(
             "missing-event-time.csv",
             &["row 1", "column \"event_time\""],
         ),
-        ingest(
+        corpus_ingest(
             "unknown-column.csv",
             &["column \"favourite_colour\"", "not defined"],
         ),
-        ingest("missing-id-column.csv", &["column \"customer_id\""]),
-        ingest("duplicate-header.csv", &["column \"age\"", "twice"]),
-        ingest("empty.csv", &["empty"]),
-        ingest("empty.jsonl", &["no rows"]),
-        ingest("truncated-line.jsonl", &["row 1", "JSON"]),
-        ingest("wrong-types.jsonl", &["row 1", "column \"age\"", "\"old\""]),
-        ingest("nested.jsonl", &["row 1", "column \"city\""]),
-        ingest("not-parquet.parquet", &["Parquet"]),
+        corpus_ingest("missing-id-column.csv", &["column \"customer_id\""]),
+        corpus_ingest("duplicate-header.csv", &["column \"age\"", "twice"]),
+        corpus_ingest("empty.csv", &["empty"]),
+        corpus_ingest("empty.jsonl", &["no rows"]),
+        corpus_ingest("truncated-line.jsonl", &["row 1", "JSON"]),
+        corpus_ingest("wrong-types.jsonl", &["row 1", "column \"age\"", "\"old\""]),
+        corpus_ingest("nested.jsonl", &["row 1", "column \"city\""]),
+        corpus_ingest("not-parquet.parquet", &["Parquet"]),
+    ]
+}
+
+/// The files made here, missing files, globs and a bad `--failures` are each refused.
+fn made_data_file_cases(files: &DataFiles) -> Vec<Case> {
+    vec![
         case(
-            &["ingest", "customers", &path(&oversize)],
+            &["ingest", "customers", &path(&files.oversize)],
             1,
             &[
                 "oversize.csv",
@@ -134,7 +181,7 @@ fn bad_data_files_are_refused_and_nothing_is_written() {
             ],
         ),
         case(
-            &["ingest", "customers", &path(&truncated)],
+            &["ingest", "customers", &path(&files.truncated)],
             1,
             &["truncated.parquet", "Parquet"],
         ),
@@ -143,7 +190,7 @@ fn bad_data_files_are_refused_and_nothing_is_written() {
             &[
                 "ingest",
                 "customers",
-                &path(&good),
+                &path(&files.good),
                 &path(&bad("wrong-types.csv")),
             ],
             1,
@@ -155,7 +202,7 @@ fn bad_data_files_are_refused_and_nothing_is_written() {
             &["no-such-file.csv", "no such file"],
         ),
         case(
-            &["ingest", "customers", &path(&txt)],
+            &["ingest", "customers", &path(&files.txt)],
             1,
             &["data.txt", "unsupported"],
         ),
@@ -169,17 +216,14 @@ fn bad_data_files_are_refused_and_nothing_is_written() {
             &[
                 "ingest",
                 "customers",
-                &path(&good),
+                &path(&files.good),
                 "--failures",
                 "failed.txt",
             ],
             1,
             &["--failures", "failed.txt", ".csv"],
         ),
-    ];
-    assert!(cases.len() >= 25);
-    check_all(&env, &cases);
-    assert!(!env.path("failed.txt").exists());
+    ]
 }
 
 #[test]
@@ -187,50 +231,65 @@ fn bad_definitions_and_names_are_refused() {
     let env = Env::new();
     let data = env.customers(100);
     let d = path(&data);
-    let create = |file: &str, parts: &[&str]| {
-        let mut all = vec![file];
-        all.extend_from_slice(parts);
-        case(
-            &[
-                "create-feature-group",
-                "orders",
-                "--definition",
-                &path(&bad(file)),
-            ],
-            1,
-            &all,
-        )
-    };
-    let from_data = |file: &str, parts: &[&str]| {
-        let mut all = vec![file];
-        all.extend_from_slice(parts);
-        case(
-            &[
-                "create-feature-group",
-                "orders",
-                "--from-data",
-                &path(&bad(file)),
-                "--record-id",
-                "customer_id",
-                "--event-time",
-                "event_time",
-            ],
-            1,
-            &all,
-        )
-    };
-    let mut cases = vec![
-        create(
+    let mut cases = bad_definition_file_cases();
+    cases.extend(bad_from_data_argument_cases(&d));
+    cases.extend(bad_added_feature_cases());
+    cases.extend(shared_invalid_definition_cases());
+    check_all(&env, &cases);
+}
+
+/// `create-feature-group --definition` of the corpus file `file` fails,
+/// naming the file and each of `parts`.
+fn definition_case(file: &str, parts: &[&str]) -> Case {
+    let mut all = vec![file];
+    all.extend_from_slice(parts);
+    case(
+        &[
+            "create-feature-group",
+            "orders",
+            "--definition",
+            &path(&bad(file)),
+        ],
+        1,
+        &all,
+    )
+}
+
+/// `create-feature-group --from-data` of the corpus file `file` fails,
+/// naming the file and each of `parts`.
+fn from_data_case(file: &str, parts: &[&str]) -> Case {
+    let mut all = vec![file];
+    all.extend_from_slice(parts);
+    case(
+        &[
+            "create-feature-group",
+            "orders",
+            "--from-data",
+            &path(&bad(file)),
+            "--record-id",
+            "customer_id",
+            "--event-time",
+            "event_time",
+        ],
+        1,
+        &all,
+    )
+}
+
+/// Bad definition files, a missing one, and bad `--from-data` files are refused.
+fn bad_definition_file_cases() -> Vec<Case> {
+    vec![
+        definition_case(
             "not-json.json",
             &["invalid feature group JSON", "line 1 column 1"],
         ),
-        create("truncated.json", &["invalid feature group JSON", "line 7"]),
-        create("reserved-name.json", &["\"is_deleted\"", "reserved"]),
-        create("bad-feature-name.json", &["\"_private\""]),
-        create("unknown-type.json", &["Double", "line 8"]),
-        create("missing-record-id.json", &["record identifier", "\"id\""]),
-        create("no-store.json", &["online store"]),
-        create("empty.json", &["empty"]),
+        definition_case("truncated.json", &["invalid feature group JSON", "line 7"]),
+        definition_case("reserved-name.json", &["\"is_deleted\"", "reserved"]),
+        definition_case("bad-feature-name.json", &["\"_private\""]),
+        definition_case("unknown-type.json", &["Double", "line 8"]),
+        definition_case("missing-record-id.json", &["record identifier", "\"id\""]),
+        definition_case("no-store.json", &["online store"]),
+        definition_case("empty.json", &["empty"]),
         case(
             &[
                 "create-feature-group",
@@ -241,17 +300,24 @@ fn bad_definitions_and_names_are_refused() {
             1,
             &["nothing.json", "No such file"],
         ),
-        from_data("reserved-column.csv", &["\"write_time\"", "reserved"]),
-        from_data("bad-column-name.csv", &["\"lifetime value\""]),
-        from_data("empty.csv", &["empty"]),
-        from_data("empty.jsonl", &["empty"]),
-        from_data("not-parquet.parquet", &["Parquet"]),
+        from_data_case("reserved-column.csv", &["\"write_time\"", "reserved"]),
+        from_data_case("bad-column-name.csv", &["\"lifetime value\""]),
+        from_data_case("empty.csv", &["empty"]),
+        from_data_case("empty.jsonl", &["empty"]),
+        from_data_case("not-parquet.parquet", &["Parquet"]),
+    ]
+}
+
+/// With good data `d`: an unknown `--record-id`, the id as event time, a bad
+/// group name and an existing group are refused.
+fn bad_from_data_argument_cases(d: &str) -> Vec<Case> {
+    vec![
         case(
             &[
                 "create-feature-group",
                 "orders",
                 "--from-data",
-                &d,
+                d,
                 "--record-id",
                 "cid",
                 "--event-time",
@@ -265,7 +331,7 @@ fn bad_definitions_and_names_are_refused() {
                 "create-feature-group",
                 "orders",
                 "--from-data",
-                &d,
+                d,
                 "--record-id",
                 "customer_id",
                 "--event-time",
@@ -279,7 +345,7 @@ fn bad_definitions_and_names_are_refused() {
                 "create-feature-group",
                 "bad name",
                 "--from-data",
-                &d,
+                d,
                 "--record-id",
                 "customer_id",
                 "--event-time",
@@ -293,7 +359,7 @@ fn bad_definitions_and_names_are_refused() {
                 "create-feature-group",
                 "customers",
                 "--from-data",
-                &d,
+                d,
                 "--record-id",
                 "customer_id",
                 "--event-time",
@@ -302,6 +368,12 @@ fn bad_definitions_and_names_are_refused() {
             1,
             &["\"customers\"", "already exists"],
         ),
+    ]
+}
+
+/// `add-features` refuses reserved, duplicate and bad names, bad types and a missing type.
+fn bad_added_feature_cases() -> Vec<Case> {
+    vec![
         case(
             &[
                 "add-features",
@@ -332,8 +404,12 @@ fn bad_definitions_and_names_are_refused() {
             2,
             &["NAME:TYPE"],
         ),
-    ];
-    // The shared corpus of invalid CreateFeatureGroup files.
+    ]
+}
+
+/// Each file of the shared corpus of invalid CreateFeatureGroup files is
+/// refused, naming the file (at least five of them).
+fn shared_invalid_definition_cases() -> Vec<Case> {
     let shared =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/create-feature-group-invalid");
     let mut files: Vec<_> = std::fs::read_dir(&shared)
@@ -342,6 +418,7 @@ fn bad_definitions_and_names_are_refused() {
         .collect();
     files.sort();
     assert!(files.len() >= 5);
+    let mut cases = Vec::new();
     for f in &files {
         let name = f
             .file_name()
@@ -354,7 +431,7 @@ fn bad_definitions_and_names_are_refused() {
             &[&name],
         ));
     }
-    check_all(&env, &cases);
+    cases
 }
 
 #[test]
@@ -363,18 +440,32 @@ fn unknown_groups_records_and_features() {
     env.customers(100);
     let data = path(&env.path("customers.csv"));
     let blank = path(&bad("ids-blank.txt"));
-    let not_found = ["\"nope\"", "not found"];
-    let cases = vec![
-        case(&["describe-feature-group", "nope"], 1, &not_found),
-        case(&["delete-feature-group", "nope"], 1, &not_found),
+    let mut cases = unknown_group_and_record_cases(&data, &blank);
+    // Datasets.
+    cases.extend(bad_dataset_selection_cases());
+    cases.extend(bad_dataset_join_and_output_cases());
+    check_all(&env, &cases);
+    assert!(!env.path("train.xlsx").exists());
+    reads_do_not_create_a_store(&env);
+}
+
+/// The error part every unknown group `nope` gives.
+const NOT_FOUND: [&str; 2] = ["\"nope\"", "not found"];
+
+/// Commands on an unknown group, unknown features or records, and no or
+/// blank ids are refused (`data` a good CSV, `blank` a blank ids file).
+fn unknown_group_and_record_cases(data: &str, blank: &str) -> Vec<Case> {
+    vec![
+        case(&["describe-feature-group", "nope"], 1, &NOT_FOUND),
+        case(&["delete-feature-group", "nope"], 1, &NOT_FOUND),
         case(
             &["add-features", "nope", "--feature", "x:String"],
             1,
-            &not_found,
+            &NOT_FOUND,
         ),
-        case(&["ingest", "nope", &data], 1, &not_found),
-        case(&["get", "nope", "1"], 1, &not_found),
-        case(&["get", "nope", "1", "2"], 1, &not_found),
+        case(&["ingest", "nope", data], 1, &NOT_FOUND),
+        case(&["get", "nope", "1"], 1, &NOT_FOUND),
+        case(&["get", "nope", "1", "2"], 1, &NOT_FOUND),
         case(
             &["get", "customers", "1", "--features", "age,shoe_size"],
             1,
@@ -397,13 +488,19 @@ fn unknown_groups_records_and_features() {
             &["ids.txt", "No such file"],
         ),
         case(
-            &["get", "customers", "--ids-file", &blank],
+            &["get", "customers", "--ids-file", blank],
             1,
             &["ids-blank.txt", "no record identifiers"],
         ),
-        // Datasets.
-        case(&["dataset", "nope"], 1, &not_found),
-        case(&["dataset", "customers", "--join", "nope"], 1, &not_found),
+    ]
+}
+
+/// `dataset` refuses unknown groups and features, a bad `--as-of`, an
+/// empty event-time range and `--recent 0`.
+fn bad_dataset_selection_cases() -> Vec<Case> {
+    vec![
+        case(&["dataset", "nope"], 1, &NOT_FOUND),
+        case(&["dataset", "customers", "--join", "nope"], 1, &NOT_FOUND),
         case(
             &["dataset", "customers", "--features", "age,shoe_size"],
             1,
@@ -431,6 +528,13 @@ fn unknown_groups_records_and_features() {
             1,
             &["at least 1"],
         ),
+    ]
+}
+
+/// `dataset` refuses clashing or badly optioned joins, an unknown output
+/// format and a missing entities file.
+fn bad_dataset_join_and_output_cases() -> Vec<Case> {
+    vec![
         case(
             &["dataset", "customers", "--join", "customers"],
             1,
@@ -471,11 +575,11 @@ fn unknown_groups_records_and_features() {
             1,
             &["labels.csv", "no such file"],
         ),
-    ];
-    check_all(&env, &cases);
-    assert!(!env.path("train.xlsx").exists());
+    ]
+}
 
-    // A store that does not exist is not created by a read.
+/// A store that does not exist is not created by a read.
+fn reads_do_not_create_a_store(env: &Env) {
     for args in [
         &["list-feature-groups"][..],
         &["describe-feature-group", "customers"],
@@ -661,105 +765,166 @@ fn parquet(
 /// clean; empty cells are missing values unless --keep-empty-strings.
 #[test]
 fn real_files_with_bad_inputs_give_one_line_errors_and_write_nothing() {
-    use std::sync::Arc;
-
-    use featurestore::arrow::array::{
-        ArrayRef, BinaryArray, Float64Array, Int64Array, StringArray, StructArray,
-    };
-    use featurestore::arrow::datatypes::{DataType, Field};
-
     let env = Env::new();
     env.customers(50);
-    let header =
-        "customer_id,event_time,age,city,lifetime_value,is_premium,sessions_30d,signup_channel";
-    let row = |id: &str, time: &str, city: &str| format!("{id},{time},30,{city},1.0,0,1,web");
-    let t = "2024-06-01T08:00:00Z";
-    let csv = |name: &str, rows: &[String]| {
-        let mut text = format!("{header}\n");
-        for r in rows {
-            text.push_str(r);
-            text.push('\n');
-        }
-        path(&env.write(name, text))
-    };
-    let nul = csv("nul.csv", &[row("9001", t, "Ber\0lin")]);
-    let empty_id = csv(
-        "empty-id.csv",
-        &[row("9001", t, "Oslo"), row("", t, "Oslo")],
-    );
-    let empty_time = csv("empty-time.csv", &[row("9001", "", "Oslo")]);
-    let quoted_empty_time = csv("quoted-empty-time.csv", &[row("9001", "\"\"", "Oslo")]);
-    let good = csv("good.csv", &[row("9001", t, "Oslo")]);
-    let no_city = path(&env.write(
-        "no-city.csv",
-        format!(
-            "customer_id,event_time,age,lifetime_value,is_premium,sessions_30d,signup_channel\n\
-             9002,{t},30,1.0,0,1,web\n"
+    let files = write_odd_files(&env);
+    let mut cases = odd_csv_and_jsonl_cases(&files);
+    cases.extend(odd_parquet_and_drifting_cases(&files));
+    check_all(&env, &cases);
+    a_header_only_csv_ingests_zero_rows(&env);
+    crlf_leaves_no_carriage_return(&env);
+    empty_cells_are_missing_unless_kept(&env);
+}
+
+/// The event time of the rows made here.
+const TIME: &str = "2024-06-01T08:00:00Z";
+
+/// A customers CSV row with `id`, `time` and `city`.
+fn row(id: &str, time: &str, city: &str) -> String {
+    format!("{id},{time},30,{city},1.0,0,1,web")
+}
+
+/// Writes a customers CSV `name` with `rows` under the header; returns its path.
+fn csv(env: &Env, name: &str, rows: &[String]) -> String {
+    let mut text = format!("{HEADER}\n");
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    path(&env.write(name, text))
+}
+
+/// Writes a JSON Lines file `name` of one `line`; returns its path.
+fn jsonl(env: &Env, name: &str, line: &str) -> String {
+    path(&env.write(name, format!("{line}\n")))
+}
+
+/// Two customers' columns, with `city` as the city column.
+fn base(city: ArrayRef) -> Vec<(&'static str, ArrayRef)> {
+    vec![
+        (
+            "customer_id",
+            Arc::new(Int64Array::from(vec![9001, 9002])) as ArrayRef,
         ),
-    ));
-    let jsonl = |name: &str, line: &str| path(&env.write(name, format!("{line}\n")));
-    let dup = jsonl(
-        "dup-keys.jsonl",
-        &format!("{{\"customer_id\": 9001, \"event_time\": \"{t}\", \"age\": 30, \"age\": 31}}"),
-    );
-    let array = jsonl("array.jsonl", &format!("[9001, \"{t}\", 30]"));
-    let scalar = jsonl("scalar.jsonl", "42");
-    let big = jsonl(
-        "big.jsonl",
-        &format!(
-            "{{\"customer_id\": 9001, \"event_time\": \"{t}\", \"age\": 9223372036854775808}}"
+        ("event_time", Arc::new(StringArray::from(vec![TIME, TIME]))),
+        ("age", Arc::new(Int64Array::from(vec![30, 31]))),
+        (
+            "lifetime_value",
+            Arc::new(Float64Array::from(vec![1.0, 2.0])),
         ),
-    );
-    let base = |city: ArrayRef| -> Vec<(&'static str, ArrayRef)> {
-        vec![
-            (
-                "customer_id",
-                Arc::new(Int64Array::from(vec![9001, 9002])) as ArrayRef,
+        ("city", city),
+    ]
+}
+
+/// The paths of the odd files the one-line-error cases ingest.
+struct OddFiles {
+    nul: String,
+    empty_id: String,
+    empty_time: String,
+    quoted_empty_time: String,
+    good: String,
+    no_city: String,
+    dup: String,
+    array: String,
+    scalar: String,
+    big: String,
+    struct_file: String,
+    map_file: String,
+    binary: String,
+    twice: String,
+}
+
+/// Writes the odd CSV, JSON Lines and Parquet files.
+fn write_odd_files(env: &Env) -> OddFiles {
+    let t = TIME;
+    OddFiles {
+        nul: csv(env, "nul.csv", &[row("9001", t, "Ber\0lin")]),
+        empty_id: csv(
+            env,
+            "empty-id.csv",
+            &[row("9001", t, "Oslo"), row("", t, "Oslo")],
+        ),
+        empty_time: csv(env, "empty-time.csv", &[row("9001", "", "Oslo")]),
+        quoted_empty_time: csv(env, "quoted-empty-time.csv", &[row("9001", "\"\"", "Oslo")]),
+        good: csv(env, "good.csv", &[row("9001", t, "Oslo")]),
+        no_city: path(&env.write(
+            "no-city.csv",
+            format!(
+                "customer_id,event_time,age,lifetime_value,is_premium,sessions_30d,signup_channel\n\
+                 9002,{t},30,1.0,0,1,web\n"
             ),
-            ("event_time", Arc::new(StringArray::from(vec![t, t]))),
-            ("age", Arc::new(Int64Array::from(vec![30, 31]))),
-            (
-                "lifetime_value",
-                Arc::new(Float64Array::from(vec![1.0, 2.0])),
+        )),
+        dup: jsonl(
+            env,
+            "dup-keys.jsonl",
+            &format!(
+                "{{\"customer_id\": 9001, \"event_time\": \"{t}\", \"age\": 30, \"age\": 31}}"
             ),
-            ("city", city),
-        ]
-    };
-    let structs: ArrayRef = Arc::new(StructArray::from(vec![(
+        ),
+        array: jsonl(env, "array.jsonl", &format!("[9001, \"{t}\", 30]")),
+        scalar: jsonl(env, "scalar.jsonl", "42"),
+        big: jsonl(
+            env,
+            "big.jsonl",
+            &format!(
+                "{{\"customer_id\": 9001, \"event_time\": \"{t}\", \"age\": 9223372036854775808}}"
+            ),
+        ),
+        struct_file: parquet(env, "struct.parquet", base(struct_cities())),
+        map_file: parquet(env, "map.parquet", base(map_cities())),
+        binary: parquet(
+            env,
+            "binary.parquet",
+            base(Arc::new(BinaryArray::from(vec![
+                &b"Oslo"[..],
+                &b"Rome"[..],
+            ]))),
+        ),
+        twice: parquet(env, "twice.parquet", age_twice()),
+    }
+}
+
+/// Cities as structs with a name.
+fn struct_cities() -> ArrayRef {
+    use featurestore::arrow::datatypes::{DataType, Field};
+    Arc::new(StructArray::from(vec![(
         Arc::new(Field::new("name", DataType::Utf8, true)),
         Arc::new(StringArray::from(vec!["Oslo", "Rome"])) as ArrayRef,
-    )]));
-    let struct_file = parquet(&env, "struct.parquet", base(structs));
-    let map_file = {
-        use featurestore::arrow::array::builder::{MapBuilder, StringBuilder};
-        let mut maps = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
-        for city in ["Oslo", "Rome"] {
-            maps.keys().append_value("name");
-            maps.values().append_value(city);
-            maps.append(true).expect("a map");
-        }
-        parquet(&env, "map.parquet", base(Arc::new(maps.finish())))
-    };
-    let binary = parquet(
-        &env,
-        "binary.parquet",
-        base(Arc::new(BinaryArray::from(vec![
-            &b"Oslo"[..],
-            &b"Rome"[..],
-        ]))),
-    );
+    )]))
+}
+
+/// Cities as maps from "name".
+fn map_cities() -> ArrayRef {
+    use featurestore::arrow::array::builder::{MapBuilder, StringBuilder};
+    let mut maps = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+    for city in ["Oslo", "Rome"] {
+        maps.keys().append_value("name");
+        maps.values().append_value(city);
+        maps.append(true).expect("a map");
+    }
+    Arc::new(maps.finish())
+}
+
+/// Two customers' columns with an `age` column twice.
+fn age_twice() -> Vec<(&'static str, ArrayRef)> {
     let mut twice = base(Arc::new(StringArray::from(vec!["Oslo", "Rome"])));
     twice.push(("age", Arc::new(Int64Array::from(vec![1, 2]))));
-    let twice = parquet(&env, "twice.parquet", twice);
+    twice
+}
 
-    let ingest = |files: &[&str], parts: &[&str]| {
-        let mut args = vec!["ingest", "customers"];
-        args.extend_from_slice(files);
-        case(&args, 1, parts)
-    };
-    let cases = vec![
-        ingest(
-            &[&nul],
+/// Ingesting `files` into customers fails, naming each of `parts`.
+fn ingest_files(files: &[&str], parts: &[&str]) -> Case {
+    let mut args = vec!["ingest", "customers"];
+    args.extend_from_slice(files);
+    case(&args, 1, parts)
+}
+
+/// NUL bytes, empty ids and times, duplicate keys, non-objects and too big
+/// an integer in CSV and JSON Lines are refused.
+fn odd_csv_and_jsonl_cases(files: &OddFiles) -> Vec<Case> {
+    vec![
+        ingest_files(
+            &[&files.nul],
             &[
                 "nul.csv",
                 "row 1",
@@ -768,8 +933,8 @@ fn real_files_with_bad_inputs_give_one_line_errors_and_write_nothing() {
                 "Ber\\0lin",
             ],
         ),
-        ingest(
-            &[&empty_id],
+        ingest_files(
+            &[&files.empty_id],
             &[
                 "empty-id.csv",
                 "row 2",
@@ -778,8 +943,8 @@ fn real_files_with_bad_inputs_give_one_line_errors_and_write_nothing() {
                 "record identifier",
             ],
         ),
-        ingest(
-            &[&empty_time],
+        ingest_files(
+            &[&files.empty_time],
             &[
                 "empty-time.csv",
                 "row 1",
@@ -787,8 +952,8 @@ fn real_files_with_bad_inputs_give_one_line_errors_and_write_nothing() {
                 "is empty",
             ],
         ),
-        ingest(
-            &[&quoted_empty_time],
+        ingest_files(
+            &[&files.quoted_empty_time],
             &[
                 "quoted-empty-time.csv",
                 "row 1",
@@ -796,8 +961,8 @@ fn real_files_with_bad_inputs_give_one_line_errors_and_write_nothing() {
                 "is empty",
             ],
         ),
-        ingest(
-            &[&dup],
+        ingest_files(
+            &[&files.dup],
             &[
                 "dup-keys.jsonl",
                 "row 1",
@@ -805,16 +970,16 @@ fn real_files_with_bad_inputs_give_one_line_errors_and_write_nothing() {
                 "more than once",
             ],
         ),
-        ingest(
-            &[&array],
+        ingest_files(
+            &[&files.array],
             &["array.jsonl", "row 1", "is an array, not a JSON object"],
         ),
-        ingest(
-            &[&scalar],
+        ingest_files(
+            &[&files.scalar],
             &["scalar.jsonl", "row 1", "is a number", "\"42\""],
         ),
-        ingest(
-            &[&big],
+        ingest_files(
+            &[&files.big],
             &[
                 "big.jsonl",
                 "row 1",
@@ -823,19 +988,32 @@ fn real_files_with_bad_inputs_give_one_line_errors_and_write_nothing() {
                 "64-bit",
             ],
         ),
-        ingest(
-            &[&struct_file],
+    ]
+}
+
+/// Struct, map and binary columns, a column twice, and a schema that drifts
+/// between two files are refused.
+fn odd_parquet_and_drifting_cases(files: &OddFiles) -> Vec<Case> {
+    vec![
+        ingest_files(
+            &[&files.struct_file],
             &["struct.parquet", "column \"city\"", "Struct"],
         ),
-        ingest(&[&map_file], &["map.parquet", "column \"city\"", "Map"]),
-        ingest(&[&binary], &["binary.parquet", "column \"city\"", "Binary"]),
-        ingest(
-            &[&twice],
+        ingest_files(
+            &[&files.map_file],
+            &["map.parquet", "column \"city\"", "Map"],
+        ),
+        ingest_files(
+            &[&files.binary],
+            &["binary.parquet", "column \"city\"", "Binary"],
+        ),
+        ingest_files(
+            &[&files.twice],
             &["twice.parquet", "column \"age\"", "more than one column"],
         ),
         // The schema drifts between two files: nothing of either is written.
-        ingest(
-            &[&good, &no_city],
+        ingest_files(
+            &[&files.good, &files.no_city],
             &[
                 "no-city.csv",
                 "column \"city\"",
@@ -844,37 +1022,51 @@ fn real_files_with_bad_inputs_give_one_line_errors_and_write_nothing() {
                 "nothing was written",
             ],
         ),
-    ];
-    check_all(&env, &cases);
+    ]
+}
 
-    // A header and no rows: zero rows ingested, said so, exit 0.
+/// A header and no rows: zero rows ingested, said so, exit 0.
+fn a_header_only_csv_ingests_zero_rows(env: &Env) {
     let before = env.snapshot();
-    let header_only = csv("header-only.csv", &[]);
+    let header_only = csv(env, "header-only.csv", &[]);
     let out = env.run(&["ingest", "customers", &header_only]);
     out.ok();
     assert!(out.stdout.contains("no data rows"), "{}", out.stdout);
     let json = env.run(&["--json", "ingest", "customers", &header_only]);
     assert_eq!(json.ok().json()["rows_read"], 0);
     assert_eq!(env.snapshot(), before);
+}
 
-    // CRLF: no value keeps a trailing carriage return.
+/// Customer `id`'s record as `get --json` gives it.
+fn record(env: &Env, id: &str) -> Value {
+    env.run(&["--json", "get", "customers", id]).ok().json()["records"][0].clone()
+}
+
+/// CRLF: no value keeps a trailing carriage return.
+fn crlf_leaves_no_carriage_return(env: &Env) {
+    let t = TIME;
     let crlf = path(&env.write(
         "crlf.csv",
         format!(
-            "{header}\r\n{}\r\n{}\r\n",
+            "{HEADER}\r\n{}\r\n{}\r\n",
             row("9101", t, "Berlin"),
             row("9102", t, "")
         ),
     ));
     env.run(&["ingest", "customers", &crlf]).ok();
-    let record =
-        |id: &str| env.run(&["--json", "get", "customers", id]).ok().json()["records"][0].clone();
-    assert_eq!(record("9101")["city"], "Berlin");
-    assert_eq!(record("9101")["signup_channel"], "web");
-    // An empty cell is a missing value; --keep-empty-strings keeps "".
-    assert!(record("9102")["city"].is_null(), "{}", record("9102"));
-    let kept = csv("kept.csv", &[row("9103", t, "")]);
+    assert_eq!(record(env, "9101")["city"], "Berlin");
+    assert_eq!(record(env, "9101")["signup_channel"], "web");
+}
+
+/// An empty cell is a missing value; --keep-empty-strings keeps "".
+fn empty_cells_are_missing_unless_kept(env: &Env) {
+    assert!(
+        record(env, "9102")["city"].is_null(),
+        "{}",
+        record(env, "9102")
+    );
+    let kept = csv(env, "kept.csv", &[row("9103", TIME, "")]);
     env.run(&["ingest", "customers", &kept, "--keep-empty-strings"])
         .ok();
-    assert_eq!(record("9103")["city"], "");
+    assert_eq!(record(env, "9103")["city"], "");
 }

@@ -41,6 +41,14 @@ fn as_json(row: &HashMap<String, String>) -> Value {
 #[test]
 fn create_dataset_is_realistic_and_deterministic() {
     let env = Env::new();
+    let customers = the_same_seed_gives_the_same_file(&env);
+    let rows = the_rows_look_real(&env, customers);
+    the_other_formats_hold_the_same_rows(&env, customers, &rows);
+}
+
+/// 500 rows, about 70% new customers; seed 7 twice gives the same file, seed
+/// 8 another. Returns the number of customers.
+fn the_same_seed_gives_the_same_file(env: &Env) -> u64 {
     let out = env
         .run(&[
             "--json",
@@ -87,7 +95,12 @@ fn create_dataset_is_realistic_and_deterministic() {
         "the same seed gives the same file"
     );
     assert_ne!(read("a.csv"), read("c.csv"));
+    customers
+}
 
+/// `a.csv` has 500 rows of `customers` ids, increasing event times in both
+/// ISO forms, some nulls and a city that needs quoting. Returns its rows.
+fn the_rows_look_real(env: &Env, customers: u64) -> Vec<HashMap<String, String>> {
     let rows = read_csv(&env.path("a.csv"));
     assert_eq!(rows.len(), 500);
     let ids: HashSet<&str> = rows.iter().map(|r| r["customer_id"].as_str()).collect();
@@ -110,8 +123,15 @@ fn create_dataset_is_realistic_and_deterministic() {
         rows.iter().any(|r| r["city"].contains(',')),
         "a city needs quoting"
     );
+    rows
+}
 
-    // The other formats hold the same rows.
+/// The other formats hold the same rows.
+fn the_other_formats_hold_the_same_rows(
+    env: &Env,
+    customers: u64,
+    rows: &[HashMap<String, String>],
+) {
     let p = env
         .run(&[
             "--json",
