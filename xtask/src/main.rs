@@ -9,6 +9,12 @@
 //! - `cargo xtask bench [--quick] [--only NAME]`: every performance target
 //!   measured against its anchor, in one table (also in docs/benchmarks.md).
 
+#![expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool: what it prints is its output"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -20,7 +26,6 @@ mod ci;
 mod it;
 mod procs;
 
-#[allow(clippy::print_stderr)]
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -48,7 +53,6 @@ fn run() -> Result<()> {
     }
 }
 
-#[allow(clippy::print_stdout)]
 fn usage() {
     println!(
         "usage: cargo xtask <command>\n\n\
@@ -93,7 +97,6 @@ pub(crate) fn nextest_available() -> bool {
 }
 
 /// Runs `cargo <args>` in the workspace root with extra environment, failing on a non-zero exit.
-#[allow(clippy::print_stderr)]
 pub(crate) fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let started = Instant::now();

@@ -17,7 +17,6 @@ pub(crate) struct Guard {
 }
 
 impl Drop for Guard {
-    #[allow(clippy::print_stderr)]
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -62,7 +61,6 @@ const STAMP: &str = "xtask-requirements.txt";
 /// changed), or when `python -c check` fails in it (it was damaged). The
 /// text is stored in the environment only once pip has succeeded, so a
 /// failed install is retried next time.
-#[allow(clippy::print_stderr)]
 pub(crate) fn venv_python(
     root: &Path,
     venv: &Path,
@@ -160,7 +158,6 @@ pub(crate) fn moto_python(root: &Path) -> Result<PathBuf> {
 /// Starts the fs-server binary `exe` over `store` on a free loopback port,
 /// with `extra` arguments (e.g. `--faults --latency-ms 10`); returns its guard and
 /// endpoint URL.
-#[allow(clippy::print_stderr)]
 pub(crate) fn spawn_fs_server(exe: &Path, store: &Path, extra: &[&str]) -> Result<(Guard, String)> {
     let mut child = Command::new(exe)
         .args(["--addr", "127.0.0.1:0", "--store"])
@@ -188,7 +185,6 @@ pub(crate) fn spawn_fs_server(exe: &Path, store: &Path, extra: &[&str]) -> Resul
 
 /// Starts moto's S3 server from `python` on a free loopback port; returns
 /// its guard and endpoint URL.
-#[allow(clippy::print_stderr)]
 pub(crate) fn start_moto(python: &Path) -> Result<(Guard, String)> {
     let port = free_port()?;
     let child = Command::new(python)

@@ -194,10 +194,6 @@ impl BuildOutcome {
 
 /// Runs `cargo` with `args` (a `build` with JSON messages), passing its
 /// diagnostics through, and collects what it built and what broke.
-#[expect(
-    clippy::print_stderr,
-    reason = "cargo's progress and diagnostics go to stderr"
-)]
 fn run_cargo_build(args: &[String]) -> Result<BuildOutcome> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let started = Instant::now();
@@ -230,10 +226,6 @@ fn run_cargo_build(args: &[String]) -> Result<BuildOutcome> {
 
 /// Passes cargo's stderr through and returns the crates it says did not
 /// compile, so that the others can be built again without them.
-#[expect(
-    clippy::print_stderr,
-    reason = "cargo's diagnostics are passed through"
-)]
 fn crates_not_compiled(stderr: ChildStderr) -> Vec<String> {
     let mut broken = Vec::new();
     for line in BufReader::new(stderr).lines().map_while(Result::ok) {

@@ -80,10 +80,7 @@ pub(crate) fn run(what: &str, cmd: &mut Command) -> Result<Run> {
     let err_reader = std::thread::spawn(move || {
         let mut last: Vec<String> = Vec::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("{line}");
-            }
+            eprintln!("{line}");
             if !line.trim().is_empty() {
                 last.push(line);
                 if last.len() > 3 {
@@ -153,7 +150,6 @@ pub(crate) fn alternate<'a>(
 /// Runs every side `reps` times, in turn (A B C A B C …), so that all see
 /// the same drift in a noisy machine; one [`Side`] per side, in order. A
 /// side that fails stops being run; its error is kept.
-#[allow(clippy::print_stderr)]
 pub(crate) fn alternate_all(name: &str, reps: usize, sides: &mut [&mut RunOnce<'_>]) -> Vec<Side> {
     let mut out: Vec<Side> = sides.iter().map(|_| Ok(Vec::new())).collect();
     for i in 0..reps {

@@ -182,7 +182,6 @@ fn selected(name: &str, n: &str) -> bool {
 
 /// `bench-venv` (in the target directory): the anchors' python, and
 /// whether the SDK is in it.
-#[allow(clippy::print_stderr)]
 fn bench_venv() -> (Result<PathBuf, String>, Result<(), String>) {
     let root = crate::root();
     let venv = crate::target_dir().join("bench-venv");
@@ -206,7 +205,6 @@ fn bench_venv() -> (Result<PathBuf, String>, Result<(), String>) {
 }
 
 /// Runs `cargo xtask bench`.
-#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let o = parse(args)?;
     let pairs: Vec<&Pair> = PAIRS

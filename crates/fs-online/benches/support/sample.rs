@@ -67,7 +67,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// Prints `RESULT {name}_p50`, `_p90` and, over at least
 /// [`P99_MIN_SAMPLES`] samples, `_p99`, in µs.
-#[allow(clippy::print_stdout)]
+#[expect(
+    clippy::print_stdout,
+    reason = "a bench binary reports its `RESULT` lines on standard output"
+)]
 pub(crate) fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
     let mut quantiles = vec![("p50", 0.50), ("p90", 0.90)];
