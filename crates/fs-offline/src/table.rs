@@ -165,9 +165,18 @@ impl OfflineTable {
     /// Their [`Self::files`] then filter that listing, so every read of one
     /// dataset sees the same files.
     ///
-    /// Cost: one directory walk per distinct directory.
+    /// A table listed already (returned by an earlier call) keeps its
+    /// listing: a dataset whose parts list again (the native join builds
+    /// its base group's rows as a dataset of their own) reads the files of
+    /// the same moment in every group, not a newer flush in some of them.
+    ///
+    /// Cost: one directory walk per distinct directory not listed yet.
     pub fn list_together(tables: &[&OfflineTable]) -> Result<Vec<OfflineTable>> {
-        let mut dirs: Vec<&Path> = tables.iter().map(|t| t.dir.as_path()).collect();
+        let mut dirs: Vec<&Path> = tables
+            .iter()
+            .filter(|t| t.listed.is_none())
+            .map(|t| t.dir.as_path())
+            .collect();
         dirs.sort();
         dirs.dedup();
         let _locks = dirs
@@ -177,6 +186,10 @@ impl OfflineTable {
         let mut listings: Vec<(&Path, Arc<Vec<Listed>>)> = Vec::with_capacity(dirs.len());
         let mut out = Vec::with_capacity(tables.len());
         for table in tables {
+            if table.listed.is_some() {
+                out.push((*table).clone());
+                continue;
+            }
             let listed = match listings.iter().find(|(d, _)| *d == table.dir) {
                 Some((_, l)) => l.clone(),
                 None => {

@@ -760,6 +760,45 @@ fn quotes_semicolons_and_comments_in_names_are_data_not_sql() {
     );
 }
 
+/// A table listed by `list_together` keeps its listing when listed again:
+/// a dataset whose parts list on their own (the native join builds its
+/// base group's rows as a dataset of their own) reads every group as of
+/// one moment. Before, the second listing walked the directory again and
+/// saw a flush the joined group's listing had not: the base group's rows
+/// without their matches (seen once in about five runs of the flush race
+/// below).
+#[test]
+fn a_listed_table_keeps_its_listing_when_listed_again() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let g = group("g", FeatureType::String);
+    store.create_feature_group(g.clone()).unwrap();
+    let put_and_flush = |round: i64| {
+        let record = Record::new()
+            .with("id", format!("r{round}"))
+            .with(
+                "ts",
+                EventTime::from_millis(t(round * 60)).unwrap().to_iso(),
+            )
+            .with("a", round.to_string());
+        store.put_records("g", &[record], None, None).unwrap();
+        store.flush().unwrap();
+    };
+    put_and_flush(0);
+    let table = OfflineTable::from_store_dir(dir.path(), g.clone()).unwrap();
+    let listed = OfflineTable::list_together(&[&table]).unwrap();
+    put_and_flush(1);
+    let again = OfflineTable::list_together(&[&listed[0]]).unwrap();
+    assert_eq!(listed[0].files(None, None).unwrap().len(), 1);
+    assert_eq!(
+        again[0].files(None, None).unwrap(),
+        listed[0].files(None, None).unwrap(),
+        "listing a listed table again saw a later flush"
+    );
+    let fresh = OfflineTable::list_together(&[&table]).unwrap();
+    assert_eq!(fresh[0].files(None, None).unwrap().len(), 2);
+}
+
 /// Flushes in [`datasets_built_during_flushes_see_each_flush_whole_in_every_group`].
 const ROUNDS: i64 = 12;
 /// Records per flush and group: one per hour, so one file per group and hour.
