@@ -56,7 +56,7 @@ fn timer() -> &'static Timer {
         if let Err(e) = started {
             // Every wait then falls back to tokio's timer (see `sleep`).
             tracing::warn!("could not start the timer thread of injected latency: {e}");
-            timer.closed(true);
+            timer.close();
         }
         timer
     })
@@ -119,10 +119,11 @@ impl Timer {
         }
     }
 
-    /// Marks the thread gone (or not), dropping every pending wait.
-    fn closed(&self, closed: bool) {
+    /// Marks the thread gone, dropping every pending wait (their waiters
+    /// finish on tokio's timer).
+    fn close(&self) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        pending.closed = closed;
+        pending.closed = true;
         pending.waits.clear();
     }
 
