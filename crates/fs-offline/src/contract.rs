@@ -34,6 +34,7 @@ macro_rules! dataset_contract_suite {
             max_age_and_inner_joins_drop_rows_too_old_or_unmatched,
             sql_renders_the_dataset_in_the_engine_dialect,
             a_dataset_of_an_unknown_group_fails_naming_it,
+            a_pinned_dataset_keeps_its_id_and_is_kept_byte_for_byte,
         );
     };
     (@each $attrs:tt ($make:expr); $($name:ident),* $(,)?) => {
@@ -212,8 +213,13 @@ async fn rows_of(engine: &dyn DatasetEngine, spec: &DatasetSpec, columns: &[&str
         .collect()
         .await
         .expect("the dataset's rows stream");
+    rows_text(&batches, columns)
+}
+
+/// The rows of `batches` as text, sorted (see [`rows_of`]).
+fn rows_text(batches: &[RecordBatch], columns: &[&str]) -> Vec<String> {
     let mut rows = Vec::new();
-    for batch in &batches {
+    for batch in batches {
         for i in 0..batch.num_rows() {
             let cells: Vec<String> = columns
                 .iter()
@@ -476,4 +482,62 @@ pub async fn a_dataset_of_an_unknown_group_fails_naming_it(f: &dyn Fixture) {
         Err(e) => e,
     };
     assert!(err.to_string().contains("dc-never-created"), "{err}");
+}
+
+/// Checks that an engine that can name its inputs
+/// ([`DatasetEngine::pin`]) gives a dataset the same id while its data is
+/// unchanged, that the pinned dataset has the rows of `execute`, and that
+/// the artifact kept from it is read back with the same bytes and rows
+/// without running the dataset again. Engines that cannot name their
+/// inputs (Athena) answer `None` and keep nothing.
+pub async fn a_pinned_dataset_keeps_its_id_and_is_kept_byte_for_byte(f: &dyn Fixture) {
+    let rows = [
+        put("a", "2024-01-01T01:00:00Z", 1.0, 70),
+        put("a", "2024-01-01T02:00:00Z", 2.0, 130),
+        put("b", "2024-01-01T01:00:00Z", 5.0, 70),
+    ];
+    let (group, engine) = one_group(f, "dc-pinned", &rows).await;
+    let spec = DatasetBuilder::from_group(group).build().unwrap();
+    let columns = ["id", "ts", "score"];
+    let Some(pinned) = engine.pin(&spec).await.expect("pinning runs") else {
+        return;
+    };
+    assert!(
+        pinned.inputs().iter().any(|i| i.role == "group:dc-pinned"),
+        "the inputs name the group's files: {:?}",
+        pinned.inputs()
+    );
+    let id = pinned.dataset_id(&spec);
+    let again = engine.pin(&spec).await.unwrap().expect("pinned again");
+    assert_eq!(again.dataset_id(&spec), id, "unchanged data keeps its id");
+    let pinned_rows = pinned
+        .execute(&spec)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let expected = ["a 2024-01-01T02:00:00Z 2", "b 2024-01-01T01:00:00Z 5"];
+    assert_eq!(rows_text(&pinned_rows, &columns), expected);
+    assert_eq!(rows_of(engine.as_ref(), &spec, &columns).await, expected);
+
+    let dir = tempfile::tempdir().unwrap();
+    let kept = crate::artifact::ArtifactEngine::new(
+        engine.clone(),
+        crate::artifact::ArtifactStore::new(dir.path(), Default::default()),
+    );
+    let built = kept
+        .artifact(&spec)
+        .await
+        .unwrap()
+        .expect("a pinning engine keeps");
+    assert_eq!(built.id(), id);
+    assert!(!built.reused());
+    let read = kept.artifact(&spec).await.unwrap().expect("kept");
+    assert!(read.reused(), "the second request reads the kept artifact");
+    assert_eq!(
+        std::fs::read(read.data_path()).unwrap(),
+        std::fs::read(built.data_path()).unwrap()
+    );
+    assert_eq!(rows_text(&read.read_all().unwrap(), &columns), expected);
 }

@@ -25,6 +25,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::{Stream, TryStreamExt};
 
 use crate::error::{Error, Result, query};
+use crate::inputs::Input;
 use crate::spec::DatasetSpec;
 
 /// Runs datasets: the seam between the dataset API and where the work
@@ -44,6 +45,78 @@ pub trait DatasetEngine: Send + Sync + std::fmt::Debug {
     /// The SQL `spec` runs as, in this engine's dialect (for reading and
     /// tuning; native paths give the same rows as this SQL).
     async fn sql(&self, spec: &DatasetSpec) -> Result<String>;
+
+    /// `spec` fixed to the exact inputs it reads now (their identities, for
+    /// the [dataset id](crate::inputs::dataset_id)), ready to run over
+    /// those and nothing newer; `None` when this engine cannot name its
+    /// inputs (Athena reads Glue tables it does not list), so its datasets
+    /// are not kept as [artifacts](crate::artifact). The default is `None`.
+    async fn pin(&self, spec: &DatasetSpec) -> Result<Option<Pinned>> {
+        let _ = spec;
+        Ok(None)
+    }
+}
+
+/// A dataset fixed to its inputs: what [`DatasetEngine::pin`] returns.
+/// Running it reads exactly the files its [`inputs`](Self::inputs) name
+/// (the engine listed them once), while anything it holds (the cache's
+/// holds on its files) stays alive until the stream is dropped.
+pub struct Pinned {
+    inputs: Vec<Input>,
+    run: Arc<dyn DatasetEngine>,
+    guard: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Pinned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pinned")
+            .field("inputs", &self.inputs)
+            .field("run", &self.run)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pinned {
+    /// A dataset whose inputs are `inputs`, run by `run` (an engine that
+    /// lists nothing new: it reads exactly those).
+    pub fn new(inputs: Vec<Input>, run: Arc<dyn DatasetEngine>) -> Self {
+        Pinned {
+            inputs,
+            run,
+            guard: None,
+        }
+    }
+
+    /// Keeps `guard` alive until the dataset's stream is dropped.
+    pub fn holding(mut self, guard: impl Send + Sync + 'static) -> Self {
+        self.guard = Some(Box::new(guard));
+        self
+    }
+
+    /// The inputs, in the engine's order.
+    pub fn inputs(&self) -> &[Input] {
+        &self.inputs
+    }
+
+    /// The inputs, to rename (the cache names its files by S3 object).
+    #[cfg(feature = "s3")]
+    pub(crate) fn inputs_mut(&mut self) -> &mut Vec<Input> {
+        &mut self.inputs
+    }
+
+    /// The [dataset id](crate::inputs::dataset_id) of `spec` over these inputs.
+    pub fn dataset_id(&self, spec: &DatasetSpec) -> String {
+        crate::inputs::dataset_id(spec, &self.inputs)
+    }
+
+    /// Runs `spec` over the pinned inputs.
+    pub async fn execute(self, spec: &DatasetSpec) -> Result<BatchStream> {
+        let stream = self.run.execute(spec).await?;
+        Ok(match self.guard {
+            Some(guard) => stream.holding(guard),
+            None => stream,
+        })
+    }
 }
 
 /// A stream of record batches with a known schema; what scans and

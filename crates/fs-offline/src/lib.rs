@@ -14,7 +14,11 @@
 //!   every identifier and literal escaped.
 //! - [`local`]: [`LocalEngine`](local::LocalEngine) runs a spec with
 //!   DataFusion over local files and streams the result; [`output`] writes
-//!   a stream to Parquet or CSV atomically, with bounded memory.
+//!   a stream to Parquet, CSV or Arrow IPC atomically, with bounded memory.
+//! - [`artifact`]: datasets kept as Arrow IPC files under their
+//!   [dataset id](inputs::dataset_id) (a hash of the spec and the exact
+//!   inputs), so that every later sub-model asking for the same data reads
+//!   it instead of building it again.
 //!
 //! See `docs/offline.md` for the design and performance notes.
 //!
@@ -51,6 +55,7 @@
 // gated by a feature says which one.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod artifact;
 mod asof;
 #[cfg(feature = "athena")]
 pub mod athena;
@@ -61,6 +66,7 @@ mod columns;
 pub mod contract;
 mod engine;
 pub mod error;
+pub mod inputs;
 mod latest;
 pub mod local;
 pub mod output;
@@ -79,6 +85,6 @@ pub use aws_sdk_athena;
 /// The S3 SDK the cache and the Athena engine take clients of.
 #[cfg(feature = "s3")]
 pub use aws_sdk_s3;
-pub use engine::{BatchStream, DatasetEngine, EngineOptions};
+pub use engine::{BatchStream, DatasetEngine, EngineOptions, Pinned};
 pub use error::{Error, Result};
 pub use spec::{DatasetBuilder, DatasetSpec, Entities, EntitySource, JoinSpec, JoinType};

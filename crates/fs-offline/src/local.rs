@@ -35,8 +35,9 @@ use fs_schema::FeatureGroup;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::asof;
-use crate::engine::{BatchStream, DatasetEngine, EngineOptions};
+use crate::engine::{BatchStream, DatasetEngine, EngineOptions, Pinned};
 use crate::error::{Error, Result, query};
+use crate::inputs::Input;
 use crate::passes::{self, Pass};
 use crate::scan::listing_table;
 use crate::spec::{
@@ -131,6 +132,42 @@ impl LocalEngine {
             engine.register(table);
         }
         Ok(engine)
+    }
+
+    /// `spec` fixed to the files it reads now: the tables it reads, listed
+    /// together as [`Self::execute`] lists them, and the [`Input`]s that
+    /// identify them (each file's path, size and modification time, each
+    /// group's definition, the entity table). Cost: the listing, and one
+    /// `stat` per file.
+    pub fn pin(&self, spec: &DatasetSpec) -> Result<Pinned> {
+        let listed = self.listed_for(spec)?;
+        let mut inputs = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        let base = match &spec.base {
+            Base::Group(group) => Some((group, spec.event_time_from, spec.event_time_to)),
+            Base::Entities(e) => {
+                inputs.push(match &e.source {
+                    EntitySource::Batches { schema, batches } => Input::batches(schema, batches)?,
+                    EntitySource::File(path) => Input::local_file("entities", path)?,
+                });
+                None
+            }
+        };
+        let joined = spec.joins.iter().map(|j| (&j.group, None, None));
+        for (group, from, to) in base.into_iter().chain(joined) {
+            let name = group.feature_group_name.as_str();
+            if seen.contains(&name) {
+                continue;
+            }
+            seen.push(name);
+            let table = listed.table_of(group)?;
+            inputs.push(Input::definition(table.group()));
+            let role = format!("group:{name}");
+            for file in table.files(from, to)? {
+                inputs.push(Input::local_file(role.clone(), &file.path)?);
+            }
+        }
+        Ok(Pinned::new(inputs, Arc::new(listed)))
     }
 
     /// [`Self::execute`] over tables already listed.
@@ -604,5 +641,9 @@ impl DatasetEngine for LocalEngine {
 
     async fn sql(&self, spec: &DatasetSpec) -> Result<String> {
         LocalEngine::sql(self, spec).await
+    }
+
+    async fn pin(&self, spec: &DatasetSpec) -> Result<Option<Pinned>> {
+        LocalEngine::pin(self, spec).map(Some)
     }
 }

@@ -65,6 +65,11 @@ pub enum OutputFormat {
     Parquet(ParquetOptions),
     /// CSV with a header row; timestamps in RFC 3339.
     Csv,
+    /// An Arrow IPC file (uncompressed, buffers 64-byte aligned): what
+    /// [dataset artifacts](crate::artifact) are kept as, readable without
+    /// decoding by any Arrow implementation (pyarrow's `ipc.open_file`,
+    /// DuckDB's `arrow` extension).
+    ArrowIpc,
 }
 
 /// What a write produced.
@@ -168,6 +173,7 @@ fn write_blocking(
             encode_parquet(file, &mut incoming, &schema, options, path)
         }
         OutputFormat::Csv => encode_csv(file, &mut incoming, &schema, path, &tmp),
+        OutputFormat::ArrowIpc => encode_ipc(file, &mut incoming, &schema, path, &tmp),
     };
     let synced = encoded.and_then(|file| file.sync_all().map_err(io_error("syncing", &tmp)));
     if let Err(e) = synced {
@@ -276,6 +282,27 @@ fn encode_csv(
         writer.write(&empty).map_err(|e| output_error(path, e))?;
     }
     let mut buf = writer.into_inner();
+    buf.flush().map_err(io_error("writing", tmp))?;
+    buf.into_inner()
+        .map_err(|e| io_error("writing", tmp)(e.into_error()))
+}
+
+/// Encodes every incoming batch into `file` as an Arrow IPC file, one
+/// batch held at a time.
+fn encode_ipc(
+    file: File,
+    incoming: &mut Incoming,
+    schema: &SchemaRef,
+    path: &Path,
+    tmp: &Path,
+) -> Result<File> {
+    let mut writer = arrow_ipc::writer::FileWriter::try_new(BufWriter::new(file), schema)
+        .map_err(|e| output_error(path, e))?;
+    while let Some(batch) = incoming.next_batch()? {
+        writer.write(&batch).map_err(|e| output_error(path, e))?;
+    }
+    writer.finish().map_err(|e| output_error(path, e))?;
+    let mut buf = writer.into_inner().map_err(|e| output_error(path, e))?;
     buf.flush().map_err(io_error("writing", tmp))?;
     buf.into_inner()
         .map_err(|e| io_error("writing", tmp)(e.into_error()))

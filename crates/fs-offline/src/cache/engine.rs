@@ -1,15 +1,17 @@
 //! [`CachedEngine`]: datasets of SageMaker's offline store through the
 //! local cache.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use fs_schema::EventTime;
 use fs_schema::registry::Registry;
 
-use super::{Cache, CacheOptions, CachedPrefix, SyncOptions, SyncReport};
-use crate::engine::{BatchStream, DatasetEngine, EngineOptions};
+use super::{Cache, CacheOptions, CachedFile, CachedPrefix, SyncOptions, SyncReport};
+use crate::engine::{BatchStream, DatasetEngine, EngineOptions, Pinned};
 use crate::error::{Error, Result};
+use crate::inputs::Input;
 use crate::local::LocalEngine;
 use crate::spec::DatasetSpec;
 use crate::table::OfflineTable;
@@ -133,5 +135,41 @@ impl DatasetEngine for CachedEngine {
     async fn sql(&self, spec: &DatasetSpec) -> Result<String> {
         let (engine, _holds) = self.engine_for(spec).await?;
         engine.sql(spec).await
+    }
+
+    /// Syncs, then pins the embedded engine's files, each named by its S3
+    /// object (`s3://bucket/key`, size and ETag) rather than by its local
+    /// copy: a copy fetched again after an eviction is the same input.
+    async fn pin(&self, spec: &DatasetSpec) -> Result<Option<Pinned>> {
+        let (engine, holds) = self.engine_for(spec).await?;
+        let mut pinned = engine.pin(spec)?;
+        let objects: HashMap<String, (String, &CachedFile)> = holds
+            .iter()
+            .flat_map(|hold| {
+                let bucket = super::S3Prefix::parse(hold.uri())
+                    .map(|p| p.bucket().to_owned())
+                    .unwrap_or_default();
+                // Keyed as the inputs name files: by canonical path.
+                hold.files().iter().map(move |f| {
+                    let path = std::fs::canonicalize(&f.path).unwrap_or_else(|_| f.path.clone());
+                    (
+                        path.display().to_string(),
+                        (format!("s3://{bucket}/{}", f.key), f),
+                    )
+                })
+            })
+            .collect();
+        for input in pinned.inputs_mut() {
+            if let Some((uri, file)) = objects.get(&input.location) {
+                *input = Input::new(
+                    input.role.clone(),
+                    uri.clone(),
+                    file.size,
+                    format!("etag:{}", file.etag),
+                );
+            }
+        }
+        drop(objects);
+        Ok(Some(pinned.holding(holds)))
     }
 }

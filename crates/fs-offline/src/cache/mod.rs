@@ -160,6 +160,8 @@ pub struct CachedFile {
     pub path: PathBuf,
     /// Its size.
     pub size: u64,
+    /// The object's ETag (without quotes) when it was fetched.
+    pub etag: String,
     /// The S3 checksum the download was checked against (`None`: size only).
     pub checksum: Option<RemoteChecksum>,
 }
@@ -332,6 +334,7 @@ impl Cache {
                     key: key.to_owned(),
                     path,
                     size: e.size,
+                    etag: e.etag.clone(),
                     checksum: e.remote_checksum.clone(),
                 }
             })

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use fs_schema::registry::Registry;
 
 use super::LocalEngine;
-use crate::engine::{BatchStream, DatasetEngine, EngineOptions};
+use crate::engine::{BatchStream, DatasetEngine, EngineOptions, Pinned};
 use crate::error::{Error, Result};
 use crate::spec::DatasetSpec;
 use crate::table::OfflineTable;
@@ -75,5 +75,9 @@ impl DatasetEngine for RegistryEngine {
 
     async fn sql(&self, spec: &DatasetSpec) -> Result<String> {
         self.engine_for(spec).await?.sql(spec).await
+    }
+
+    async fn pin(&self, spec: &DatasetSpec) -> Result<Option<Pinned>> {
+        self.engine_for(spec).await?.pin(spec).map(Some)
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests of fs-offline.
 
+mod artifact;
 mod asof;
 #[cfg(feature = "athena")]
 mod athena;
