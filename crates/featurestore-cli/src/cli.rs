@@ -249,7 +249,15 @@ features=a,b, max-age=DURATION (90s, 15m, 2h, 7d), left (keep rows without a
 match), prefix=P (names the joined columns P<feature>). Each base row gets the
 joined group's row with the greatest event time not after the base row's event time.
 Without --out the first rows are shown as a table (--show N) and counted; with
---out FILE the whole dataset is written (.parquet or .csv, streamed).
+--out FILE the whole dataset is written (.parquet, .csv or .arrow, streamed).
+
+Each dataset has an id: a hash of what it asks for and of the exact files it reads
+(path, size and modification time; with --aws each S3 object's key, size and ETag).
+The dataset is kept under that id (on the embedded store in STORE/datasets, with
+--aws in CACHE/.fs-datasets), so the same command on unchanged data reads it back
+instead of building it again, and changed data gives a new id. Record the id to
+reproduce a training run; `featurestore datasets` lists and removes kept datasets.
+--no-reuse builds afresh and keeps nothing.
 
 Examples:
   featurestore dataset customers --out customers.parquet
@@ -257,8 +265,23 @@ Examples:
   featurestore dataset customers --include-deleted --include-duplicates --metadata --show 50
   featurestore dataset orders --join customers:features=age,city:max-age=30d --out train.csv
   featurestore dataset --entities labels.csv --entity-id customer_id --entity-time label_time \\
-      --join customers --out train.parquet")]
+      --join customers --out train.parquet
+  featurestore --json dataset customers --show 0 | jq -r .dataset_id")]
     Dataset(DatasetArgs),
+
+    /// List, show, remove or clean up kept datasets (the artifacts `dataset` reuses).
+    #[command(after_help = "\
+Kept datasets are Arrow IPC files (readable by pyarrow, DuckDB or any Arrow
+library) with what they were built from. An id may be shortened to its first 6 or
+more characters.
+
+Examples:
+  featurestore datasets list
+  featurestore datasets show 3f9a2c
+  featurestore datasets rm 3f9a2c
+  featurestore datasets gc --max-bytes 50000000000
+  featurestore --aws --cache /mnt/fs-cache datasets list")]
+    Datasets(DatasetsArgs),
 
     /// With --aws: copy a group's offline data from S3 into the local cache (only what changed).
     #[command(after_help = "\
@@ -546,6 +569,42 @@ pub(crate) struct DatasetArgs {
     /// With --aws: build the dataset from the local cache (synced first) or on Athena.
     #[arg(long, value_enum, default_value = "cache")]
     pub(crate) engine: Engine,
+    /// Build the dataset afresh: neither read a kept one nor keep this one.
+    #[arg(long)]
+    pub(crate) no_reuse: bool,
+}
+
+/// `datasets`.
+#[derive(Debug, Args)]
+pub(crate) struct DatasetsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) action: DatasetsAction,
+}
+
+/// `datasets` actions.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DatasetsAction {
+    /// The kept datasets, most recently used first.
+    List,
+    /// What a kept dataset is: rows, size, spec and inputs.
+    Show {
+        /// The dataset id (or its first 6+ characters).
+        id: String,
+    },
+    /// Remove kept datasets (readers that have one open keep reading it).
+    Rm {
+        /// Dataset ids (or their first 6+ characters).
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Remove what interrupted builds left, then the least recently used
+    /// datasets beyond --max-bytes.
+    Gc {
+        /// Keep at most this many bytes of datasets (default: the cache's budget, none).
+        #[arg(long, value_name = "BYTES")]
+        max_bytes: Option<u64>,
+    },
 }
 
 /// Where `dataset --aws` runs.

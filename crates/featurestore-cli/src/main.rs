@@ -15,6 +15,7 @@
 
 mod backend;
 mod cli;
+mod datasets;
 mod delete;
 mod demo;
 mod get;
@@ -184,6 +185,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::DeleteRecord(args) => delete::command(global, args).await,
         Command::Serve(args) => serve::serve(global, args).await,
         Command::Dataset(args) => offline::dataset(global, args).await,
+        Command::Datasets(args) => datasets::command(global, args).await,
         Command::Sync(args) => offline::sync(global, args).await,
         Command::Flush => serve::flush(global).await,
         Command::Demo(args) => demo::command(global, args).await,

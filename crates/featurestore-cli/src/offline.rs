@@ -83,10 +83,64 @@ pub(crate) async fn dataset(global: &Global, args: &DatasetArgs) -> Result<()> {
         }
         return backend.close();
     }
-    match &args.out {
-        Some(out) => write_dataset(global, backend, &spec, out).await,
-        None => show_dataset(global, backend, &spec, args.show).await,
+    // A wrong --out is reported before anything is built.
+    let format = args.out.as_deref().map(output_format).transpose()?;
+    let started = Instant::now();
+    let (stream, kept) = open_dataset(&backend, &spec, args.no_reuse).await?;
+    match (&args.out, format) {
+        (Some(out), Some(format)) => {
+            write_dataset(global, backend, (stream, kept), (out, format), started).await
+        }
+        _ => show_dataset(global, backend, stream, kept, args.show, started).await,
     }
+}
+
+/// Which kept dataset a command read or built: its id, and whether it
+/// was reused.
+type Kept = Option<(String, bool)>;
+
+/// The dataset's rows: from its kept artifact (read back, or built and
+/// kept) unless `no_reuse`, or where datasets are not kept (Athena),
+/// built afresh.
+async fn open_dataset(
+    backend: &Backend,
+    spec: &DatasetSpec,
+    no_reuse: bool,
+) -> Result<(featurestore::offline::BatchStream, Kept)> {
+    let store = backend.store();
+    if no_reuse || store.dataset_artifacts().is_none() {
+        return Ok((store.dataset_fresh(spec).await?, None));
+    }
+    let artifact = store.dataset_artifact(spec).await?;
+    let kept = Some((artifact.id().to_owned(), artifact.reused()));
+    Ok((artifact.stream()?, kept))
+}
+
+/// The kept dataset as JSON fields.
+fn kept_json(kept: &Kept) -> serde_json::Value {
+    match kept {
+        Some((id, reused)) => json!({ "dataset_id": id, "reused": reused }),
+        None => json!({ "dataset_id": null, "reused": false }),
+    }
+}
+
+/// The kept dataset as a line of text.
+fn kept_line(kept: &Kept) -> String {
+    match kept {
+        Some((id, true)) => format!("dataset {id} (read back: nothing rebuilt)"),
+        Some((id, false)) => format!("dataset {id} (built and kept)"),
+        None => "dataset not kept (--no-reuse, or built on Athena)".to_owned(),
+    }
+}
+
+/// Adds the kept dataset's fields to a JSON object.
+fn with_kept(mut v: serde_json::Value, kept: &Kept) -> serde_json::Value {
+    if let (serde_json::Value::Object(map), serde_json::Value::Object(extra)) =
+        (&mut v, kept_json(kept))
+    {
+        map.extend(extra);
+    }
+    v
 }
 
 /// The dataset the flags describe: a base group or an entity table, the
@@ -142,27 +196,21 @@ async fn dataset_builder(backend: &Backend, args: &DatasetArgs) -> Result<Datase
 async fn write_dataset(
     global: &Global,
     backend: Backend,
-    spec: &DatasetSpec,
-    out: &Path,
+    (stream, kept): (featurestore::offline::BatchStream, Kept),
+    (out, format): (&Path, OutputFormat),
+    started: Instant,
 ) -> Result<()> {
-    let started = Instant::now();
-    let stream = backend.store().dataset(spec).await?;
-    let format = match out.extension().and_then(|e| e.to_str()) {
-        Some("parquet") => OutputFormat::Parquet(ParquetOptions::default()),
-        Some("csv") => OutputFormat::Csv,
-        _ => bail!(
-            "{}: the output file must end in .parquet or .csv",
-            out.display()
-        ),
-    };
     let report = write(stream, out, format).await?;
     let elapsed = started.elapsed();
     backend.close()?;
     if global.json {
-        print_json(&json!({
-            "out": out, "rows": report.rows, "bytes": report.bytes,
-            "seconds": elapsed.as_secs_f64(),
-        }))?;
+        print_json(&with_kept(
+            json!({
+                "out": out, "rows": report.rows, "bytes": report.bytes,
+                "seconds": elapsed.as_secs_f64(),
+            }),
+            &kept,
+        ))?;
     } else {
         println!(
             "wrote {} rows ({}) to {} in {}",
@@ -171,28 +219,42 @@ async fn write_dataset(
             out.display(),
             duration(elapsed)
         );
+        println!("{}", kept_line(&kept));
     }
     Ok(())
+}
+
+/// The format `--out FILE` asks for, by its extension.
+fn output_format(out: &Path) -> Result<OutputFormat> {
+    Ok(match out.extension().and_then(|e| e.to_str()) {
+        Some("parquet") => OutputFormat::Parquet(ParquetOptions::default()),
+        Some("csv") => OutputFormat::Csv,
+        Some("arrow" | "feather") => OutputFormat::ArrowIpc,
+        _ => bail!(
+            "{}: the output file must end in .parquet, .csv or .arrow",
+            out.display()
+        ),
+    })
 }
 
 /// `dataset` without `--out`: the first `show` rows shown, every row counted.
 async fn show_dataset(
     global: &Global,
     backend: Backend,
-    spec: &DatasetSpec,
+    mut stream: featurestore::offline::BatchStream,
+    kept: Kept,
     show: usize,
+    started: Instant,
 ) -> Result<()> {
-    let started = Instant::now();
-    let mut stream = backend.store().dataset(spec).await?;
     let schema = stream.schema();
     let mut shown = Vec::new();
-    let mut kept = 0usize;
+    let mut taken = 0usize;
     let mut rows = 0u64;
     while let Some(batch) = stream.try_next().await? {
         rows += batch.num_rows() as u64;
-        if kept < show {
-            let take = batch.num_rows().min(show - kept);
-            kept += take;
+        if taken < show {
+            let take = batch.num_rows().min(show - taken);
+            taken += take;
             shown.push(batch.slice(0, take));
         }
     }
@@ -200,12 +262,15 @@ async fn show_dataset(
     backend.close()?;
     let head = concat_batches(&schema, &shown)?;
     if global.json {
-        print_json(&json!({
-            "rows": rows,
-            "columns": schema.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>(),
-            "head": crate::output::batch_json(&head),
-            "seconds": elapsed.as_secs_f64(),
-        }))?;
+        print_json(&with_kept(
+            json!({
+                "rows": rows,
+                "columns": schema.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>(),
+                "head": crate::output::batch_json(&head),
+                "seconds": elapsed.as_secs_f64(),
+            }),
+            &kept,
+        ))?;
     } else {
         if head.num_rows() > 0 {
             println!("{}", batch_table(&head)?);
@@ -219,6 +284,7 @@ async fn show_dataset(
             String::new()
         };
         println!("{} rows in {}{more}", count(rows), duration(elapsed));
+        println!("{}", kept_line(&kept));
     }
     Ok(())
 }

@@ -26,9 +26,12 @@ pub struct AwsOptions {
     pub offline_engine: OfflineEngine,
     /// The read-optimised cache of offline data (default
     /// `./.featurestore-cache`); share it between the jobs of a machine.
+    /// Datasets the cached engine builds are kept in its `.fs-datasets`
+    /// directory (see `FeatureStore::dataset_artifact`).
     pub cache_dir: std::path::PathBuf,
     /// At most this many bytes in the cache (least recently used prefixes
-    /// go first); `None`: no limit.
+    /// go first), and as many again of kept datasets (least recently used
+    /// first); `None`: no limit.
     pub cache_size_budget: Option<u64>,
     /// Address S3 buckets by path (`endpoint/bucket/key`), as S3-compatible
     /// servers such as moto or MinIO need.
@@ -143,6 +146,20 @@ impl FeatureStore {
             let (datasets, cached) = engines.build(config, registry.clone());
             (datasets, Some(cached))
         };
+        // Datasets the cached engine builds are kept beside the cache, under
+        // its budget (a name no bucket can have, as the cache's own `.fs-cache`).
+        #[cfg(feature = "sql")]
+        let artifacts = (options.offline_engine == OfflineEngine::Cache).then(|| {
+            let mut keep = fs_offline::artifact::ArtifactOptions::default();
+            keep.size_budget = options.cache_size_budget;
+            fs_offline::artifact::ArtifactEngine::new(
+                datasets.clone(),
+                fs_offline::artifact::ArtifactStore::new(
+                    options.cache_dir.join(".fs-datasets"),
+                    keep,
+                ),
+            )
+        });
         let sink_config = config.clone();
         FeatureStore {
             // Fetches definitions it has not seen with DescribeFeatureGroup.
@@ -151,6 +168,8 @@ impl FeatureStore {
             datasets,
             #[cfg(feature = "sql")]
             cache,
+            #[cfg(feature = "sql")]
+            artifacts,
             sinks: Arc::new(move |group: &FeatureGroup, concurrency, api| {
                 fs_ingest::sagemaker_sink(&sink_config, group, concurrency, api)
             }),

@@ -99,6 +99,9 @@ pub struct FeatureStore {
     /// The cached engine, which can also sync without a dataset.
     #[cfg(all(feature = "sql", feature = "aws"))]
     pub(crate) cache: Option<Arc<fs_offline::cache::CachedEngine>>,
+    /// Datasets kept and reused (`None`: every dataset is built afresh).
+    #[cfg(feature = "sql")]
+    pub(crate) artifacts: Option<fs_offline::artifact::ArtifactEngine>,
     #[cfg(any(feature = "local", feature = "aws"))]
     pub(crate) sinks: Arc<SinkFn>,
     #[cfg(feature = "local")]
@@ -126,13 +129,27 @@ impl FeatureStore {
     }
 
     /// Wraps an embedded store that is already open.
+    ///
+    /// Datasets are kept as artifacts in `<store dir>/datasets` (see
+    /// [`FeatureStore::dataset_artifact`]).
     pub fn from_local_store(store: Arc<Store>) -> Self {
         let sink_store = store.clone();
+        #[cfg(feature = "sql")]
+        let datasets: Arc<dyn fs_offline::DatasetEngine> =
+            Arc::new(fs_offline::local::RegistryEngine::new(store.clone()));
         FeatureStore {
             registry: store.clone(),
             online: Arc::new(fs_online::LocalOnlineStore::new(store.clone())),
             #[cfg(feature = "sql")]
-            datasets: Arc::new(fs_offline::local::RegistryEngine::new(store.clone())),
+            artifacts: Some(fs_offline::artifact::ArtifactEngine::new(
+                datasets.clone(),
+                fs_offline::artifact::ArtifactStore::new(
+                    store.dir().join("datasets"),
+                    fs_offline::artifact::ArtifactOptions::default(),
+                ),
+            )),
+            #[cfg(feature = "sql")]
+            datasets,
             #[cfg(all(feature = "sql", feature = "aws"))]
             cache: None,
             // One transaction per batch whatever the API asked for.
@@ -335,10 +352,83 @@ impl FeatureStore {
         Ok(self.datasets.sql(spec).await?)
     }
 
-    /// Builds a dataset and streams its rows.
+    /// Builds a dataset and streams its rows; when datasets are kept
+    /// ([`Self::dataset_artifacts`]), the artifact of the same spec over the
+    /// same data is read instead, or the new one kept.
     pub async fn dataset(&self, spec: &fs_offline::DatasetSpec) -> Result<fs_offline::BatchStream> {
+        match &self.artifacts {
+            Some(artifacts) => Ok(fs_offline::DatasetEngine::execute(artifacts, spec).await?),
+            None => self.dataset_fresh(spec).await,
+        }
+    }
+
+    /// Builds a dataset and streams its rows, neither reading nor keeping
+    /// an artifact.
+    pub async fn dataset_fresh(
+        &self,
+        spec: &fs_offline::DatasetSpec,
+    ) -> Result<fs_offline::BatchStream> {
         Ok(self.datasets.execute(spec).await?)
     }
+
+    /// The artifact of a dataset: the one kept for the same spec over the
+    /// same data (nothing is recomputed; the bytes are those of the first
+    /// build), or one built now and kept. Its [id](fs_offline::artifact::Artifact::id)
+    /// is what a training run records to be reproduced. An error where
+    /// datasets are not kept (on Athena, or after
+    /// [`Self::with_dataset_artifacts`]`(None)`).
+    ///
+    /// ```
+    /// # async fn f(store: featurestore::FeatureStore) -> featurestore::Result<()> {
+    /// let spec = store.dataset_builder("customers").await?.build()?;
+    /// let artifact = store.dataset_artifact(&spec).await?;
+    /// println!("dataset {} ({} rows)", artifact.id(), artifact.info().rows);
+    /// let batches = artifact.read_all()?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn dataset_artifact(
+        &self,
+        spec: &fs_offline::DatasetSpec,
+    ) -> Result<fs_offline::artifact::Artifact> {
+        let artifacts = self.artifacts.as_ref().ok_or_else(no_artifacts)?;
+        artifacts.artifact(spec).await?.ok_or_else(no_artifacts)
+    }
+
+    /// The id a dataset has over the data as it is now, building nothing;
+    /// `None` where datasets are not kept.
+    pub async fn dataset_id(&self, spec: &fs_offline::DatasetSpec) -> Result<Option<String>> {
+        match &self.artifacts {
+            Some(artifacts) => Ok(artifacts.dataset_id(spec).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Where datasets are kept (to list, show, remove and collect them);
+    /// `None` where they are not.
+    pub fn dataset_artifacts(&self) -> Option<&fs_offline::artifact::ArtifactStore> {
+        self.artifacts.as_ref().map(|a| a.store())
+    }
+
+    /// Keeps datasets in `store` instead (another directory or budget), or
+    /// with `None` keeps none.
+    pub fn with_dataset_artifacts(
+        mut self,
+        store: Option<fs_offline::artifact::ArtifactStore>,
+    ) -> Self {
+        self.artifacts =
+            store.map(|s| fs_offline::artifact::ArtifactEngine::new(self.datasets.clone(), s));
+        self
+    }
+}
+
+/// Why [`FeatureStore::dataset_artifact`] has nothing to return.
+#[cfg(feature = "sql")]
+fn no_artifacts() -> Error {
+    Error::Unsupported(
+        "datasets are not kept as artifacts here: they are kept on the embedded store and with \
+         the cached engine on AWS, not on Athena or after with_dataset_artifacts(None)"
+            .into(),
+    )
 }
 
 #[cfg(all(feature = "sql", feature = "aws"))]
