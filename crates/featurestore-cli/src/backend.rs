@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use featurestore::FeatureStore;
 use featurestore::ingest::Sink;
 use featurestore::local::Store;
+use featurestore::offline::EngineOptions;
 use featurestore::online::OnlineStore;
 pub(crate) use featurestore::schema::registry::FeatureGroupDescription;
 use featurestore::schema::registry::TimeFormat;
@@ -50,20 +51,25 @@ pub(crate) struct Backend {
 impl Backend {
     /// Connects as the global flags say.
     pub(crate) async fn connect(global: &Global, open: Open) -> Result<Backend> {
-        Self::connect_with(global, open, Engine::Cache).await
+        Self::connect_with(global, open, Engine::Cache, EngineOptions::default()).await
     }
 
-    /// Connects as the global flags say, building `--aws` datasets with `engine`.
+    /// Connects as the global flags say, building `--aws` datasets with
+    /// `engine`, and datasets of the embedded engine with `options`.
     #[cfg_attr(not(feature = "aws"), allow(unused_variables))]
     pub(crate) async fn connect_with(
         global: &Global,
         open: Open,
         engine: Engine,
+        options: EngineOptions,
     ) -> Result<Backend> {
         if global.aws {
             #[cfg(feature = "aws")]
             return Ok(Backend {
-                store: FeatureStore::aws(&aws_config(global).await?, aws_options(global, engine)),
+                store: FeatureStore::aws(
+                    &aws_config(global).await?,
+                    aws_options(global, engine).engine_options(options),
+                ),
             });
             #[cfg(not(feature = "aws"))]
             bail!(
@@ -74,7 +80,9 @@ impl Backend {
         if global.endpoint_url.is_some() || global.region.is_some() {
             bail!("--endpoint-url and --region only apply with --aws");
         }
-        Ok(Backend::from_local(open_local(&global.store, open)?))
+        Ok(Backend {
+            store: FeatureStore::from_local_store_with(open_local(&global.store, open)?, options),
+        })
     }
 
     /// The embedded store, already open.

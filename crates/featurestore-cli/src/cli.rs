@@ -572,6 +572,11 @@ pub(crate) struct DatasetArgs {
     /// Build the dataset afresh: neither read a kept one nor keep this one.
     #[arg(long)]
     pub(crate) no_reuse: bool,
+    /// Memory the dataset's plan may hold (e.g. 512M, 8G): sorts spill to
+    /// disk beyond it, and a join that cannot fails naming it (default:
+    /// half of the memory this process may use).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) memory_limit: Option<usize>,
 }
 
 /// `datasets`.
@@ -706,6 +711,40 @@ fn parse_rows(s: &str) -> Result<u64, String> {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!("{s:?} is not a number of rows (1 or more)")),
     }
+}
+
+/// `512M`, `8G`, `1.5G`, `4GiB` or plain bytes (K, M, G, T are powers of 1024).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let text = s.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let shift = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => {
+            return Err(format!(
+                "{s:?}: the unit must be K, M, G or T (e.g. 512M, 8G)"
+            ));
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 512M, 8G)"))?;
+    let bytes = value * 2f64.powi(shift);
+    if !(1.0..9e18).contains(&bytes) {
+        return Err(format!("{s:?}: a size from 1 byte up"));
+    }
+    Ok(bytes as usize)
 }
 
 fn parse_batch_size(s: &str) -> Result<usize, String> {

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use featurestore::arrow::compute::concat_batches;
 use featurestore::offline::output::{OutputFormat, ParquetOptions, write};
-use featurestore::offline::{DatasetBuilder, DatasetSpec, Entities, EntitySource, JoinSpec};
+use featurestore::offline::{
+    DatasetBuilder, DatasetSpec, EngineOptions, Entities, EntitySource, JoinSpec,
+};
 use featurestore::schema::EventTime;
 use futures::TryStreamExt;
 use serde_json::json;
@@ -72,7 +74,11 @@ async fn join_spec(backend: &Backend, text: &str) -> Result<JoinSpec> {
 
 /// `dataset`.
 pub(crate) async fn dataset(global: &Global, args: &DatasetArgs) -> Result<()> {
-    let backend = Backend::connect_with(global, Open::Existing, args.engine).await?;
+    let options = EngineOptions {
+        memory_limit: args.memory_limit,
+        ..EngineOptions::default()
+    };
+    let backend = Backend::connect_with(global, Open::Existing, args.engine, options).await?;
     let spec = dataset_builder(&backend, args).await?.build()?;
     if args.sql {
         let sql = backend.store().dataset_sql(&spec).await?;

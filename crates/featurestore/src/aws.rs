@@ -44,6 +44,10 @@ pub struct AwsOptions {
     /// Athena settings: workgroup, output location, polling, deadline.
     #[cfg(feature = "sql")]
     pub athena: fs_offline::athena::AthenaOptions,
+    /// How the embedded engine runs datasets built through the cache (its
+    /// memory limit above all; see `fs_offline::EngineOptions`).
+    #[cfg(feature = "sql")]
+    pub engine: fs_offline::EngineOptions,
 }
 
 /// Where datasets of SageMaker's offline store are built.
@@ -72,6 +76,8 @@ impl Default for AwsOptions {
             athena_endpoint_url: None,
             #[cfg(feature = "sql")]
             athena: fs_offline::athena::AthenaOptions::default(),
+            #[cfg(feature = "sql")]
+            engine: fs_offline::EngineOptions::default(),
         }
     }
 }
@@ -109,6 +115,14 @@ impl AwsOptions {
         self
     }
 
+    /// Runs datasets built through the cache with these embedded-engine
+    /// options (a memory limit, for instance).
+    #[cfg(feature = "sql")]
+    pub fn engine_options(mut self, options: fs_offline::EngineOptions) -> Self {
+        self.engine = options;
+        self
+    }
+
     /// These Athena settings.
     #[cfg(feature = "sql")]
     pub fn athena(mut self, athena: fs_offline::athena::AthenaOptions) -> Self {
@@ -140,6 +154,7 @@ impl FeatureStore {
             engines.s3_force_path_style = options.s3_force_path_style;
             engines.s3_endpoint_url = options.s3_endpoint_url.clone();
             engines.athena_endpoint_url = options.athena_endpoint_url.clone();
+            engines.engine = options.engine.clone();
             if options.offline_engine == OfflineEngine::Athena {
                 engines = engines.athena(options.athena.clone());
             }

@@ -133,10 +133,24 @@ impl FeatureStore {
     /// Datasets are kept as artifacts in `<store dir>/datasets` (see
     /// [`FeatureStore::dataset_artifact`]).
     pub fn from_local_store(store: Arc<Store>) -> Self {
+        Self::from_local_store_with(
+            store,
+            #[cfg(feature = "sql")]
+            fs_offline::EngineOptions::default(),
+        )
+    }
+
+    /// Wraps an embedded store that is already open, building datasets
+    /// with these embedded-engine options (a memory limit, for instance).
+    pub fn from_local_store_with(
+        store: Arc<Store>,
+        #[cfg(feature = "sql")] options: fs_offline::EngineOptions,
+    ) -> Self {
         let sink_store = store.clone();
         #[cfg(feature = "sql")]
-        let datasets: Arc<dyn fs_offline::DatasetEngine> =
-            Arc::new(fs_offline::local::RegistryEngine::new(store.clone()));
+        let datasets: Arc<dyn fs_offline::DatasetEngine> = Arc::new(
+            fs_offline::local::RegistryEngine::with_options(store.clone(), options),
+        );
         FeatureStore {
             registry: store.clone(),
             online: Arc::new(fs_online::LocalOnlineStore::new(store.clone())),

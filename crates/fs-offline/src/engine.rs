@@ -24,7 +24,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::{Stream, TryStreamExt};
 
-use crate::error::{Error, Result, query};
+use crate::error::{Result, query};
 use crate::inputs::Input;
 use crate::spec::DatasetSpec;
 
@@ -151,15 +151,18 @@ impl BatchStream {
         Self::new(schema, futures::stream::empty())
     }
 
-    /// DataFusion's stream, with its errors attributed to `context`.
-    pub(crate) fn from_datafusion(stream: SendableRecordBatchStream, context: String) -> Self {
+    /// DataFusion's stream, with its errors attributed to `context` (and
+    /// running out of the memory pool of `limit` bytes reported as
+    /// [`Error::OutOfMemory`]).
+    pub(crate) fn from_datafusion(
+        stream: SendableRecordBatchStream,
+        context: String,
+        limit: Option<usize>,
+    ) -> Self {
         let schema = stream.schema();
         Self::new(
             schema,
-            stream.map_err(move |e| Error::Query {
-                context: context.clone(),
-                source: Box::new(e),
-            }),
+            stream.map_err(move |e| crate::error::from_datafusion(e, context.clone(), limit)),
         )
     }
 
@@ -217,8 +220,15 @@ pub struct EngineOptions {
     pub target_partitions: usize,
     /// Rows per batch (default 8192).
     pub batch_size: usize,
-    /// Bytes of memory for sorts and aggregations, beyond which they spill
-    /// to disk; `None` for no limit (the default).
+    /// Bytes of memory the SQL plans' sorts, aggregations and hash joins
+    /// may hold: beyond it sorts and aggregations spill to disk
+    /// ([`Self::spill_dir`]) and a hash join's build side, which cannot
+    /// spill, fails with [`Error::OutOfMemory`](crate::Error::OutOfMemory)
+    /// naming this option, rather than the process being killed. `None`
+    /// (the default): half of the memory this process may use (its
+    /// cgroup's limit, else the machine's memory; see
+    /// [`Self::sql_memory_pool`]). Setting it also bounds the native paths
+    /// (see [`Self::native_latest`] and [`Self::native_join`]).
     pub memory_limit: Option<usize>,
     /// Where spill files go (default: the system's temporary directory).
     pub spill_dir: Option<PathBuf>,
@@ -241,7 +251,9 @@ pub struct EngineOptions {
     /// (default `true`): the same rows, in the entity rows' order, at a
     /// cost of O((n + m) log(n + m)) for n entity rows and m feature rows
     /// whatever the shape of the data (see `docs/offline.md`). The SQL plan
-    /// pairs each entity row with every earlier row of its record.
+    /// pairs each entity row with every earlier row of its record. With
+    /// [`Self::memory_limit`] set, a join whose index of a joined group
+    /// would not fit fails before building it, naming the limit.
     pub native_join: bool,
 }
 
@@ -262,6 +274,15 @@ impl Default for EngineOptions {
 }
 
 impl EngineOptions {
+    /// The memory pool of the SQL plans in bytes: [`Self::memory_limit`]
+    /// when set, else half of the memory this process may use (the
+    /// cgroup's limit when set, else the machine's `MemTotal`), at least
+    /// 256 MiB; `None` only where neither can be read (not Linux), and the
+    /// plans then have no pool.
+    pub fn sql_memory_pool(&self) -> Option<usize> {
+        self.memory_limit.or_else(crate::memory::default_pool)
+    }
+
     /// A DataFusion session with these options; `pushdown` evaluates filters
     /// while decoding Parquet (worth it when they are selective).
     pub(crate) fn session(&self, pushdown: bool) -> Result<SessionContext> {
@@ -278,7 +299,7 @@ impl EngineOptions {
         // cast back afterwards.
         parquet.schema_force_view_types = false;
         let mut runtime = RuntimeEnvBuilder::new();
-        if let Some(limit) = self.memory_limit {
+        if let Some(limit) = self.sql_memory_pool() {
             runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
         }
         if let Some(dir) = &self.spill_dir {

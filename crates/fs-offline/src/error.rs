@@ -55,6 +55,25 @@ pub enum Error {
     #[cfg(feature = "s3")]
     #[error(transparent)]
     Cache(#[from] Box<crate::cache::CacheError>),
+    /// The embedded engine needed more memory than its limit: a hash join's
+    /// build side (which cannot spill) or a sort that could not spill
+    /// enough. Raise [`EngineOptions::memory_limit`](crate::EngineOptions::memory_limit)
+    /// (`dataset --memory-limit` on the command line) or narrow the dataset.
+    #[error(
+        "{context}: the embedded engine needs more memory than its limit{}; raise \
+         EngineOptions::memory_limit (`dataset --memory-limit` on the command line), or narrow \
+         the dataset (fewer features, an event-time range, as_of): {}",
+        limit_text(*.limit),
+        .source.find_root()
+    )]
+    OutOfMemory {
+        /// What was being done, naming the group, table or file.
+        context: String,
+        /// The limit in bytes, when known where the error surfaced.
+        limit: Option<usize>,
+        /// The engine's error.
+        source: Box<datafusion::error::DataFusionError>,
+    },
     /// Writing an output file failed.
     #[error("writing {path}: {source}")]
     Output {
@@ -72,13 +91,48 @@ impl From<crate::athena::AthenaError> for Error {
     }
 }
 
-/// Maps a DataFusion error to [`Error::Query`] with `context`.
+/// Maps a DataFusion error to [`Error::Query`] with `context`, or to
+/// [`Error::OutOfMemory`] when the engine ran out of its memory pool.
 pub(crate) fn query(
     context: impl Into<String>,
 ) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
     let context = context.into();
-    move |e| Error::Query {
+    move |e| from_datafusion(e, context, None)
+}
+
+/// A DataFusion error as this crate's, with `context` and the memory
+/// `limit` the plan ran under (when known).
+pub(crate) fn from_datafusion(
+    e: datafusion::error::DataFusionError,
+    context: String,
+    limit: Option<usize>,
+) -> Error {
+    if matches!(
+        e.find_root(),
+        datafusion::error::DataFusionError::ResourcesExhausted(_)
+    ) {
+        return Error::OutOfMemory {
+            context,
+            limit,
+            source: Box::new(e),
+        };
+    }
+    Error::Query {
         context,
         source: Box::new(e),
+    }
+}
+
+/// ` of N MiB`, or nothing when the limit is not known.
+fn limit_text(limit: Option<usize>) -> String {
+    limit.map_or_else(String::new, |l| format!(" of {}", bytes_text(l)))
+}
+
+/// `n` bytes for people: `3 MiB`, `64 KiB`, `900 bytes` (rounded down).
+pub(crate) fn bytes_text(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
     }
 }

@@ -69,6 +69,7 @@ pub mod error;
 pub mod inputs;
 mod latest;
 pub mod local;
+mod memory;
 pub mod output;
 mod passes;
 mod read;

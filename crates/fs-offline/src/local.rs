@@ -197,7 +197,8 @@ impl LocalEngine {
         }
         let df = ctx.sql(&sql).await.map_err(query(context.clone()))?;
         let stream = df.execute_stream().await.map_err(query(context.clone()))?;
-        Ok(BatchStream::from_datafusion(stream, context))
+        let limit = self.options.sql_memory_pool();
+        Ok(BatchStream::from_datafusion(stream, context, limit))
     }
 
     /// How many passes [`Self::execute`] makes over the files for `spec`:
@@ -538,8 +539,8 @@ async fn entity_streams(
                 .map_err(query(context.clone()))?;
             let stream = df.execute_stream().await.map_err(query(context.clone()))?;
             (
-                BatchStream::from_datafusion(stream, context.clone()),
-                BatchStream::from_datafusion(narrow, context),
+                BatchStream::from_datafusion(stream, context.clone(), None),
+                BatchStream::from_datafusion(narrow, context, None),
             )
         }
     })

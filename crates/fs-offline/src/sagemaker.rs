@@ -23,7 +23,7 @@ use fs_schema::registry::Registry;
 
 use crate::athena::{AthenaEngine, AthenaOptions};
 use crate::cache::{CacheOptions, CachedEngine};
-use crate::engine::{BatchStream, DatasetEngine};
+use crate::engine::{BatchStream, DatasetEngine, EngineOptions};
 use crate::error::{Error, Result};
 use crate::spec::DatasetSpec;
 
@@ -45,6 +45,9 @@ pub struct SageMakerEngines {
     pub s3_endpoint_url: Option<String>,
     /// Send Athena requests here instead of the configuration's endpoint.
     pub athena_endpoint_url: Option<String>,
+    /// How the embedded engine runs the cached engine's datasets (its
+    /// memory limit, partitions, native paths).
+    pub engine: EngineOptions,
 }
 
 impl SageMakerEngines {
@@ -58,6 +61,7 @@ impl SageMakerEngines {
             s3_force_path_style: false,
             s3_endpoint_url: None,
             athena_endpoint_url: None,
+            engine: EngineOptions::default(),
         }
     }
 
@@ -90,12 +94,10 @@ impl SageMakerEngines {
         registry: Arc<dyn Registry>,
     ) -> (Arc<dyn DatasetEngine>, Arc<CachedEngine>) {
         let s3 = self.s3_client(config);
-        let cached = Arc::new(CachedEngine::new(
-            registry,
-            &self.cache_dir,
-            self.cache.clone(),
-            s3.clone(),
-        ));
+        let cached = Arc::new(
+            CachedEngine::new(registry, &self.cache_dir, self.cache.clone(), s3.clone())
+                .with_options(self.engine.clone()),
+        );
         let datasets: Arc<dyn DatasetEngine> = match &self.athena {
             Some(options) => {
                 match AthenaEngine::new(self.athena_client(config), s3, options.clone()) {

@@ -189,7 +189,8 @@ impl Scan {
         );
         let df = ctx.sql(&sql).await.map_err(query(context.clone()))?;
         let stream = df.execute_stream().await.map_err(query(context.clone()))?;
-        Ok(BatchStream::from_datafusion(stream, context))
+        let limit = self.options.sql_memory_pool();
+        Ok(BatchStream::from_datafusion(stream, context, limit))
     }
 }
 

@@ -421,7 +421,51 @@ fn aws_sync_and_dataset_read_the_offline_store_through_the_cache() {
     remote.sort();
     assert_eq!(built["rows"].as_u64(), Some(local.len() as u64 - 1));
     assert_eq!(remote, local);
+    assert_eq!(built["reused"], false);
+    kept_datasets_are_built_once_by_concurrent_processes(&with_s3);
 
     // sync is for SageMaker's store only.
     env.run(&["sync", "customers"]).fails(1, &["--aws"]);
+}
+
+/// Four `dataset --aws` processes asking for one new dataset at once over
+/// the same cache: one builds it, the others wait and read it back, all
+/// with the same id, whose inputs name the S3 objects by key and ETag.
+fn kept_datasets_are_built_once_by_concurrent_processes(with_s3: &(dyn Fn(&[&str]) -> Out + Sync)) {
+    let args = ["dataset", "customers", "--features", "city", "--show", "0"];
+    let outs: Vec<Value> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| with_s3(&args).ok().json()))
+            .collect();
+        runs.into_iter().map(|r| r.join().expect("a run")).collect()
+    });
+    let id = outs[0]["dataset_id"].as_str().expect("a dataset id");
+    assert!(outs.iter().all(|o| o["dataset_id"] == id), "{outs:?}");
+    assert!(
+        outs.iter().all(|o| o["rows"] == outs[0]["rows"]),
+        "{outs:?}"
+    );
+    let built = outs.iter().filter(|o| o["reused"] == false).count();
+    assert_eq!(built, 1, "exactly one process builds: {outs:?}");
+    let shown = with_s3(&["datasets", "show", id]).ok().json();
+    let inputs = shown["input_files"].as_array().expect("inputs");
+    let files: Vec<&Value> = inputs
+        .iter()
+        .filter(|i| i["role"] == "group:customers")
+        .collect();
+    assert!(!files.is_empty(), "{shown}");
+    for file in files {
+        assert!(
+            file["location"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("s3://")),
+            "{file}"
+        );
+        assert!(
+            file["version"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("etag:")),
+            "{file}"
+        );
+    }
 }

@@ -558,7 +558,7 @@ fn bad_dataset_join_and_output_cases() -> Vec<Case> {
         case(
             &["dataset", "customers", "--out", "train.xlsx"],
             1,
-            &["train.xlsx", ".parquet or .csv"],
+            &["train.xlsx", ".parquet, .csv or .arrow"],
         ),
         case(
             &[

@@ -16,6 +16,7 @@
 
 mod bad_inputs;
 mod commands;
+mod datasets;
 mod delete;
 mod demo;
 mod help;

@@ -254,11 +254,12 @@ fn check_memory(
     let need = rows.saturating_mul(per_row);
     if need > limit {
         return Err(Error::InvalidDataset(format!(
-            "the point-in-time join of feature group `{group}` needs about {} MiB for its {rows} \
-             rows, over the engine's memory limit of {} MiB; raise EngineOptions::memory_limit, \
-             join fewer features, or narrow the data with as_of",
-            need >> 20,
-            limit >> 20
+            "the point-in-time join of feature group `{group}` needs about {} for its {rows} \
+             rows, over the engine's memory limit of {}; raise EngineOptions::memory_limit \
+             (`dataset --memory-limit` on the command line), join fewer features, or narrow the \
+             data with as_of",
+            crate::error::bytes_text(need),
+            crate::error::bytes_text(limit)
         )));
     }
     Ok(())

@@ -192,3 +192,57 @@ fn a_limit_counts_rows_over_every_pass() {
     assert_eq!(total_rows(&run(&split, &limited)), n - 7);
     assert_eq!(total_rows(&run(&split, &all)), n);
 }
+
+/// The SQL plan under a memory limit too small for its join's build side
+/// fails with `Error::OutOfMemory`, whose one-line message names the
+/// limit and the option that raises it; the same plan runs under the
+/// default pool (half of the machine's or cgroup's memory).
+#[test]
+fn the_sql_plan_over_its_memory_limit_fails_naming_the_limit_and_the_option() {
+    let dir = TempDir::new().unwrap();
+    let orders = group("orders", FeatureType::String);
+    let profiles = group("profiles", FeatureType::String);
+    let mut rng = StdRng::seed_from_u64(9);
+    for g in [&orders, &profiles] {
+        let rows = random_rows(&mut rng, 20_000, 0);
+        write_rows(&dir.path().join(&g.feature_group_name), g, &rows);
+    }
+    let spec = DatasetBuilder::from_group(orders.clone())
+        .join(JoinSpec::new(profiles.clone()).prefix("p_"))
+        .build()
+        .unwrap();
+    let tight = LocalEngine::with_options(EngineOptions {
+        memory_limit: Some(64 << 10),
+        join_passes: Some(1),
+        native_join: false,
+        ..EngineOptions::default()
+    })
+    .with_table(OfflineTable::new(orders.clone(), dir.path().join("orders")))
+    .with_table(OfflineTable::new(
+        profiles.clone(),
+        dir.path().join("profiles"),
+    ));
+    let err = runtime().block_on(tight.collect(&spec)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            fs_offline::Error::OutOfMemory {
+                limit: Some(65_536),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("of 64 KiB"), "{message}");
+    assert!(message.contains("EngineOptions::memory_limit"), "{message}");
+    assert!(message.contains("--memory-limit"), "{message}");
+    assert!(!message.contains('\n'), "{message}");
+    let roomy = engine(&dir, &[&orders, &profiles], Some(1));
+    assert!(
+        EngineOptions::default()
+            .sql_memory_pool()
+            .is_some_and(|p| p >= 256 << 20)
+    );
+    assert!(total_rows(&run(&roomy, &spec)) > 0);
+}
