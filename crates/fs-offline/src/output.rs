@@ -281,7 +281,11 @@ fn encode_csv(
         let empty = RecordBatch::new_empty(Arc::clone(schema));
         writer.write(&empty).map_err(|e| output_error(path, e))?;
     }
-    let mut buf = writer.into_inner();
+    unbuffer(writer.into_inner(), tmp)
+}
+
+/// The file under `buf`, once everything buffered is written to it.
+fn unbuffer(mut buf: BufWriter<File>, tmp: &Path) -> Result<File> {
     buf.flush().map_err(io_error("writing", tmp))?;
     buf.into_inner()
         .map_err(|e| io_error("writing", tmp)(e.into_error()))
@@ -302,10 +306,7 @@ fn encode_ipc(
         writer.write(&batch).map_err(|e| output_error(path, e))?;
     }
     writer.finish().map_err(|e| output_error(path, e))?;
-    let mut buf = writer.into_inner().map_err(|e| output_error(path, e))?;
-    buf.flush().map_err(io_error("writing", tmp))?;
-    buf.into_inner()
-        .map_err(|e| io_error("writing", tmp)(e.into_error()))
+    unbuffer(writer.into_inner().map_err(|e| output_error(path, e))?, tmp)
 }
 
 /// An encoder's failure to write `path`.

@@ -195,13 +195,7 @@ fn changed_data_or_a_changed_spec_gives_a_new_id() {
     assert_ne!(other.id(), after.id());
     assert_eq!(other.info().columns, ["id", "ts", "a"]);
     // Both are kept.
-    let listed: Vec<String> = engine
-        .store()
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
+    let listed = held(&engine);
     assert_eq!(listed.len(), 3);
     assert!(listed.contains(&before.id().to_owned()));
 }
@@ -295,6 +289,17 @@ fn concurrent_callers_of_one_id_build_it_once_and_read_the_same_bytes() {
     );
 }
 
+/// The ids the engine's store holds, most recently used first.
+fn held(engine: &ArtifactEngine) -> Vec<String> {
+    engine
+        .store()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect()
+}
+
 fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -376,15 +381,8 @@ fn the_budget_evicts_the_least_recently_used_artifacts() {
     assert!(engine.store().get(probe.id()).unwrap().is_some());
     std::thread::sleep(Duration::from_millis(20));
     let c = rt.block_on(engine.artifact(&specs[2])).unwrap().unwrap();
-    let held: Vec<String> = engine
-        .store()
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
     assert_eq!(
-        held,
+        held(&engine),
         [c.id().to_owned(), probe.id().to_owned()],
         "b was the least recently used"
     );
