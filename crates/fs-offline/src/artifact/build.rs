@@ -108,10 +108,17 @@ impl ArtifactStore {
         Ok(info)
     }
 
-    /// Renames the staging directory to the artifact's name, durably.
+    /// Renames the staging directory to the artifact's name, durably. A
+    /// damaged directory of the same name (a file of it removed by hand,
+    /// which is why this id was built again) is removed first; the caller
+    /// holds the id's lock.
     fn publish(&self, staging: &Path, id: &str) -> Result<()> {
         fsync_dir(staging)?;
         let target: PathBuf = self.dir.join(id);
+        if target.exists() {
+            tracing::warn!(id, dir = %target.display(), "replacing a damaged dataset artifact");
+            self.remove_locked(id)?;
+        }
         fs::rename(staging, &target).map_err(io("publishing", &target))?;
         fsync_dir(&self.dir)
     }

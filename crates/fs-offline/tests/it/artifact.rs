@@ -348,12 +348,14 @@ fn a_failed_build_publishes_nothing_and_gc_removes_what_a_killed_one_left() {
     assert!(report.stale_removed >= 1);
     assert!(!stale.exists());
     // The id builds normally afterwards.
-    assert!(
-        !rt.block_on(engine.artifact(&fx.latest()))
-            .unwrap()
-            .unwrap()
-            .reused()
-    );
+    let built = rt.block_on(engine.artifact(&fx.latest())).unwrap().unwrap();
+    assert!(!built.reused());
+    // An artifact damaged by hand (its rows removed) is built again.
+    std::fs::remove_file(built.data_path()).unwrap();
+    let again = rt.block_on(engine.artifact(&fx.latest())).unwrap().unwrap();
+    assert!(!again.reused());
+    assert_eq!(again.id(), id);
+    assert_eq!(total_rows(&again.read_all().unwrap()), 10);
 }
 
 #[test]
