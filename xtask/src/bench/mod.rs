@@ -21,12 +21,14 @@
 //!
 //! Pairs (`--only` takes these names, or `online`, `ingest`, `offline`):
 //! `online-local`, `online-server`, `ingest-local`, `ingest-aws`,
-//! `offline-dataset` (with the Parquet scan), `offline-cache`.
+//! `offline-dataset` (with the Parquet scan), `offline-cache`,
+//! `offline-artifact`.
 
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
+mod artifact;
 mod build;
 mod ingest;
 mod ingest_runs;
@@ -90,6 +92,9 @@ struct Pair {
     name: &'static str,
     targets: &'static [Target],
     run: fn(&Ctx) -> Vec<Row>,
+    /// Whether it may run Python from `bench-venv` (made, which can take
+    /// minutes, only when a selected pair may).
+    python: bool,
 }
 
 const PAIRS: &[Pair] = &[
@@ -97,31 +102,43 @@ const PAIRS: &[Pair] = &[
         name: "online-local",
         targets: &[online::ONLINE],
         run: online::local,
+        python: true,
     },
     Pair {
         name: "online-server",
         targets: &[online::SERVER, online::FS_SERVER],
         run: online::server,
+        python: true,
     },
     Pair {
         name: "ingest-local",
         targets: &[ingest::INGEST],
         run: ingest::local,
+        python: true,
     },
     Pair {
         name: "ingest-aws",
         targets: &[ingest::CLI, online::FS_SERVER],
         run: ingest_runs::aws,
+        python: true,
     },
     Pair {
         name: "offline-dataset",
         targets: &[offline::DATASET],
         run: offline::dataset,
+        python: true,
     },
     Pair {
         name: "offline-cache",
         targets: &[offline::CACHE],
         run: offline::cache,
+        python: true,
+    },
+    Pair {
+        name: "offline-artifact",
+        targets: &[artifact::ARTIFACT],
+        run: artifact::artifact,
+        python: false,
     },
 ];
 
@@ -227,7 +244,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         }
     }
     let exes = build::build_all(&targets, ingest::CLI_FEATURES)?;
-    let (python, sagemaker) = bench_venv();
+    let (python, sagemaker) = if pairs.iter().any(|p| p.python) {
+        bench_venv()
+    } else {
+        let why = "no selected pair runs Python".to_owned();
+        (Err(why.clone()), Err(why))
+    };
     let scratch = crate::target_dir()
         .join("bench-tmp")
         .join(std::process::id().to_string());

@@ -1,5 +1,6 @@
 //! The `orders` group of the dataset bench, which the cache bench reads
-//! back from S3 (the same files, so the same definition).
+//! back from S3 and the artifact bench keeps as a dataset artifact (the
+//! same files, so the same definition).
 
 use fs_schema::{FeatureDefinition, FeatureGroup};
 
