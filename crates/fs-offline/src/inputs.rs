@@ -112,7 +112,7 @@ impl Input {
     /// Entity rows given in memory, identified by the hash of their Arrow
     /// IPC encoding (schema and values).
     pub fn batches(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Self> {
-        let mut hasher = HashingWriter(Sha256::new());
+        let mut hasher = HashingWriter(Sha256::new(), 0);
         let encode =
             |hasher: &mut HashingWriter| -> std::result::Result<(), arrow_schema::ArrowError> {
                 let mut writer = arrow_ipc::writer::StreamWriter::try_new(hasher, schema)?;
@@ -124,10 +124,9 @@ impl Input {
         encode(&mut hasher).map_err(|e| {
             Error::InvalidDataset(format!("the entity batches cannot be encoded: {e}"))
         })?;
-        let size = batches
-            .iter()
-            .map(|b| b.get_array_memory_size() as u64)
-            .sum();
+        // The size of the encoding, not of the arrays in memory (which
+        // counts spare capacity): the same rows give the same input.
+        let size = hasher.1;
         Ok(Input::new(
             "entities",
             "(batches)",
@@ -137,12 +136,13 @@ impl Input {
     }
 }
 
-/// Feeds what is written into a SHA-256.
-struct HashingWriter(Sha256);
+/// Feeds what is written into a SHA-256, counting the bytes.
+struct HashingWriter(Sha256, u64);
 
 impl Write for HashingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.update(buf);
+        self.1 += buf.len() as u64;
         Ok(buf.len())
     }
 
@@ -282,6 +282,23 @@ mod tests {
             .build()
             .unwrap();
         assert_ne!(dataset_id(&other, &inputs), id);
+    }
+
+    #[test]
+    fn entity_batches_are_named_by_their_content_not_their_capacity() {
+        use std::sync::Arc;
+        let batch = |values: Vec<i64>| {
+            let array = arrow_array::Int64Array::from(values);
+            RecordBatch::try_from_iter([("x", Arc::new(array) as arrow_array::ArrayRef)]).unwrap()
+        };
+        let tight = batch(vec![1, 2, 3]);
+        let mut roomy = Vec::with_capacity(4096);
+        roomy.extend([1, 2, 3]);
+        let roomy = batch(roomy);
+        assert_ne!(tight.get_array_memory_size(), roomy.get_array_memory_size());
+        let of = |b: &RecordBatch| Input::batches(&b.schema(), std::slice::from_ref(b)).unwrap();
+        assert_eq!(of(&tight), of(&roomy));
+        assert_ne!(of(&tight), of(&batch(vec![1, 2, 4])));
     }
 
     #[test]
