@@ -24,13 +24,14 @@
 //!
 //! - `aws_sink_c{8,32,128}`: rows/s of an ingest through `OnlineStoreSink`
 //!   over `AwsOnlineStore` (the real runtime SDK client, PutRecord per row)
-//!   into fs-server with 10 ms of injected latency, at 8, 32 and 128 puts
-//!   in flight, and as a share of the bound (concurrency / latency).
+//!   into fs-server answering each put after a 10 ms service time (its own
+//!   work inside it), at 8, 32 and 128 puts in flight, and as a share of
+//!   the bound (concurrency / service time).
 //!   DESIGN.md's target: at least 90% of the bound. Also how many
 //!   transactions the server's store committed the puts in (group commit).
 //! - With `--features aws`, `aws_batch_sink_c{8,32}`: the same through
 //!   `BatchWriteSink` (25 rows per BatchWriteRecord), bound 25 x
-//!   concurrency / latency.
+//!   concurrency / service time.
 //!
 //! Run with `cargo bench -p fs-ingest --bench ingest [-- --quick]`; prints
 //! one `RESULT name value unit` line per number for `cargo xtask bench`.
@@ -295,7 +296,7 @@ fn redb_floor(dir: &tempfile::TempDir, rows: usize) {
     );
 }
 
-/// The AWS sink against fs-server with 10 ms of latency per request.
+/// The AWS sink against fs-server with a 10 ms service time per request.
 fn aws(dir: &tempfile::TempDir, quick: bool, rt: &tokio::runtime::Runtime) {
     for concurrency in [8usize, 32, 128] {
         let rows = (concurrency * if quick { 15 } else { 60 }).max(200);
@@ -326,7 +327,7 @@ fn aws_run(
     concurrency: usize,
     rows: usize,
 ) {
-    let latency = std::time::Duration::from_millis(10);
+    let service_time = std::time::Duration::from_millis(10);
     let name = format!("{mode:?}-{concurrency}");
     let input = dir.path().join(format!("aws-{name}.parquet"));
     write_input(&input, rows);
@@ -337,7 +338,7 @@ fn aws_run(
             store.clone(),
             fs_server::ServerOptions::default().faults(
                 fs_server::Faults::none()
-                    .latency(latency)
+                    .service_time(service_time)
                     .only(["PutRecord", "BatchWriteRecord"]),
             ),
         )
@@ -369,7 +370,7 @@ fn aws_run(
     });
     assert_eq!(report.rows_written, rows as u64);
     let per_request = if mode == Mode::BatchWrite { 25.0 } else { 1.0 };
-    let bound = per_request * concurrency as f64 / latency.as_secs_f64();
+    let bound = per_request * concurrency as f64 / service_time.as_secs_f64();
     let stats = store.commit_stats();
     let label = match mode {
         Mode::PutRecord => "aws_sink",

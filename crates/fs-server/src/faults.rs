@@ -24,6 +24,12 @@ use crate::error::ApiError;
 pub struct Faults {
     /// Latency added before every affected request is handled.
     pub latency: Duration,
+    /// The service time of every affected request: it is answered no
+    /// sooner than this after it arrived, its own work (decoding, the
+    /// durable commit) running within that time, as a remote service with
+    /// this response time answers. Unlike [`Faults::latency`], which is
+    /// added before the work, the server's own time is not added on top.
+    pub service_time: Duration,
     /// Share (0.0 to 1.0) of affected requests answered with 400 `ThrottlingException`.
     pub throttle_rate: f64,
     /// Share (0.0 to 1.0) of affected requests answered with 503 `ServiceUnavailable`.
@@ -62,6 +68,7 @@ impl Default for Faults {
     fn default() -> Self {
         Self {
             latency: Duration::ZERO,
+            service_time: Duration::ZERO,
             throttle_rate: 0.0,
             error_rate: 0.0,
             operations: None,
@@ -89,7 +96,8 @@ pub enum FaultsError {
     /// A wait over [`Faults::MAX_LATENCY`].
     #[error("{what} of {millis} ms is over the limit of {max} ms", max = Faults::MAX_LATENCY.as_millis())]
     TooLong {
-        /// The setting refused (`latency`, `post_commit_delay`).
+        /// The setting refused (`latency`, `service_time`,
+        /// `post_commit_delay`).
         what: &'static str,
         /// The value asked for, in milliseconds.
         millis: u128,
@@ -117,8 +125,9 @@ pub(crate) enum EntryFault {
 }
 
 impl Faults {
-    /// The longest wait the server injects (latency or a post-commit
-    /// delay): one minute, the server's default request timeout.
+    /// The longest wait the server injects (latency, service time or a
+    /// post-commit delay): one minute, the server's default request
+    /// timeout.
     pub const MAX_LATENCY: Duration = Duration::from_secs(60);
 
     /// No faults.
@@ -131,6 +140,7 @@ impl Faults {
     pub fn validate(&self) -> Result<(), FaultsError> {
         for (what, d) in [
             ("latency", self.latency),
+            ("service_time", self.service_time),
             ("post_commit_delay", self.post_commit_delay),
         ] {
             if d > Self::MAX_LATENCY {
@@ -168,6 +178,13 @@ impl Faults {
     /// These faults with an added latency.
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
+        self
+    }
+
+    /// These faults with every affected request answered no sooner than
+    /// `service_time` after it arrived (see [`Faults::service_time`]).
+    pub fn service_time(mut self, service_time: Duration) -> Self {
+        self.service_time = service_time;
         self
     }
 
@@ -213,7 +230,7 @@ impl Faults {
         self
     }
 
-    fn applies_to(&self, operation: &str) -> bool {
+    pub(crate) fn applies_to(&self, operation: &str) -> bool {
         self.operations
             .as_ref()
             .is_none_or(|ops| ops.contains(operation))
@@ -267,6 +284,13 @@ impl FaultState {
 }
 
 impl FaultState {
+    /// The service time of `operation`'s requests, when one is injected.
+    pub(crate) fn service_time(&self, operation: &str) -> Option<Duration> {
+        let faults = self.get();
+        (!faults.service_time.is_zero() && faults.applies_to(operation))
+            .then_some(faults.service_time)
+    }
+
     /// What happens to the answer of a committed write of `operation`
     /// (PutRecord, DeleteRecord, BatchWriteRecord): `None` answers it.
     pub(crate) fn after_commit(&self, operation: &str) -> Option<PostCommitFault> {

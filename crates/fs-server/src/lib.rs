@@ -12,7 +12,8 @@
 //! sizes, times out slow requests, slow headers and idle connections,
 //! validates names, answers errors in the shapes the SDKs parse, names the
 //! caller's region (from its SigV4 signature) in ARNs and S3 URIs, and,
-//! when started with fault injection, can inject latency, throttling and
+//! when started with fault injection, can inject latency (or a service
+//! time within which its own work runs), throttling and
 //! 5xx answers, failed or unprocessed BatchWriteRecord entries, and
 //! failures after a write was committed ([`Faults`]).
 //!
@@ -198,9 +199,8 @@ pub(crate) struct AppState {
     /// Role ARNs CreateFeatureGroup refuses.
     pub(crate) untrusted_roles: HashSet<String>,
     counts: Mutex<BTreeMap<&'static str, u64>>,
-    /// Per operation: requests answered and their total time in the
-    /// server (µs), injected latency included.
-    timings: Mutex<BTreeMap<&'static str, (u64, u64)>>,
+    /// Per operation: requests answered and their time in the server.
+    timings: Mutex<BTreeMap<&'static str, Timing>>,
 }
 
 impl AppState {
@@ -390,6 +390,8 @@ struct FaultsBody {
     #[serde(default)]
     latency_ms: u64,
     #[serde(default)]
+    service_time_ms: u64,
+    #[serde(default)]
     throttle_rate: f64,
     #[serde(default)]
     error_rate: f64,
@@ -427,6 +429,7 @@ async fn set_faults(
         .map_or(Faults::none().post_commit_delay, Duration::from_millis);
     let mut faults = Faults::none()
         .latency(std::time::Duration::from_millis(b.latency_ms))
+        .service_time(std::time::Duration::from_millis(b.service_time_ms))
         .throttle_rate(b.throttle_rate)
         .error_rate(b.error_rate)
         .entry_throttle_rate(b.entry_throttle_rate)
@@ -446,7 +449,9 @@ async fn set_faults(
 
 /// Request counts per operation (`PutRecord`: 12), and for each operation
 /// answered, how many answers and their total and mean time in the server
-/// (`PutRecord.answered`, `PutRecord.total_micros`, `PutRecord.mean_micros`).
+/// (`PutRecord.answered`, `PutRecord.total_micros`, `PutRecord.mean_micros`),
+/// and the part of it the server worked, before an injected service time
+/// held the answer back (`PutRecord.work_micros`, `PutRecord.mean_work_micros`).
 async fn stats(State(state): State<Arc<AppState>>) -> axum::Json<BTreeMap<String, u64>> {
     let mut out: BTreeMap<String, u64> = state
         .counts
@@ -455,10 +460,13 @@ async fn stats(State(state): State<Arc<AppState>>) -> axum::Json<BTreeMap<String
         .iter()
         .map(|(k, v)| ((*k).to_owned(), *v))
         .collect();
-    for (op, (n, micros)) in state.timings.lock().expect("timings lock").iter() {
-        out.insert(format!("{op}.answered"), *n);
-        out.insert(format!("{op}.total_micros"), *micros);
-        out.insert(format!("{op}.mean_micros"), micros / (*n).max(1));
+    for (op, t) in state.timings.lock().expect("timings lock").iter() {
+        let n = t.answered.max(1);
+        out.insert(format!("{op}.answered"), t.answered);
+        out.insert(format!("{op}.total_micros"), t.total_micros);
+        out.insert(format!("{op}.mean_micros"), t.total_micros / n);
+        out.insert(format!("{op}.work_micros"), t.work_micros);
+        out.insert(format!("{op}.mean_work_micros"), t.work_micros / n);
     }
     axum::Json(out)
 }
@@ -487,7 +495,19 @@ fn operation_of(
     Some(op)
 }
 
-/// Times each request of an operation, for `/_featurestore/stats`.
+/// The requests of one operation answered, and their time in the server.
+#[derive(Debug, Default, Clone, Copy)]
+struct Timing {
+    answered: u64,
+    /// From the request's arrival to its answer, injected waits included.
+    total_micros: u64,
+    /// From the request's arrival to its answer being ready: the total
+    /// less the wait for an injected service time.
+    work_micros: u64,
+}
+
+/// Times each request of an operation, for `/_featurestore/stats`, and
+/// holds its answer back until the injected service time has passed.
 async fn time_requests(
     State(state): State<Arc<AppState>>,
     request: axum::extract::Request,
@@ -501,11 +521,21 @@ async fn time_requests(
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     if let Some(op) = op {
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let worked = started.elapsed();
+        if let Some(rest) = state
+            .faults
+            .service_time(op)
+            .and_then(|t| t.checked_sub(worked))
+        {
+            wait::sleep(rest).await;
+        }
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let total = micros(started.elapsed());
         let mut timings = state.timings.lock().expect("timings lock");
         let t = timings.entry(op).or_default();
-        t.0 += 1;
-        t.1 = t.1.saturating_add(micros);
+        t.answered += 1;
+        t.total_micros = t.total_micros.saturating_add(total);
+        t.work_micros = t.work_micros.saturating_add(micros(worked));
     }
     response
 }

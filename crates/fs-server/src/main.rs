@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! fs-server [--addr 127.0.0.1:PORT] [--store DIR] [--region R] [--account ID]
-//!           [--faults [--latency-ms N] [--throttle-rate R] [--error-rate R]
+//!           [--faults [--latency-ms N] [--service-time-ms N]
+//!            [--throttle-rate R] [--error-rate R]
 //!            [--post-commit-error-rate R] [--post-commit-reset-rate R]
 //!            [--post-commit-timeout-rate R] [--post-commit-delay-ms N]
 //!            [--fault-ops Op1,Op2]]
@@ -22,6 +23,7 @@ const EXAMPLES: &str = "examples:
   fs-server --addr 127.0.0.1:0 --store ./.featurestore
   fs-server --region ap-southeast-2 --account 123456789012
   fs-server --faults --latency-ms 10 --throttle-rate 0.2 --fault-ops PutRecord
+  fs-server --faults --service-time-ms 10 --fault-ops PutRecord
   fs-server --faults --post-commit-reset-rate 0.2 --fault-ops PutRecord,BatchWriteRecord";
 
 /// Serves the SageMaker Feature Store runtime API and the feature-group
@@ -64,6 +66,11 @@ struct Args {
     /// Latency added to every affected request, at most 60,000 ms.
     #[arg(long, value_name = "MS", requires = "faults", value_parser = millis)]
     latency_ms: Option<Duration>,
+    /// Answer every affected request no sooner than this after it arrived,
+    /// the server's own work running within it (a service with this
+    /// response time), at most 60,000 ms.
+    #[arg(long, value_name = "MS", requires = "faults", value_parser = millis)]
+    service_time_ms: Option<Duration>,
     /// Share of affected requests answered with 400 ThrottlingException.
     #[arg(long, value_name = "R", requires = "faults", value_parser = rate)]
     throttle_rate: Option<f64>,
@@ -125,6 +132,7 @@ impl Args {
     fn faults(&self) -> Faults {
         let mut f = Faults::none()
             .latency(self.latency_ms.unwrap_or_default())
+            .service_time(self.service_time_ms.unwrap_or_default())
             .throttle_rate(self.throttle_rate.unwrap_or(0.0))
             .error_rate(self.error_rate.unwrap_or(0.0))
             .post_commit_error_rate(self.post_commit_error_rate.unwrap_or(0.0))

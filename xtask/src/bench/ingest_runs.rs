@@ -1,8 +1,8 @@
 //! The AWS sink's runs for `ingest-aws`: one fs-server with the injected
-//! latency, and per level ours (the `featurestore` CLI, PutRecord and at
+//! service time, and per level ours (the `featurestore` CLI, PutRecord and at
 //! 128 in flight `--batch-write`) alternated with the SageMaker SDK anchor
 //! per `max_processes`; each CLI run also reads fs-server's
-//! `/_featurestore/stats` for its mean time per request.
+//! `/_featurestore/stats` for its mean time and work per request.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use super::Ctx;
 use super::ingest::{
-    CLI, CPU_BOUND_LEVEL, GROUP, INGEST, LATENCY_MS, LEVELS, Level, Ours, batch_rows_for, rows_for,
+    CLI, CPU_BOUND_LEVEL, GROUP, INGEST, LEVELS, Level, Ours, SERVICE_MS, batch_rows_for, rows_for,
     sdk_processes,
 };
 use super::measure::{Results, RunOnce, Side, alternate, alternate_all, python_script, run};
@@ -59,8 +59,8 @@ fn aws_sides(ctx: &Ctx) -> Result<(Vec<Level>, Option<String>)> {
         &store,
         &[
             "--faults",
-            "--latency-ms",
-            &LATENCY_MS.to_string(),
+            "--service-time-ms",
+            &SERVICE_MS.to_string(),
             "--fault-ops",
             "PutRecord,BatchWriteRecord",
         ],
@@ -242,7 +242,8 @@ impl CliIngest<'_> {
 
     /// One run: its report's rows/s (the writing pass; `--failures` makes
     /// it the only pass) and rows written, and fs-server's mean time per
-    /// request during it (`server_latency`).
+    /// request during it (`server_latency`) and the part of it spent on
+    /// the request's own work (`server_work`).
     fn run(&self, ctx: &Ctx) -> Result<Results> {
         let c = self.concurrency;
         let tag = format!("{c}{}", if self.batch_write { "-batch" } else { "" });
@@ -284,18 +285,25 @@ impl CliIngest<'_> {
             .as_u64()
             .context("no rows_written in the ingest report")?;
         r.insert("rows_written", written as f64, "rows");
-        if let Some(ms) = mean_ms(&before, &after, self.op()) {
+        if let Some(ms) = mean_ms(&before, &after, self.op(), "total_micros") {
             r.insert("server_latency", ms, "ms");
+        }
+        if let Some(ms) = mean_ms(&before, &after, self.op(), "work_micros") {
+            r.insert("server_work", ms, "ms");
         }
         Ok(r)
     }
 }
 
-/// fs-server's mean time per `op` request between two `/_featurestore/stats`.
+/// fs-server's mean time per `op` request between two
+/// `/_featurestore/stats`: `micros` is `total_micros` (arrival to answer)
+/// or `work_micros` (arrival to the answer being ready, before it waits
+/// out the service time).
 fn mean_ms(
     before: &serde_json::Map<String, serde_json::Value>,
     after: &serde_json::Map<String, serde_json::Value>,
     op: &str,
+    micros: &str,
 ) -> Option<f64> {
     let delta = |what: &str| {
         let get = |m: &serde_json::Map<String, serde_json::Value>| {
@@ -306,5 +314,5 @@ fn mean_ms(
         get(after).saturating_sub(get(before))
     };
     let answered = delta("answered");
-    (answered > 0).then(|| delta("total_micros") as f64 / answered as f64 / 1e3)
+    (answered > 0).then(|| delta(micros) as f64 / answered as f64 / 1e3)
 }

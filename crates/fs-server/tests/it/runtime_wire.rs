@@ -4,7 +4,7 @@ use aws_sdk_sagemakerfeaturestoreruntime::Client;
 use aws_sdk_sagemakerfeaturestoreruntime::types::{BatchGetRecordIdentifier, FeatureValue};
 use fs_schema::aws::ControlPlane;
 
-use crate::support::{env, group, raw_http};
+use crate::support::{Env, env, group, raw_http};
 
 fn fv(name: &str, value: &str) -> FeatureValue {
     FeatureValue::builder()
@@ -224,6 +224,80 @@ async fn stats_report_counts_and_the_mean_time_in_the_server_per_operation() {
     assert_eq!(stats["CreateFeatureGroup.answered"], 1, "{stats:?}");
     assert!(
         stats["CreateFeatureGroup.mean_micros"] < 30_000,
+        "{stats:?}"
+    );
+}
+
+/// fs-server's `/_featurestore/stats`.
+async fn server_stats(env: &Env) -> std::collections::BTreeMap<String, u64> {
+    let (status, body) = raw_http(
+        env.server.addr(),
+        b"GET /_featurestore/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Puts the records `ids` of group `g`, one at a time.
+async fn put_records(env: &Env, ids: std::ops::Range<u32>) {
+    let client = Client::new(&env.config);
+    for i in ids {
+        client
+            .put_record()
+            .feature_group_name("g")
+            .record(fv("id", &i.to_string()))
+            .record(fv("ts", "2024-01-01T00:00:00Z"))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_time_holds_answers_back_with_the_servers_own_work_inside_it() {
+    use std::time::Duration;
+    let env = env(1).await;
+    ControlPlane::new(&env.config)
+        .create_feature_group(&group("g"))
+        .await
+        .unwrap();
+    env.server.set_faults(
+        fs_server::Faults::default()
+            .service_time(Duration::from_millis(30))
+            .only(["PutRecord"]),
+    );
+    let started = std::time::Instant::now();
+    put_records(&env, 0..3).await;
+    assert!(started.elapsed() >= Duration::from_millis(90));
+    let stats = server_stats(&env).await;
+    // Each answer waited for the service time, and the work measured is
+    // the part before that wait.
+    assert!(stats["PutRecord.mean_micros"] >= 30_000, "{stats:?}");
+    assert!(
+        stats["PutRecord.mean_work_micros"] < stats["PutRecord.mean_micros"],
+        "{stats:?}"
+    );
+    let (total, work) = (
+        stats["PutRecord.total_micros"],
+        stats["PutRecord.work_micros"],
+    );
+
+    // With a 50 ms latency before the work, the 30 ms have passed when the
+    // work is done: the service time is a floor, not added on top (which
+    // would make each answer take 80 ms and more).
+    env.server.set_faults(
+        fs_server::Faults::default()
+            .latency(Duration::from_millis(50))
+            .service_time(Duration::from_millis(30))
+            .only(["PutRecord"]),
+    );
+    put_records(&env, 3..6).await;
+    let stats = server_stats(&env).await;
+    let mean = (stats["PutRecord.total_micros"] - total) / 3;
+    assert!((50_000..80_000).contains(&mean), "{mean} µs: {stats:?}");
+    assert!(
+        stats["PutRecord.work_micros"] - work >= 3 * 50_000,
         "{stats:?}"
     );
 }
