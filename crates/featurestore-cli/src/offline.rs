@@ -318,21 +318,26 @@ pub(crate) async fn sync(global: &Global, args: &SyncArgs) -> Result<()> {
         let bar = crate::output::interactive(global.json).then(|| {
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}",
-                )
-                .expect("a valid template"),
+                indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
+                    .expect("a valid template"),
             );
             bar
         });
         let mut options = SyncOptions::new()
             .event_time_range(from, to)
-            .concurrency(args.concurrency.max(1));
+            .concurrency(args.concurrency.max(1))
+            .part_size(args.part_size as u64);
         if let Some(bar) = bar.clone() {
             options = options.on_progress(move |p| {
                 bar.set_length(p.bytes_total);
                 bar.set_position(p.bytes_done);
-                bar.set_message(format!("{}/{} objects", p.objects_done, p.objects_total));
+                let left = p.eta().map_or_else(|| "?".to_owned(), duration);
+                bar.set_message(format!(
+                    "{}/{} objects, {}/s, {left} left",
+                    p.objects_done,
+                    p.objects_total,
+                    bytes(p.bytes_per_sec() as u64)
+                ));
             });
         }
         let report = backend.store().sync(&args.group, &options).await?;

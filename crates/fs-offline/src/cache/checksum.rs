@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::Path;
 
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::types::{ChecksumType, ServerSideEncryption};
 use aws_smithy_checksums::ChecksumAlgorithm;
 use aws_smithy_checksums::http::HttpChecksum;
@@ -27,24 +28,65 @@ pub struct RemoteChecksum {
 /// The S3 checksums the cache can check, in order of preference.
 const S3_ALGORITHMS: [&str; 6] = ["crc64nvme", "crc32c", "crc32", "sha256", "sha1", "md5"];
 
+/// The headers of an answer about a whole object that name its checksums:
+/// a `GetObject` of all of it, or a `HeadObject`.
+pub(crate) trait ObjectHeaders {
+    /// The `x-amz-checksum-*` value of `algorithm` (one of [`S3_ALGORITHMS`]).
+    fn checksum(&self, algorithm: &str) -> Option<&str>;
+    fn checksum_type(&self) -> Option<&ChecksumType>;
+    fn server_side_encryption(&self) -> Option<&ServerSideEncryption>;
+    fn sse_customer_algorithm(&self) -> Option<&str>;
+    fn e_tag(&self) -> Option<&str>;
+}
+
+/// Implements [`ObjectHeaders`] for an SDK output with the same accessors.
+macro_rules! object_headers {
+    ($t:ty) => {
+        impl ObjectHeaders for $t {
+            fn checksum(&self, algorithm: &str) -> Option<&str> {
+                match algorithm {
+                    "crc64nvme" => self.checksum_crc64_nvme(),
+                    "crc32c" => self.checksum_crc32_c(),
+                    "crc32" => self.checksum_crc32(),
+                    "sha256" => self.checksum_sha256(),
+                    "sha1" => self.checksum_sha1(),
+                    _ => self.checksum_md5(),
+                }
+            }
+            fn checksum_type(&self) -> Option<&ChecksumType> {
+                <$t>::checksum_type(self)
+            }
+            fn server_side_encryption(&self) -> Option<&ServerSideEncryption> {
+                <$t>::server_side_encryption(self)
+            }
+            fn sse_customer_algorithm(&self) -> Option<&str> {
+                <$t>::sse_customer_algorithm(self)
+            }
+            fn e_tag(&self) -> Option<&str> {
+                <$t>::e_tag(self)
+            }
+        }
+    };
+}
+
+object_headers!(GetObjectOutput);
+object_headers!(HeadObjectOutput);
+
 /// The checksum to check a download against: the first full-object
 /// `x-amz-checksum-*` value S3 returned (with `ChecksumMode::Enabled`), else
 /// the ETag when it is the MD5 of the content (a single-part upload without
-/// SSE-KMS or SSE-C encryption), else none (size only).
-pub(crate) fn expected(out: &GetObjectOutput) -> Option<RemoteChecksum> {
+/// SSE-KMS or SSE-C encryption), else none (size only). `out` answers for
+/// the whole object: a ranged GET's answer carries no whole-object
+/// checksum, so a download in parts asks a `HeadObject`.
+pub(crate) fn expected(out: &impl ObjectHeaders) -> Option<RemoteChecksum> {
     let composite = matches!(out.checksum_type(), Some(ChecksumType::Composite));
     if !composite {
         for algorithm in S3_ALGORITHMS {
-            let value = match algorithm {
-                "crc64nvme" => out.checksum_crc64_nvme(),
-                "crc32c" => out.checksum_crc32_c(),
-                "crc32" => out.checksum_crc32(),
-                "sha256" => out.checksum_sha256(),
-                "sha1" => out.checksum_sha1(),
-                _ => out.checksum_md5(),
-            };
             // Composite (per-part) checksums end with `-<parts>`.
-            if let Some(v) = value.filter(|v| !v.contains('-') && !v.is_empty()) {
+            if let Some(v) = out
+                .checksum(algorithm)
+                .filter(|v| !v.contains('-') && !v.is_empty())
+            {
                 return Some(RemoteChecksum {
                     algorithm: algorithm.to_owned(),
                     value: v.to_owned(),

@@ -17,6 +17,7 @@ use super::checksum::{Hasher, RemoteChecksum, expected, normalize_etag};
 use super::error::{CacheError, CacheResult};
 use super::fsutil::{blocking, fsync_dir, millis, mtime_nanos, temp_path_for};
 use super::manifest::ObjectEntry;
+use super::parts::{Slots, fetch_in_parts};
 
 /// Bytes gathered from the body before one write to disk.
 const WRITE_CHUNK: usize = 4 << 20;
@@ -47,30 +48,57 @@ impl Sink {
 /// default delays (capped at 50 ms doubling to 5 s, full jitter, so that
 /// the workers of a sync throttled together spread out), and no total
 /// deadline, since downloading a large object may itself take minutes.
-fn retry_config(attempts: u32) -> RetryConfig {
+pub(crate) fn retry_config(attempts: u32) -> RetryConfig {
     RetryConfig::default()
         .max_retries(attempts.saturating_sub(1))
         .deadline(None)
 }
 
-/// Fetches `s3://bucket/key` to `target`, in at most `attempts` attempts:
-/// retryable failures (throttling, 5xx, a body cut short, a checksum
-/// mismatch: [`CacheError`]'s `Classify`) are tried again after a jittered
-/// backoff ([`retry_config`]).
+/// How a sync downloads: objects over `part_size` bytes in ranged parts
+/// of that size, every GET holding one of `slots`.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) part_size: u64,
+    pub(crate) slots: Slots,
+    pub(crate) attempts: u32,
+}
+
+/// Fetches `s3://bucket/key` (listed with `size` bytes) to `target`, in at
+/// most `plan.attempts` attempts: retryable failures (throttling, 5xx, a
+/// body cut short, a checksum mismatch: [`CacheError`]'s `Classify`) are
+/// tried again after a jittered backoff ([`retry_config`]). An object over
+/// the plan's part size is fetched in parts ([`super::parts`]), each part
+/// retried on its own.
 pub(crate) async fn fetch(
     client: &Client,
     bucket: &str,
     key: &str,
+    size: u64,
     target: &Path,
-    attempts: u32,
+    plan: &Plan,
 ) -> CacheResult<ObjectEntry> {
+    let attempts = plan.attempts;
     let mut attempt = 0u32;
     let fetched = retry_config(attempts)
         .run(|| {
             attempt += 1;
             let attempt = attempt;
             async move {
-                let result = fetch_once(client, bucket, key, target).await;
+                let result = if size > plan.part_size {
+                    fetch_in_parts(
+                        client,
+                        bucket,
+                        key,
+                        target,
+                        plan.part_size,
+                        attempts,
+                        &plan.slots,
+                    )
+                    .await
+                } else {
+                    let _slot = plan.slots.take().await;
+                    fetch_once(client, bucket, key, target).await
+                };
                 if let Err(e) = &result
                     && e.is_retryable()
                 {

@@ -41,6 +41,14 @@
 //!   killed at any point leaves whole files, a manifest that may miss some
 //!   of them (they are fetched again), and temporary files that the next
 //!   writer removes.
+//! - **Large objects in parts**: an object over [`SyncOptions::part_size`]
+//!   (16 MiB by default) is fetched as ranged GETs of that size, each
+//!   written at its offset in the same temporary file, every part asking
+//!   for the ETag a `HeadObject` named (`If-Match`), so that an object
+//!   replaced mid-download fails instead of mixing two versions. Each part
+//!   is retried on its own. The whole file is then read once to check its
+//!   checksum. Every GET of a sync, whole object or part, takes one of its
+//!   [`SyncOptions::concurrency`] connection slots.
 //! - **Readers** ([`Cache::open_for_read`]) take no cache lock: they read
 //!   the manifest snapshot (always whole: it is replaced by rename) and hold
 //!   a shared lock on the prefix's lock file while they read, which only
@@ -80,6 +88,7 @@ mod list;
 mod lock;
 mod manifest;
 mod partition;
+mod parts;
 mod sync;
 mod uri;
 mod verify;
@@ -94,7 +103,7 @@ pub use engine::CachedEngine;
 pub use error::{CacheError, CacheResult};
 pub use evict::EvictReport;
 pub use manifest::{ObjectEntry, PrefixEntry};
-pub use sync::{ProgressFn, SyncOptions, SyncProgress, SyncReport};
+pub use sync::{DEFAULT_PART_SIZE, ProgressFn, SyncOptions, SyncProgress, SyncReport};
 pub use uri::S3Prefix;
 pub use verify::{LocalProblem, ProblemKind, VerifyReport};
 

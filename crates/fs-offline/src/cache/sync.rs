@@ -14,14 +14,19 @@ use futures::StreamExt;
 use super::checksum::hash_file;
 use super::error::{CacheError, CacheResult};
 use super::evict::{self, EvictReport};
-use super::fetch::fetch;
+use super::fetch::{Plan, fetch};
 use super::fsutil::{blocking, millis, mtime_nanos};
 use super::list::{Listing, RemoteObject, list};
 use super::lock;
 use super::manifest::{Journal, Manifest, ObjectEntry, Op, PrefixEntry};
 use super::partition::TimeRange;
+use super::parts::Slots;
 use super::uri::{S3Prefix, check_files_are_not_prefixes, relative_path, split_id};
 use super::{Cache, CachedPrefix};
+
+/// The default [`SyncOptions::part_size`]: 16 MiB, a size at which one
+/// ranged GET's first-byte latency is a small share of its transfer.
+pub const DEFAULT_PART_SIZE: u64 = 16 << 20;
 
 /// A progress callback: called after each object lands.
 pub type ProgressFn = Arc<dyn Fn(&SyncProgress) + Send + Sync>;
@@ -40,6 +45,28 @@ pub struct SyncProgress {
     pub bytes_done: u64,
     /// Bytes this sync fetches.
     pub bytes_total: u64,
+    /// Time since the first fetch began.
+    pub elapsed: Duration,
+}
+
+impl SyncProgress {
+    /// Bytes fetched per second so far (0 before any time has passed).
+    pub fn bytes_per_sec(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.bytes_done as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// The time left at the rate so far: `None` until a byte has landed.
+    pub fn eta(&self) -> Option<Duration> {
+        let rate = self.bytes_per_sec();
+        (rate > 0.0).then(|| {
+            Duration::from_secs_f64(self.bytes_total.saturating_sub(self.bytes_done) as f64 / rate)
+        })
+    }
 }
 
 /// What a sync does.
@@ -51,8 +78,13 @@ pub struct SyncOptions {
     pub event_time_from: Option<EventTime>,
     /// Only partitions holding event times at or before this.
     pub event_time_to: Option<EventTime>,
-    /// Objects fetched (and partitions listed) at once; default 16.
+    /// GET requests (whole objects or parts) in flight at once, and
+    /// partitions listed at once; default 16.
     pub concurrency: usize,
+    /// Objects over this many bytes are fetched in ranged parts of this
+    /// size, several at once, so that a few large objects still use every
+    /// connection; default [`DEFAULT_PART_SIZE`].
+    pub part_size: u64,
     /// Called after each object lands.
     pub progress: Option<ProgressFn>,
 }
@@ -63,6 +95,7 @@ impl Default for SyncOptions {
             event_time_from: None,
             event_time_to: None,
             concurrency: 16,
+            part_size: DEFAULT_PART_SIZE,
             progress: None,
         }
     }
@@ -74,13 +107,15 @@ impl fmt::Debug for SyncOptions {
             .field("event_time_from", &self.event_time_from)
             .field("event_time_to", &self.event_time_to)
             .field("concurrency", &self.concurrency)
+            .field("part_size", &self.part_size)
             .field("progress", &self.progress.as_ref().map(|_| "Fn"))
             .finish()
     }
 }
 
 impl SyncOptions {
-    /// Defaults: the whole prefix, 16 at once, no callback.
+    /// Defaults: the whole prefix, 16 GETs at once, parts of 16 MiB, no
+    /// callback.
     pub fn new() -> Self {
         Self::default()
     }
@@ -95,6 +130,12 @@ impl SyncOptions {
     /// Objects fetched at once (at least 1).
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+
+    /// Fetch objects over `bytes` in ranged parts of `bytes` (at least 1).
+    pub fn part_size(mut self, bytes: u64) -> Self {
+        self.part_size = bytes.max(1);
         self
     }
 
@@ -384,12 +425,26 @@ impl<'a> Syncing<'a> {
     ) -> CacheResult<Fetched> {
         let prefix = self.prefix;
         let total = wanted.len();
-        let attempts = self.cache.options().fetch_attempts.max(1);
+        let plan = Plan {
+            part_size: options.part_size.max(1),
+            slots: Slots::new(options.concurrency),
+            attempts: self.cache.options().fetch_attempts.max(1),
+        };
+        let plan = &plan;
+        let started = Instant::now();
         let mut done = 0;
         let mut failures = Vec::new();
         let mut fetches =
             futures::stream::iter(wanted.into_iter().map(|(object, path)| async move {
-                let r = fetch(client, prefix.bucket(), &object.key, &path, attempts).await;
+                let r = fetch(
+                    client,
+                    prefix.bucket(),
+                    &object.key,
+                    object.size,
+                    &path,
+                    plan,
+                )
+                .await;
                 (object, r)
             }))
             .buffer_unordered(options.concurrency.max(1));
@@ -417,6 +472,7 @@ impl<'a> Syncing<'a> {
                     objects_total: total as u64,
                     bytes_done: self.report.bytes_fetched,
                     bytes_total: incoming,
+                    elapsed: started.elapsed(),
                 });
             }
         }

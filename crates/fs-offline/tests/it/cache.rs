@@ -712,3 +712,96 @@ async fn a_key_that_is_both_a_file_and_a_prefix_is_refused_before_anything_is_wr
     assert_eq!(report.objects_fetched, 2);
     assert_mirror(&cache, &client, &bucket, "k/").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto's S3; run by cargo xtask it"]
+async fn large_objects_are_fetched_in_ranged_parts_and_checked_whole() {
+    let client = client();
+    let bucket = bucket(&client, "parts").await;
+    const PART: u64 = 64 << 10;
+    let plain = aws_sdk_s3::Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .build(),
+    );
+    // Several parts with a CRC32C, several parts with only an MD5 ETag,
+    // exactly one part (one whole GET), one byte over a part, and small.
+    let uploads = [
+        ("p/crc32c.bin", 300_001, Some(ChecksumAlgorithm::Crc32C)),
+        ("p/plain.bin", 200_000, None),
+        (
+            "p/exact.bin",
+            PART as usize,
+            Some(ChecksumAlgorithm::Crc32C),
+        ),
+        (
+            "p/over.bin",
+            PART as usize + 1,
+            Some(ChecksumAlgorithm::Crc32C),
+        ),
+        ("p/small.bin", 1_000, Some(ChecksumAlgorithm::Crc32C)),
+    ];
+    for (i, (key, len, algorithm)) in uploads.iter().enumerate() {
+        let c = if algorithm.is_some() { &client } else { &plain };
+        c.put_object()
+            .bucket(&bucket)
+            .key(*key)
+            .set_checksum_algorithm(algorithm.clone())
+            .body(ByteStream::from(data(100 + i as u64, *len)))
+            .send()
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache(dir.path());
+    let uri = format!("s3://{bucket}/p");
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let options = {
+        let seen = Arc::clone(&seen);
+        SyncOptions::new()
+            .concurrency(3)
+            .part_size(PART)
+            .on_progress(move |p| seen.lock().unwrap().push(p.clone()))
+    };
+    let (report, reader) = cache.sync_and_open(&client, &uri, &options).await.unwrap();
+    let total: u64 = uploads.iter().map(|u| u.1 as u64).sum();
+    assert_eq!((report.objects_fetched, report.bytes_fetched), (5, total));
+    assert_mirror(&cache, &client, &bucket, "p/").await;
+    assert!(temp_files(&cache).is_empty(), "{:?}", temp_files(&cache));
+    // The parted downloads were checked against the whole object's
+    // checksum (from HeadObject: ranged answers carry none).
+    let algorithms: BTreeSet<(String, String)> = reader
+        .files()
+        .iter()
+        .map(|f| {
+            let a = f.checksum.as_ref().map(|c| c.algorithm.clone());
+            (f.key.clone(), a.unwrap_or_default())
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("p/crc32c.bin", "crc32c"),
+        ("p/exact.bin", "crc32c"),
+        ("p/over.bin", "crc32c"),
+        ("p/plain.bin", "etag-md5"),
+        ("p/small.bin", "crc32c"),
+    ]
+    .into_iter()
+    .map(|(k, a)| (k.to_owned(), a.to_owned()))
+    .collect();
+    assert_eq!(algorithms, expected);
+    // Progress: once per object, bytes growing to the total, a rate, and
+    // no time left at the end.
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 5);
+    assert!(seen.windows(2).all(|w| w[0].bytes_done < w[1].bytes_done));
+    assert!(seen.windows(2).all(|w| w[0].elapsed <= w[1].elapsed));
+    let last = seen.last().unwrap();
+    assert_eq!((last.bytes_done, last.bytes_total), (total, total));
+    assert!(last.bytes_per_sec() > 0.0);
+    assert_eq!(last.eta(), Some(Duration::ZERO));
+    assert!(seen.iter().all(|p| p.eta().is_some()));
+}
