@@ -632,9 +632,13 @@ pub(crate) struct SyncArgs {
     /// Only partitions with event times at or before this.
     #[arg(long, value_name = "TIME")]
     pub(crate) to: Option<String>,
-    /// GET requests in flight at once (whole objects or ranged parts).
+    /// GET requests in flight at first (whole objects or ranged parts).
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub(crate) concurrency: usize,
+    /// The most GET requests in flight: more are added while they make the
+    /// download faster. At or below --concurrency, the number stays fixed.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub(crate) max_concurrency: usize,
     /// Objects larger than this are downloaded in ranged parts of this
     /// size, several at once (e.g. 8M, 64M).
     #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_size)]

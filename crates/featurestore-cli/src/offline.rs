@@ -326,6 +326,7 @@ pub(crate) async fn sync(global: &Global, args: &SyncArgs) -> Result<()> {
         let mut options = SyncOptions::new()
             .event_time_range(from, to)
             .concurrency(args.concurrency.max(1))
+            .max_concurrency(args.max_concurrency.max(1))
             .part_size(args.part_size as u64);
         if let Some(bar) = bar.clone() {
             options = options.on_progress(move |p| {
@@ -355,16 +356,22 @@ pub(crate) async fn sync(global: &Global, args: &SyncArgs) -> Result<()> {
                 "objects_skipped": report.objects_skipped,
                 "objects_repaired": report.objects_repaired,
                 "bytes_fetched": report.bytes_fetched,
+                "connections": report.connections,
                 "deleted_remote": report.deleted_remote,
                 "seconds": report.duration.as_secs_f64(),
             }))?;
         } else {
             println!(
-                "{}: fetched {} of {} objects ({}), {} already held, in {}; local copy in {}",
+                "{}: fetched {} of {} objects ({}{}), {} already held, in {}; local copy in {}",
                 args.group,
                 count(report.objects_fetched),
                 count(report.objects_listed),
                 bytes(report.bytes_fetched),
+                if report.objects_fetched > 0 {
+                    format!(", {} connections", report.connections)
+                } else {
+                    String::new()
+                },
                 count(report.objects_skipped),
                 duration(report.duration),
                 report.local_path.display()

@@ -17,13 +17,20 @@
 //!   real Parquet, a decode of every file to Arrow (all columns, and a
 //!   3-column projection), one file after another on one thread.
 //!
+//! Then, through a throttled link to moto (`fs_offline::throttle`: 30 ms to
+//! each answer's first byte, 25 MB/s per connection, 200 MB/s in all),
+//! [`RUNS`] times alternated: a cold sync with the default options (16
+//! GETs in flight, parts of 16 MiB), and the same objects downloaded over
+//! one connection, one after another, as a one-thread script does.
+//!
 //! It prints medians: `cache_cold_sync_time` (ms) and `cache_cold_sync`
 //! (MB/s) of the cold syncs alone; `cache_second_reader_time` (ms);
 //! `cache_warm_sync` (ms, the warm sync alone); `cache_raw_read` (MB/s);
 //! with real Parquet `cache_cold_build_time` and `cache_warm_build_time`
 //! (ms) with the rows each wrote (`cache_cold_build_rows`,
 //! `cache_warm_build_rows`), and `cache_warm_decode_{all,3}` (rows/s, and
-//! `_time` in ms).
+//! `_time` in ms); and `cache_throttled_sync`, `cache_throttled_single`
+//! and `cache_throttled_bound` (MB/s), `cache_throttled_bytes_down`.
 //!
 //! The cached files are in the page cache (the machine has the memory) on
 //! both sides. Run with
@@ -42,6 +49,7 @@ use fs_offline::cache::{Cache, CacheOptions, SyncOptions};
 use fs_offline::local::LocalEngine;
 use fs_offline::output::{ParquetOptions, write_parquet};
 use fs_offline::table::OfflineTable;
+use fs_offline::throttle::{Limits, Throttle};
 use fs_offline::{DatasetBuilder, EngineOptions};
 use fs_schema::FeatureGroup;
 use futures::StreamExt;
@@ -173,6 +181,125 @@ async fn main() {
         assert_eq!(r.objects_fetched, 0);
     }
     samples.print(total, real);
+    throttled(&endpoint, &uri, total, scratch.path()).await;
+}
+
+/// The throttled link of [`throttled`]: half the per-connection and link
+/// rates of issue 16's example (50 and 400 MB/s), with its 30 ms first-byte
+/// latency, so that on 2 cores moto and the proxy are not what limits; the
+/// same 8 connections fill the link.
+fn throttle_limits() -> Limits {
+    Limits::default()
+        .first_byte_latency(Duration::from_millis(30))
+        .per_connection(25_000_000)
+        .link(200_000_000)
+}
+
+/// Cold syncs through a throttled link to moto ([`throttle_limits`]),
+/// alternated with a one-connection download of the same objects, one
+/// after another (what a one-thread script does), [`RUNS`] times each.
+/// Prints `cache_throttled_sync` and `cache_throttled_single` (MB/s,
+/// medians), `cache_throttled_bound` (MB/s: min(link, 16 connections ×
+/// per-connection), the sync's default concurrency) and the bytes the
+/// proxy carried down during ours (`cache_throttled_bytes_down`).
+async fn throttled(endpoint: &str, uri: &str, total: u64, scratch: &Path) {
+    let moto: std::net::SocketAddr = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("FS_S3_ENDPOINT is http://HOST:PORT");
+    let limits = throttle_limits();
+    let throttle = Throttle::start(moto, limits).await.unwrap();
+    let config = fs_server::client_config(&throttle.endpoint_url(), 3);
+    let client = Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let options = SyncOptions::new();
+    let (mut ours, mut single, mut down) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..RUNS {
+        let dir = scratch.join(format!("throttled-{run}"));
+        let cache = Cache::open(&dir, CacheOptions::default()).unwrap();
+        let before = throttle.bytes_down();
+        let t = Instant::now();
+        let report = cache.sync(&client, uri, &options).await.unwrap();
+        ours.push(t.elapsed());
+        down.push(throttle.bytes_down() - before);
+        assert_eq!(
+            report.bytes_fetched, total,
+            "the throttled sync fetched every byte"
+        );
+        drop(cache);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let dir = scratch.join(format!("single-{run}"));
+        let t = Instant::now();
+        let got = one_connection(&client, uri, &dir).await;
+        single.push(t.elapsed());
+        assert_eq!(got, total, "the one-connection download fetched every byte");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let bound = limits.bound(options.concurrency).unwrap_or(u64::MAX);
+    println!(
+        "RESULT cache_throttled_sync {:.1} MB/s",
+        mb_s(total, median(ours))
+    );
+    println!(
+        "RESULT cache_throttled_single {:.1} MB/s",
+        mb_s(total, median(single))
+    );
+    println!(
+        "RESULT cache_throttled_bound {:.1} MB/s",
+        bound as f64 / 1e6
+    );
+    down.sort_unstable();
+    println!(
+        "RESULT cache_throttled_bytes_down {} bytes",
+        down[down.len() / 2]
+    );
+}
+
+/// Downloads every object under `uri` into `dir` over one connection, one
+/// object after another, each body streamed to its file; returns the bytes.
+async fn one_connection(client: &Client, uri: &str, dir: &Path) -> u64 {
+    let (bucket, prefix) = uri
+        .trim_start_matches("s3://")
+        .split_once('/')
+        .expect("s3://bucket/prefix");
+    std::fs::create_dir_all(dir).unwrap();
+    let mut keys = Vec::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(format!("{}/", prefix.trim_end_matches('/')))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        keys.extend(
+            page.unwrap()
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+    }
+    let mut total = 0u64;
+    for (i, key) in keys.iter().enumerate() {
+        let out = client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        let mut body = out.body;
+        let mut file = std::fs::File::create(dir.join(i.to_string())).unwrap();
+        while let Some(chunk) = body.try_next().await.unwrap() {
+            std::io::Write::write_all(&mut file, &chunk).unwrap();
+            total += chunk.len() as u64;
+        }
+    }
+    total
 }
 
 /// Cold syncs, warm syncs and second readers measured [`RUNS`] times.

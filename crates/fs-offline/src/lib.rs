@@ -79,6 +79,8 @@ pub mod scan;
 pub mod spec;
 pub mod sql;
 pub mod table;
+#[cfg(feature = "test-util")]
+pub mod throttle;
 
 /// The Athena SDK the Athena engine takes a client of.
 #[cfg(feature = "athena")]

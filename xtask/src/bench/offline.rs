@@ -482,6 +482,31 @@ pub(crate) fn cache(ctx: &Ctx) -> Vec<Row> {
             Goal::None,
             "the anchor above as a rate: the bytes of the files over the cold sync's time",
         ),
+        Row::pair(
+            "offline: cache cold sync through a throttled S3 vs the link's bound",
+            q("cache_throttled_sync", "MB/s", Unit::MbPerSec),
+            q("cache_throttled_bound", "MB/s", Unit::MbPerSec),
+            Goal::RatioAtLeast(0.8),
+            format!(
+                "the same files through a throttled link to moto (`fs_offline::throttle`, in \
+                 the bench's process: 30 ms to each answer's first byte, 25 MB/s per \
+                 connection, 200 MB/s in all; half the rates of issue 16's example so that \
+                 moto and the proxy on {} cores are not what limits). Ours: a cold sync with \
+                 the default options (16 GETs in flight, objects over 16 MiB in ranged \
+                 parts), three times per run alternated with the row below; medians. The \
+                 anchor is the bound min(link, 16 connections × per-connection cap)",
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            ),
+        ),
+        Row::pair(
+            "offline: cache cold sync through a throttled S3 vs one connection",
+            q("cache_throttled_sync", "MB/s", Unit::MbPerSec),
+            q("cache_throttled_single", "MB/s", Unit::MbPerSec),
+            Goal::RatioAtLeast(5.0),
+            "the same runs; the anchor downloads the same objects through the same link over \
+             one connection, one after another, each body streamed to a file (what a \
+             one-thread script does), alternated with ours",
+        ),
     ];
     if dataset.is_some() {
         rows.extend(decode_rows(&runs));

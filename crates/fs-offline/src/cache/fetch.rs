@@ -97,7 +97,7 @@ pub(crate) async fn fetch(
                     .await
                 } else {
                     let _slot = plan.slots.take().await;
-                    fetch_once(client, bucket, key, target).await
+                    fetch_once(client, bucket, key, target, &plan.slots).await
                 };
                 if let Err(e) = &result
                     && e.is_retryable()
@@ -116,6 +116,7 @@ async fn fetch_once(
     bucket: &str,
     key: &str,
     target: &Path,
+    slots: &Slots,
 ) -> CacheResult<ObjectEntry> {
     let uri = format!("s3://{bucket}/{key}");
     let out = client
@@ -171,6 +172,7 @@ async fn fetch_once(
             let last = chunk.is_none();
             if let Some(chunk) = chunk {
                 received += chunk.len() as u64;
+                slots.received(chunk.len());
                 buf.extend_from_slice(&chunk);
             }
             if buf.len() >= WRITE_CHUNK || (last && !buf.is_empty()) {

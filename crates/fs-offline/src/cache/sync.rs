@@ -20,7 +20,7 @@ use super::list::{Listing, RemoteObject, list};
 use super::lock;
 use super::manifest::{Journal, Manifest, ObjectEntry, Op, PrefixEntry};
 use super::partition::TimeRange;
-use super::parts::Slots;
+use super::parts::{Slots, Tuner};
 use super::uri::{S3Prefix, check_files_are_not_prefixes, relative_path, split_id};
 use super::{Cache, CachedPrefix};
 
@@ -78,9 +78,15 @@ pub struct SyncOptions {
     pub event_time_from: Option<EventTime>,
     /// Only partitions holding event times at or before this.
     pub event_time_to: Option<EventTime>,
-    /// GET requests (whole objects or parts) in flight at once, and
+    /// GET requests (whole objects or parts) in flight at first, and
     /// partitions listed at once; default 16.
     pub concurrency: usize,
+    /// The most GET requests in flight: while every connection is busy,
+    /// the sync adds half as many again after each quarter second that
+    /// the last addition made faster by 10% or more, and stops adding at
+    /// the first that did not, or here; default 64. At or below
+    /// `concurrency`, the number stays fixed.
+    pub max_concurrency: usize,
     /// Objects over this many bytes are fetched in ranged parts of this
     /// size, several at once, so that a few large objects still use every
     /// connection; default [`DEFAULT_PART_SIZE`].
@@ -95,6 +101,7 @@ impl Default for SyncOptions {
             event_time_from: None,
             event_time_to: None,
             concurrency: 16,
+            max_concurrency: 64,
             part_size: DEFAULT_PART_SIZE,
             progress: None,
         }
@@ -107,6 +114,7 @@ impl fmt::Debug for SyncOptions {
             .field("event_time_from", &self.event_time_from)
             .field("event_time_to", &self.event_time_to)
             .field("concurrency", &self.concurrency)
+            .field("max_concurrency", &self.max_concurrency)
             .field("part_size", &self.part_size)
             .field("progress", &self.progress.as_ref().map(|_| "Fn"))
             .finish()
@@ -114,8 +122,8 @@ impl fmt::Debug for SyncOptions {
 }
 
 impl SyncOptions {
-    /// Defaults: the whole prefix, 16 GETs at once, parts of 16 MiB, no
-    /// callback.
+    /// Defaults: the whole prefix, 16 GETs at once growing up to 64 while
+    /// that pays, parts of 16 MiB, no callback.
     pub fn new() -> Self {
         Self::default()
     }
@@ -127,9 +135,18 @@ impl SyncOptions {
         self
     }
 
-    /// Objects fetched at once (at least 1).
+    /// GETs in flight to begin with (at least 1); the sync adds more, up
+    /// to [`SyncOptions::max_concurrency`], while they bring more bytes
+    /// per second.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+
+    /// At most `n` GETs in flight once tuned; `n` at or below
+    /// [`SyncOptions::concurrency`] keeps that number fixed.
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = n.max(1);
         self
     }
 
@@ -180,6 +197,9 @@ pub struct SyncReport {
     pub evicted: EvictReport,
     /// Temporary files of a killed process that were removed.
     pub stray_temp_files_removed: u64,
+    /// GETs the sync allowed in flight at the end: `concurrency`, or more
+    /// when the sync found that more connections downloaded faster.
+    pub connections: usize,
     /// Time spent waiting for another process's sync (or verify) to finish.
     pub lock_wait: Duration,
     /// Total time, waiting included.
@@ -412,9 +432,10 @@ impl<'a> Syncing<'a> {
         Ok(incoming)
     }
 
-    /// Fetches `wanted`, `options.concurrency` at a time, recording each
-    /// object as it lands and reporting progress; failures are collected,
-    /// not returned, so that what landed is kept.
+    /// Fetches `wanted`, `options.concurrency` GETs at a time at first
+    /// and more while that pays ([`Tuner`]), recording each object as it
+    /// lands and reporting progress; failures are collected, not returned,
+    /// so that what landed is kept.
     async fn fetch(
         &mut self,
         client: &Client,
@@ -434,6 +455,9 @@ impl<'a> Syncing<'a> {
         let started = Instant::now();
         let mut done = 0;
         let mut failures = Vec::new();
+        // As many objects under way as there may be slots: each waits for
+        // a slot before its first request.
+        let objects = options.max_concurrency.max(options.concurrency).max(1);
         let mut fetches =
             futures::stream::iter(wanted.into_iter().map(|(object, path)| async move {
                 let r = fetch(
@@ -447,35 +471,52 @@ impl<'a> Syncing<'a> {
                 .await;
                 (object, r)
             }))
-            .buffer_unordered(options.concurrency.max(1));
-        while let Some((object, result)) = fetches.next().await {
-            let entry = match result {
-                Ok(entry) => entry,
-                Err(e) => {
-                    tracing::warn!(error = %e, "fetch failed");
-                    failures.push(e);
-                    continue;
+            .buffer_unordered(objects);
+        {
+            let work = async {
+                while let Some((object, result)) = fetches.next().await {
+                    let entry = match result {
+                        Ok(entry) => entry,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "fetch failed");
+                            failures.push(e);
+                            continue;
+                        }
+                    };
+                    done += 1;
+                    self.report.objects_fetched += 1;
+                    self.report.bytes_fetched += entry.size;
+                    if repaired.contains(&object.key) {
+                        self.report.objects_repaired += 1;
+                    }
+                    let id = prefix.object_id(&object.key);
+                    self.apply(Op::Put { id, entry })?;
+                    if let Some(progress) = &options.progress {
+                        progress(&SyncProgress {
+                            key: object.key,
+                            objects_done: done as u64,
+                            objects_total: total as u64,
+                            bytes_done: self.report.bytes_fetched,
+                            bytes_total: incoming,
+                            elapsed: started.elapsed(),
+                        });
+                    }
+                }
+                Ok::<_, CacheError>(())
+            };
+            let tune = async {
+                if options.max_concurrency > options.concurrency {
+                    plan.slots.tune(Tuner::new(options.max_concurrency)).await;
                 }
             };
-            done += 1;
-            self.report.objects_fetched += 1;
-            self.report.bytes_fetched += entry.size;
-            if repaired.contains(&object.key) {
-                self.report.objects_repaired += 1;
-            }
-            let id = prefix.object_id(&object.key);
-            self.apply(Op::Put { id, entry })?;
-            if let Some(progress) = &options.progress {
-                progress(&SyncProgress {
-                    key: object.key,
-                    objects_done: done as u64,
-                    objects_total: total as u64,
-                    bytes_done: self.report.bytes_fetched,
-                    bytes_total: incoming,
-                    elapsed: started.elapsed(),
-                });
+            let (work, tune) = (std::pin::pin!(work), std::pin::pin!(tune));
+            // The tuner runs beside the downloads until they end (or it settles).
+            match futures::future::select(work, tune).await {
+                futures::future::Either::Left((r, _)) => r?,
+                futures::future::Either::Right(((), work)) => work.await?,
             }
         }
+        self.report.connections = plan.slots.size();
         Ok(Fetched {
             total,
             done,

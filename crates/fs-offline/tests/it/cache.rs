@@ -805,3 +805,47 @@ async fn large_objects_are_fetched_in_ranged_parts_and_checked_whole() {
     assert_eq!(last.eta(), Some(Duration::ZERO));
     assert!(seen.iter().all(|p| p.eta().is_some()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto's S3; run by cargo xtask it"]
+async fn a_sync_through_a_throttled_link_fetches_each_byte_once() {
+    use fs_offline::throttle::{Limits, Throttle};
+    let direct = client();
+    let bucket = bucket(&direct, "throttled").await;
+    let mut total = 0u64;
+    for i in 0..6u64 {
+        let len = 50_000 + i as usize * 40_000;
+        total += len as u64;
+        let key = glue_key("t/data/", 2024, 5, 1, i as u32, &format!("f{i}.parquet"));
+        put(&direct, &bucket, &key, data(200 + i, len)).await;
+    }
+    let moto: std::net::SocketAddr = endpoint()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let limits = Limits::default()
+        .first_byte_latency(Duration::from_millis(20))
+        .per_connection(4_000_000)
+        .link(10_000_000);
+    let throttle = Throttle::start(moto, limits).await.unwrap();
+    let client = client_at(&throttle.endpoint_url());
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache(dir.path());
+    let uri = format!("s3://{bucket}/t/data");
+    // Parts of 64 KiB: the larger objects come in several ranged GETs.
+    let options = SyncOptions::new().concurrency(4).part_size(64 << 10);
+    let report = cache.sync(&client, &uri, &options).await.unwrap();
+    assert_eq!((report.objects_fetched, report.bytes_fetched), (6, total));
+    assert_mirror(&cache, &direct, &bucket, "t/data/").await;
+    // Every byte came down once: the objects, plus the listings and the
+    // answers' headers (well under 2 KiB an answer).
+    let down = throttle.bytes_down();
+    assert!(down >= total, "{down} < {total}");
+    assert!(down < total + 64 * 2048, "{down} bytes for {total}");
+    // A second sync fetches nothing: only a listing comes down.
+    let before = throttle.bytes_down();
+    let again = cache.sync(&client, &uri, &options).await.unwrap();
+    assert_eq!(again.objects_fetched, 0);
+    assert!(throttle.bytes_down() - before < 16 << 10);
+}

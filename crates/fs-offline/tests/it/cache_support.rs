@@ -18,7 +18,12 @@ pub(crate) fn endpoint() -> String {
 
 /// An S3 client for moto: dummy static credentials, us-east-1, path style.
 pub(crate) fn client() -> Client {
-    let config = fs_server::client_config(&endpoint(), 3);
+    client_at(&endpoint())
+}
+
+/// An S3 client for the S3 at `url` (moto, or a throttled link to it).
+pub(crate) fn client_at(url: &str) -> Client {
+    let config = fs_server::client_config(url, 3);
     Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(true)
