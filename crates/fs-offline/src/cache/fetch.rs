@@ -137,17 +137,10 @@ async fn fetch_once(
 
     let tmp = temp_path_for(target);
     let sink = {
-        let (tmp, target, uri) = (tmp.clone(), target.to_path_buf(), uri.clone());
+        let (tmp, uri) = (tmp.clone(), uri.clone());
         let algorithm = remote_checksum.as_ref().map(|c| c.algorithm.clone());
         blocking(move || {
-            let dir = target.parent().unwrap_or(Path::new("."));
-            fs::create_dir_all(dir)
-                .map_err(|e| CacheError::io_object("creating directory", dir, &uri, e))?;
-            let file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-                .map_err(|e| CacheError::io_object("creating", &tmp, &uri, e))?;
+            let file = create_temp(&tmp, &uri)?;
             Ok::<_, CacheError>(Sink {
                 file,
                 local: Hasher::local(),
@@ -218,18 +211,50 @@ fn finish(
     target: &Path,
     uri: &str,
 ) -> CacheResult<(String, u64)> {
+    let crc32c = sink.local.finish();
+    let check = remote.zip(sink.remote);
+    let mtime_ns = publish(sink.file, sink.written, size, check, tmp, target, uri)?;
+    Ok((crc32c, mtime_ns))
+}
+
+/// Creates the temporary file `tmp` of a download of `uri`, and its
+/// directory if need be; fails if the file exists.
+pub(crate) fn create_temp(tmp: &Path, uri: &str) -> CacheResult<File> {
+    let dir = tmp.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)
+        .map_err(|e| CacheError::io_object("creating directory", dir, uri, e))?;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .map_err(|e| CacheError::io_object("creating", tmp, uri, e))
+}
+
+/// Publishes the downloaded `file` at `tmp` as `target`: checks that it
+/// has the object's `size` (`written` bytes were received) and, with
+/// `check`, that the hasher fed its bytes gives S3's checksum; then fsync,
+/// rename onto `target`, directory fsync. Returns the file's modification
+/// time. On an error nothing is renamed.
+pub(crate) fn publish(
+    file: File,
+    written: u64,
+    size: u64,
+    check: Option<(RemoteChecksum, Hasher)>,
+    tmp: &Path,
+    target: &Path,
+    uri: &str,
+) -> CacheResult<u64> {
     let mismatch = |reason: String| CacheError::Verification {
         uri: uri.to_owned(),
         path: tmp.to_path_buf(),
         reason,
     };
-    if sink.written != size {
+    if written != size {
         return Err(mismatch(format!(
-            "received {} bytes, the object has {size}",
-            sink.written
+            "received {written} bytes, the object has {size}"
         )));
     }
-    if let (Some(expected), Some(hasher)) = (remote, sink.remote) {
+    if let Some((expected, hasher)) = check {
         let actual = hasher.finish();
         if actual != expected.value {
             return Err(mismatch(format!(
@@ -238,19 +263,16 @@ fn finish(
             )));
         }
     }
-    let crc32c = sink.local.finish();
-    sink.file
-        .sync_all()
+    file.sync_all()
         .map_err(|e| CacheError::io_object("syncing", tmp, uri, e))?;
-    let meta = sink
-        .file
+    let meta = file
         .metadata()
         .map_err(|e| CacheError::io_object("inspecting", tmp, uri, e))?;
-    drop(sink.file);
+    drop(file);
     fs::rename(tmp, target)
         .map_err(|e| CacheError::io_object("renaming into place", target, uri, e))?;
     fsync_dir(target.parent().unwrap_or(Path::new(".")))?;
-    Ok((crc32c, mtime_nanos(&meta)))
+    Ok(mtime_nanos(&meta))
 }
 
 #[cfg(test)]

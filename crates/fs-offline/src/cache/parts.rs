@@ -36,8 +36,8 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::checksum::{Hasher, RemoteChecksum, expected, normalize_etag};
 use super::error::{CacheError, CacheResult};
-use super::fetch::retry_config;
-use super::fsutil::{blocking, fsync_dir, millis, mtime_nanos, temp_path_for};
+use super::fetch::{create_temp, publish, retry_config};
+use super::fsutil::{blocking, millis, temp_path_for};
 use super::manifest::ObjectEntry;
 
 /// Bytes gathered from a part's body before one write to disk.
@@ -287,14 +287,7 @@ impl Download<'_> {
     async fn create(&self, size: u64) -> CacheResult<()> {
         let (tmp, uri) = (self.tmp.clone(), self.uri.clone());
         blocking(move || {
-            let dir = tmp.parent().unwrap_or(Path::new("."));
-            fs::create_dir_all(dir)
-                .map_err(|e| CacheError::io_object("creating directory", dir, &uri, e))?;
-            let file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-                .map_err(|e| CacheError::io_object("creating", &tmp, &uri, e))?;
+            let file = create_temp(&tmp, &uri)?;
             file.set_len(size)
                 .map_err(|e| CacheError::io_object("sizing", &tmp, &uri, e))
         })
@@ -407,9 +400,10 @@ impl Download<'_> {
     }
 }
 
-/// Reads the assembled file once for its checksums, checks size and the
-/// remote checksum, then fsync, rename, directory fsync. Returns the local
-/// checksum and the file's modification time.
+/// Reads the assembled file once for its checksums, then publishes it
+/// ([`publish`]: size and remote checksum checked, fsync, rename,
+/// directory fsync). Returns the local checksum and the file's
+/// modification time.
 fn finish(
     size: u64,
     remote: Option<RemoteChecksum>,
@@ -417,53 +411,29 @@ fn finish(
     target: &Path,
     uri: &str,
 ) -> CacheResult<(String, u64)> {
-    let mismatch = |reason: String| CacheError::Verification {
-        uri: uri.to_owned(),
-        path: tmp.to_path_buf(),
-        reason,
-    };
-    let io = |what: &'static str| move |e| CacheError::io_object(what, tmp, uri, e);
-    let file = File::open(tmp).map_err(io("reading"))?;
+    let reading = |e| CacheError::io_object("reading", tmp, uri, e);
+    let file = File::open(tmp).map_err(reading)?;
     let mut local = Hasher::local();
-    let mut check = remote.as_ref().map(|c| Hasher::new(&c.algorithm));
+    let mut check = remote.map(|c| {
+        let hasher = Hasher::new(&c.algorithm);
+        (c, hasher)
+    });
     let mut buf = vec![0u8; 1 << 20];
     let mut read = 0u64;
     loop {
-        let n = file.read_at(&mut buf, read).map_err(io("reading"))?;
+        let n = file.read_at(&mut buf, read).map_err(reading)?;
         if n == 0 {
             break;
         }
         local.update(&buf[..n]);
-        if let Some(h) = &mut check {
+        if let Some((_, h)) = &mut check {
             h.update(&buf[..n]);
         }
         read += n as u64;
     }
-    if read != size {
-        return Err(mismatch(format!(
-            "assembled {read} bytes, the object has {size}"
-        )));
-    }
-    if let (Some(expected), Some(hasher)) = (remote, check) {
-        let actual = hasher.finish();
-        if actual != expected.value {
-            return Err(mismatch(format!(
-                "{} of the received bytes is {actual}, S3 says {}",
-                expected.algorithm, expected.value
-            )));
-        }
-    }
-    let file = OpenOptions::new()
-        .write(true)
-        .open(tmp)
-        .map_err(io("opening"))?;
-    file.sync_all().map_err(io("syncing"))?;
-    let meta = file.metadata().map_err(io("inspecting"))?;
-    drop(file);
-    fs::rename(tmp, target)
-        .map_err(|e| CacheError::io_object("renaming into place", target, uri, e))?;
-    fsync_dir(target.parent().unwrap_or(Path::new(".")))?;
-    Ok((local.finish(), mtime_nanos(&meta)))
+    // fsync works on a descriptor opened for reading too.
+    let mtime_ns = publish(file, read, size, check, tmp, target, uri)?;
+    Ok((local.finish(), mtime_ns))
 }
 
 #[cfg(test)]

@@ -577,17 +577,7 @@ async fn downloads_are_checked_with_the_object_checksum_or_its_etag() {
         ("k/crc32c.bin", Some(ChecksumAlgorithm::Crc32C)),
         ("k/plain.bin", None),
     ];
-    // A client that adds no checksum unless one is asked for: the ETag
-    // (MD5 of a single-part upload) is all S3 has.
-    let plain = aws_sdk_s3::Client::from_conf(
-        client
-            .config()
-            .to_builder()
-            .request_checksum_calculation(
-                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
-            )
-            .build(),
-    );
+    let plain = without_checksums(&client);
     for (i, (key, algorithm)) in uploads.iter().enumerate() {
         let c = if algorithm.is_some() { &client } else { &plain };
         c.put_object()
@@ -719,15 +709,7 @@ async fn large_objects_are_fetched_in_ranged_parts_and_checked_whole() {
     let client = client();
     let bucket = bucket(&client, "parts").await;
     const PART: u64 = 64 << 10;
-    let plain = aws_sdk_s3::Client::from_conf(
-        client
-            .config()
-            .to_builder()
-            .request_checksum_calculation(
-                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
-            )
-            .build(),
-    );
+    let plain = without_checksums(&client);
     // Several parts with a CRC32C, several parts with only an MD5 ETag,
     // exactly one part (one whole GET), one byte over a part, and small.
     let uploads = [

@@ -31,6 +31,20 @@ pub(crate) fn client_at(url: &str) -> Client {
     )
 }
 
+/// `client` adding no checksum to uploads unless one is asked for, so
+/// that the ETag (the MD5 of a single-part upload) is all S3 has.
+pub(crate) fn without_checksums(client: &Client) -> Client {
+    Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .build(),
+    )
+}
+
 /// A new bucket with a unique name.
 pub(crate) async fn bucket(client: &Client, name: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);

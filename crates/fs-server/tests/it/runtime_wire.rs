@@ -199,24 +199,8 @@ async fn stats_report_counts_and_the_mean_time_in_the_server_per_operation() {
             .latency(std::time::Duration::from_millis(30))
             .only(["PutRecord"]),
     );
-    let client = Client::new(&env.config);
-    for i in 0..3 {
-        client
-            .put_record()
-            .feature_group_name("g")
-            .record(fv("id", &i.to_string()))
-            .record(fv("ts", "2024-01-01T00:00:00Z"))
-            .send()
-            .await
-            .unwrap();
-    }
-    let (status, body) = raw_http(
-        env.server.addr(),
-        b"GET /_featurestore/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let stats: std::collections::BTreeMap<String, u64> = serde_json::from_str(&body).unwrap();
+    put_records(&env, 0..3).await;
+    let stats = server_stats(&env).await;
     assert_eq!(stats["PutRecord"], 3, "{stats:?}");
     assert_eq!(stats["PutRecord.answered"], 3, "{stats:?}");
     // Every answer waited for the injected latency at least.
