@@ -22,8 +22,12 @@
 //!   `Artifact::read_all` (one read, zero-copy arrays) and touches every
 //!   value;
 //! - **ours, `stream`**: the same with `Artifact::stream` (batch by batch);
+//! - **ours, LZ4**: `read_all` and `stream` again, each cold, on the same
+//!   dataset kept with LZ4-compressed buffers (`ArtifactCompression::Lz4`),
+//!   to choose the default by measurement;
 //! - **anchor, raw read**: the cache dropped the same way, then a new
-//!   process reads `data.arrow` sequentially to the end (1 MiB reads);
+//!   process reads `data.arrow` sequentially to the end (1 MiB reads),
+//!   uncompressed and LZ4;
 //! - **anchor, build**: a new process builds the same dataset from the
 //!   Parquet files (the embedded engine, every batch consumed and touched
 //!   the same way). The Parquet files are warm in the page cache (read once
@@ -38,10 +42,11 @@
 //! store, the file or the engine) to the last value touched: process
 //! start-up, and a tokio runtime's, are outside on every side. It prints
 //! medians as `RESULT name value unit`: `artifact_read_all_ms`,
-//! `artifact_stream_ms`, `artifact_raw_read_ms`, `artifact_build_ms` and
-//! each side's `…_first_batch_ms` (the time to its first batch), the rows
-//! read (`artifact_rows`) and built (`artifact_build_rows`), and the
-//! artifact's size (`artifact_bytes`).
+//! `artifact_stream_ms`, their `_lz4` twins, `artifact_raw_read_ms` (and
+//! `_lz4`), `artifact_build_ms` and each side's `…_first_batch_ms` (the
+//! time to its first batch), the rows read (`artifact_rows`) and built
+//! (`artifact_build_rows`), and the artifact's size (`artifact_bytes`,
+//! `artifact_lz4_bytes`).
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -52,7 +57,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
-use fs_offline::artifact::{ArtifactEngine, ArtifactOptions, ArtifactStore};
+use fs_offline::artifact::{ArtifactCompression, ArtifactEngine, ArtifactOptions, ArtifactStore};
 use fs_offline::local::LocalEngine;
 use fs_offline::table::OfflineTable;
 use fs_offline::{DatasetBuilder, DatasetSpec, EngineOptions};
@@ -153,91 +158,19 @@ fn engine(dir: &Path) -> LocalEngine {
         .with_table(OfflineTable::new(orders::orders_group(), dir))
 }
 
-/// The data and the artifact every run reads.
-struct Setup {
-    /// The `orders` files.
-    orders_dir: PathBuf,
+/// One kept copy of the dataset: a store holding its artifact.
+struct Kept {
     /// The artifact store's directory.
     store_dir: PathBuf,
-    /// The artifact's id.
-    id: String,
     /// Its Arrow IPC file.
     data_path: PathBuf,
     /// Its `info.json` (read by `ArtifactStore::get`, so dropped too).
     info_path: PathBuf,
-    /// Its rows and bytes.
-    rows: u64,
+    /// The file's size.
     bytes: u64,
 }
 
-impl Setup {
-    /// Builds the artifact of [`latest_spec`] over `orders_dir` in the
-    /// store `store_dir`.
-    fn build(orders_dir: &Path, store_dir: &Path) -> Setup {
-        let runtime = runtime();
-        let store = ArtifactStore::new(store_dir, ArtifactOptions::default());
-        let engine = ArtifactEngine::new(Arc::new(engine(orders_dir)), store);
-        let t = Instant::now();
-        let artifact = runtime
-            .block_on(engine.artifact(&latest_spec()))
-            .expect("building the artifact")
-            .expect("the embedded engine names its inputs");
-        let data_path = artifact.data_path();
-        let setup = Setup {
-            orders_dir: orders_dir.to_path_buf(),
-            store_dir: store_dir.to_path_buf(),
-            id: artifact.id().to_owned(),
-            info_path: data_path.with_file_name("info.json"),
-            data_path,
-            rows: artifact.info().rows,
-            bytes: std::fs::metadata(artifact.data_path())
-                .expect("the artifact's size")
-                .len(),
-        };
-        note(&format!(
-            "built the artifact {} ({} rows, {} bytes) in {:.1} s",
-            setup.id,
-            setup.rows,
-            setup.bytes,
-            t.elapsed().as_secs_f64()
-        ));
-        say(&format!(
-            "ARTIFACT {} {}",
-            setup.id,
-            setup.data_path.display()
-        ));
-        setup
-    }
-
-    /// Every side `reps` times, alternated (A B C D A B C D …).
-    fn measure(&self, reps: usize) -> Samples {
-        let mut samples = Samples::default();
-        for rep in 0..reps {
-            note(&format!("run {} of {reps}", rep + 1));
-            samples.read_all.push(self.cold_reader("read-all"));
-            samples.stream.push(self.cold_reader("stream"));
-            self.drop_from_page_cache();
-            samples
-                .raw
-                .push(run_child(&["raw".into(), self.data_path.clone().into()]));
-            samples
-                .build
-                .push(run_child(&["build".into(), self.orders_dir.clone().into()]));
-        }
-        samples
-    }
-
-    /// Ours: the artifact dropped from the page cache, then read by a new
-    /// process in `mode` (`read-all` or `stream`).
-    fn cold_reader(&self, mode: &str) -> Sample {
-        self.drop_from_page_cache();
-        run_child(&[
-            mode.into(),
-            self.store_dir.clone().into(),
-            self.id.clone().into(),
-        ])
-    }
-
+impl Kept {
     /// Drops the artifact's files from the page cache (they are clean: the
     /// build fsynced them).
     fn drop_from_page_cache(&self) {
@@ -246,6 +179,110 @@ impl Setup {
             rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)
                 .unwrap_or_else(|e| panic!("posix_fadvise({}): {e}", path.display()));
         }
+    }
+}
+
+/// The data and the artifacts every run reads: the dataset kept
+/// uncompressed (the default) and LZ4-compressed, under one id.
+struct Setup {
+    /// The `orders` files.
+    orders_dir: PathBuf,
+    /// The artifact's id.
+    id: String,
+    /// Its rows.
+    rows: u64,
+    /// Kept uncompressed.
+    plain: Kept,
+    /// Kept with LZ4-compressed buffers.
+    lz4: Kept,
+}
+
+impl Setup {
+    /// Builds the artifact of [`latest_spec`] over `orders_dir` into the
+    /// stores `<stores>/plain` and `<stores>/lz4`.
+    fn build(orders_dir: &Path, stores: &Path) -> Setup {
+        let runtime = runtime();
+        let mut kept = Vec::new();
+        let (mut id, mut rows) = (String::new(), 0);
+        for (name, compression) in [
+            ("plain", ArtifactCompression::None),
+            ("lz4", ArtifactCompression::Lz4),
+        ] {
+            let store_dir = stores.join(name);
+            let options = ArtifactOptions::default().compression(compression);
+            let store = ArtifactStore::new(&store_dir, options);
+            let engine = ArtifactEngine::new(Arc::new(engine(orders_dir)), store);
+            let t = Instant::now();
+            let artifact = runtime
+                .block_on(engine.artifact(&latest_spec()))
+                .expect("building the artifact")
+                .expect("the embedded engine names its inputs");
+            let data_path = artifact.data_path();
+            let bytes = std::fs::metadata(&data_path)
+                .expect("the artifact's size")
+                .len();
+            (id, rows) = (artifact.id().to_owned(), artifact.info().rows);
+            note(&format!(
+                "built the artifact {id} ({name}: {rows} rows, {bytes} bytes) in {:.1} s",
+                t.elapsed().as_secs_f64()
+            ));
+            say(&format!("ARTIFACT {id} {}", data_path.display()));
+            kept.push(Kept {
+                store_dir,
+                info_path: data_path.with_file_name("info.json"),
+                data_path,
+                bytes,
+            });
+        }
+        let lz4 = kept.pop().expect("the LZ4 copy");
+        let plain = kept.pop().expect("the uncompressed copy");
+        Setup {
+            orders_dir: orders_dir.to_path_buf(),
+            id,
+            rows,
+            plain,
+            lz4,
+        }
+    }
+
+    /// Every side `reps` times, alternated (A B C D … A B C D …).
+    fn measure(&self, reps: usize) -> Samples {
+        let mut samples = Samples::default();
+        for rep in 0..reps {
+            note(&format!("run {} of {reps}", rep + 1));
+            samples
+                .read_all
+                .push(self.cold_reader(&self.plain, "read-all"));
+            samples.stream.push(self.cold_reader(&self.plain, "stream"));
+            samples
+                .read_all_lz4
+                .push(self.cold_reader(&self.lz4, "read-all"));
+            samples
+                .stream_lz4
+                .push(self.cold_reader(&self.lz4, "stream"));
+            for (kept, side) in [
+                (&self.plain, &mut samples.raw),
+                (&self.lz4, &mut samples.raw_lz4),
+            ] {
+                kept.drop_from_page_cache();
+                side.push(run_child(&["raw".into(), kept.data_path.clone().into()]));
+            }
+            samples
+                .build
+                .push(run_child(&["build".into(), self.orders_dir.clone().into()]));
+        }
+        samples
+    }
+
+    /// Ours: the artifact of `kept` dropped from the page cache, then read
+    /// by a new process in `mode` (`read-all` or `stream`).
+    fn cold_reader(&self, kept: &Kept, mode: &str) -> Sample {
+        kept.drop_from_page_cache();
+        run_child(&[
+            mode.into(),
+            kept.store_dir.clone().into(),
+            self.id.clone().into(),
+        ])
     }
 }
 
@@ -294,7 +331,10 @@ fn run_child(args: &[OsString]) -> Sample {
 struct Samples {
     read_all: Vec<Sample>,
     stream: Vec<Sample>,
+    read_all_lz4: Vec<Sample>,
+    stream_lz4: Vec<Sample>,
     raw: Vec<Sample>,
+    raw_lz4: Vec<Sample>,
     build: Vec<Sample>,
 }
 
@@ -302,14 +342,19 @@ impl Samples {
     /// Checks that every side read what it should, then prints the medians.
     fn print(&self, setup: &Setup) {
         let built = self.build[0].touched;
-        for s in self.read_all.iter().chain(&self.stream).chain(&self.build) {
+        let readers = [
+            &self.read_all,
+            &self.stream,
+            &self.read_all_lz4,
+            &self.stream_lz4,
+        ];
+        for s in readers.into_iter().flatten().chain(&self.build) {
             assert_eq!(s.touched, built, "every reader touched the same values");
         }
-        for s in &self.raw {
-            assert_eq!(
-                s.touched.rows, setup.bytes,
-                "the raw reader read every byte"
-            );
+        for (raw, kept) in [(&self.raw, &setup.plain), (&self.raw_lz4, &setup.lz4)] {
+            for s in raw {
+                assert_eq!(s.touched.rows, kept.bytes, "the raw reader read every byte");
+            }
         }
         assert_eq!(
             built.rows, setup.rows,
@@ -318,13 +363,16 @@ impl Samples {
         for (name, side) in [
             ("read_all", &self.read_all),
             ("stream", &self.stream),
+            ("read_all_lz4", &self.read_all_lz4),
+            ("stream_lz4", &self.stream_lz4),
             ("raw_read", &self.raw),
+            ("raw_read_lz4", &self.raw_lz4),
             ("build", &self.build),
         ] {
             let total = median(side.iter().map(|s| s.total));
             let first = median(side.iter().map(|s| s.first_batch));
             say(&format!("RESULT artifact_{name}_ms {:.1} ms", ms(total)));
-            if name != "raw_read" {
+            if !name.starts_with("raw_read") {
                 say(&format!(
                     "RESULT artifact_{name}_first_batch_ms {:.1} ms",
                     ms(first)
@@ -336,7 +384,14 @@ impl Samples {
             self.read_all[0].touched.rows
         ));
         say(&format!("RESULT artifact_build_rows {} rows", built.rows));
-        say(&format!("RESULT artifact_bytes {} bytes", setup.bytes));
+        say(&format!(
+            "RESULT artifact_bytes {} bytes",
+            setup.plain.bytes
+        ));
+        say(&format!(
+            "RESULT artifact_lz4_bytes {} bytes",
+            setup.lz4.bytes
+        ));
     }
 }
 

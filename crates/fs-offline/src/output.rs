@@ -70,6 +70,10 @@ pub enum OutputFormat {
     /// decoding by any Arrow implementation (pyarrow's `ipc.open_file`,
     /// DuckDB's `arrow` extension).
     ArrowIpc,
+    /// An Arrow IPC file whose buffers are LZ4-frame compressed (the IPC
+    /// format's own compression, which pyarrow reads too): smaller, but
+    /// every buffer is decompressed when read.
+    ArrowIpcLz4,
 }
 
 /// What a write produced.
@@ -173,7 +177,11 @@ fn write_blocking(
             encode_parquet(file, &mut incoming, &schema, options, path)
         }
         OutputFormat::Csv => encode_csv(file, &mut incoming, &schema, path, &tmp),
-        OutputFormat::ArrowIpc => encode_ipc(file, &mut incoming, &schema, path, &tmp),
+        OutputFormat::ArrowIpc => encode_ipc(file, &mut incoming, &schema, None, path, &tmp),
+        OutputFormat::ArrowIpcLz4 => {
+            let lz4 = Some(arrow_ipc::CompressionType::LZ4_FRAME);
+            encode_ipc(file, &mut incoming, &schema, lz4, path, &tmp)
+        }
     };
     let synced = encoded.and_then(|file| file.sync_all().map_err(io_error("syncing", &tmp)));
     if let Err(e) = synced {
@@ -291,17 +299,23 @@ fn unbuffer(mut buf: BufWriter<File>, tmp: &Path) -> Result<File> {
         .map_err(|e| io_error("writing", tmp)(e.into_error()))
 }
 
-/// Encodes every incoming batch into `file` as an Arrow IPC file, one
-/// batch held at a time.
+/// Encodes every incoming batch into `file` as an Arrow IPC file, its
+/// buffers compressed with `compression` if given, one batch held at a
+/// time.
 fn encode_ipc(
     file: File,
     incoming: &mut Incoming,
     schema: &SchemaRef,
+    compression: Option<arrow_ipc::CompressionType>,
     path: &Path,
     tmp: &Path,
 ) -> Result<File> {
-    let mut writer = arrow_ipc::writer::FileWriter::try_new(BufWriter::new(file), schema)
+    let options = arrow_ipc::writer::IpcWriteOptions::default()
+        .try_with_compression(compression)
         .map_err(|e| output_error(path, e))?;
+    let mut writer =
+        arrow_ipc::writer::FileWriter::try_new_with_options(BufWriter::new(file), schema, options)
+            .map_err(|e| output_error(path, e))?;
     while let Some(batch) = incoming.next_batch()? {
         writer.write(&batch).map_err(|e| output_error(path, e))?;
     }

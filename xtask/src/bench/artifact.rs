@@ -36,6 +36,12 @@ pub(crate) fn artifact(ctx: &Ctx) -> Vec<Row> {
             .map_err(|e| format!("{e:#}")),
         Err(e) => Err(format!("{e:#}")),
     };
+    let bytes = |name: &str| match &runs {
+        Ok(r) => median(r, name, "bytes")
+            .map(|v| Q(v / (1 << 20) as f64, Unit::Mib))
+            .map_err(|e| format!("{e:#}")),
+        Err(e) => Err(format!("{e:#}")),
+    };
     let size = if ctx.quick { "1M" } else { "10M" };
     let data = format!(
         "the latest record per identifier of `orders` ({size} rows of 20 features, the dataset \
@@ -71,6 +77,23 @@ pub(crate) fn artifact(ctx: &Ctx) -> Vec<Row> {
         .with_counts(
             written(&runs, "artifact_rows"),
             written(&runs, "artifact_build_rows"),
+        ),
+        Row::pair(
+            "offline: artifact kept LZ4-compressed vs uncompressed, cold stream",
+            ms("artifact_stream_lz4_ms"),
+            ms("artifact_stream_ms"),
+            Goal::None,
+            format!(
+                "the same dataset kept with LZ4-frame compressed buffers \
+                 (`ArtifactCompression::Lz4`, {} against {} uncompressed), read the same way \
+                 by `Artifact::stream()` from a cold page cache, alternated with the \
+                 uncompressed reads; `read_all` of it: {} (uncompressed: {}). Information: \
+                 what chooses the default compression",
+                show(bytes("artifact_lz4_bytes")),
+                show(bytes("artifact_bytes")),
+                show(ms("artifact_read_all_lz4_ms")),
+                show(ms("artifact_read_all_ms")),
+            ),
         ),
         Row::pair(
             "offline: artifact second reader, time to first batch",

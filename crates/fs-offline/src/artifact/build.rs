@@ -6,7 +6,8 @@ use std::time::{Instant, SystemTime};
 
 use super::read::Artifact;
 use super::{
-    ArtifactInfo, ArtifactStore, BUILD_PREFIX, DATA, GcReport, INFO, fsync_dir, io, millis, unique,
+    ArtifactCompression, ArtifactInfo, ArtifactStore, BUILD_PREFIX, DATA, GcReport, INFO,
+    fsync_dir, io, millis, unique,
 };
 use crate::engine::{BatchStream, Pinned};
 use crate::error::{Error, Result};
@@ -80,7 +81,12 @@ impl ArtifactStore {
             .iter()
             .map(|f| f.name().clone())
             .collect();
-        let report = write(stream, staging.join(DATA), OutputFormat::ArrowIpc).await?;
+        let compression = self.options().compression;
+        let format = match compression {
+            ArtifactCompression::None => OutputFormat::ArrowIpc,
+            ArtifactCompression::Lz4 => OutputFormat::ArrowIpcLz4,
+        };
+        let report = write(stream, staging.join(DATA), format).await?;
         let info = ArtifactInfo {
             id: id.to_owned(),
             created_at_ms: millis(SystemTime::now()),
@@ -91,6 +97,7 @@ impl ArtifactStore {
             columns,
             spec: crate::inputs::normalized_spec(spec),
             inputs,
+            compression,
             last_used_ms: 0,
         };
         let text = serde_json::to_vec_pretty(&info).map_err(|e| Error::Output {

@@ -87,6 +87,9 @@ pub struct ArtifactOptions {
     /// least recently used until the store fits. `None` (the default): no
     /// limit.
     pub size_budget: Option<u64>,
+    /// How the rows of new artifacts are stored; artifacts already kept
+    /// are read as they were written, whatever this says.
+    pub compression: ArtifactCompression,
 }
 
 impl ArtifactOptions {
@@ -95,6 +98,27 @@ impl ArtifactOptions {
         self.size_budget = Some(bytes);
         self
     }
+
+    /// Store the rows of new artifacts with `compression`.
+    pub fn compression(mut self, compression: ArtifactCompression) -> Self {
+        self.compression = compression;
+        self
+    }
+}
+
+/// How an artifact's Arrow IPC file stores its buffers. The dataset id does
+/// not depend on it: the rows are the same either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ArtifactCompression {
+    /// Uncompressed, 64-byte aligned: [`Artifact::read_all`] borrows the
+    /// arrays from one read of the file, nothing decoded.
+    #[default]
+    None,
+    /// LZ4-frame compressed buffers (the IPC format's own compression):
+    /// fewer bytes to read, every buffer decompressed when read.
+    Lz4,
 }
 
 /// What an artifact is: kept as `info.json` beside its rows.
@@ -119,6 +143,10 @@ pub struct ArtifactInfo {
     pub spec: serde_json::Value,
     /// The inputs it was built from.
     pub inputs: Vec<Input>,
+    /// How its rows are stored (artifacts kept before this field existed
+    /// are uncompressed).
+    #[serde(default)]
+    pub compression: ArtifactCompression,
     /// When it was last read or built (ms since the epoch); not stored,
     /// read from the file system.
     #[serde(skip)]

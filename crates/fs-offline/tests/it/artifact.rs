@@ -8,7 +8,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use arrow_array::{Int64Array, RecordBatch};
-use fs_offline::artifact::{ArtifactEngine, ArtifactOptions, ArtifactStore};
+use fs_offline::artifact::{ArtifactCompression, ArtifactEngine, ArtifactOptions, ArtifactStore};
 use fs_offline::local::LocalEngine;
 use fs_offline::spec::{Entities, EntitySource};
 use fs_offline::table::OfflineTable;
@@ -162,6 +162,47 @@ fn the_same_spec_on_unchanged_data_is_read_back_without_recomputing() {
         .unwrap();
     assert_eq!(via_trait, kept);
     assert_eq!(fx.runs(), 1);
+}
+
+#[test]
+fn an_lz4_artifact_holds_the_same_rows_under_the_same_id_and_is_read_either_way() {
+    let fx = Fixture::new();
+    let spec = fx.latest();
+    let rt = runtime();
+    let plain = fx.engine(ArtifactOptions::default());
+    let first = rt.block_on(plain.artifact(&spec)).unwrap().unwrap();
+    let rows = first.read_all().unwrap();
+    // The same dataset kept LZ4-compressed in another store.
+    let lz4_dir = fx.dir.path().join("lz4");
+    let local = LocalEngine::new().with_table(OfflineTable::new(fx.group.clone(), fx.data_dir()));
+    let lz4 = ArtifactEngine::new(
+        Arc::new(local),
+        ArtifactStore::new(
+            &lz4_dir,
+            ArtifactOptions::default().compression(ArtifactCompression::Lz4),
+        ),
+    );
+    let compressed = rt.block_on(lz4.artifact(&spec)).unwrap().unwrap();
+    assert_eq!(
+        compressed.id(),
+        first.id(),
+        "the rows decide the id, not their storage"
+    );
+    assert_eq!(compressed.info().compression, ArtifactCompression::Lz4);
+    assert_eq!(first.info().compression, ArtifactCompression::None);
+    assert_ne!(
+        std::fs::read(compressed.data_path()).unwrap(),
+        std::fs::read(first.data_path()).unwrap()
+    );
+    assert_eq!(compressed.read_all().unwrap(), rows);
+    let streamed: Vec<RecordBatch> = rt
+        .block_on(async { compressed.stream()?.try_collect().await })
+        .unwrap();
+    assert_eq!(streamed, rows);
+    // A store opened uncompressed reads the LZ4 artifact it already holds.
+    let reopened = ArtifactStore::new(&lz4_dir, ArtifactOptions::default());
+    let again = reopened.get(first.id()).unwrap().unwrap();
+    assert_eq!(again.read_all().unwrap(), rows);
 }
 
 #[test]
