@@ -79,6 +79,7 @@
 //! system; network file systems that lack them are not supported.
 
 mod checksum;
+mod download;
 mod engine;
 mod error;
 mod evict;
@@ -89,6 +90,7 @@ mod lock;
 mod manifest;
 mod partition;
 mod parts;
+mod slots;
 mod sync;
 mod uri;
 mod verify;

@@ -20,7 +20,7 @@ use super::list::{Listing, RemoteObject, list};
 use super::lock;
 use super::manifest::{Journal, Manifest, ObjectEntry, Op, PrefixEntry};
 use super::partition::TimeRange;
-use super::parts::{Slots, Tuner};
+use super::slots::{Slots, Tuner};
 use super::uri::{S3Prefix, check_files_are_not_prefixes, relative_path, split_id};
 use super::{Cache, CachedPrefix};
 
