@@ -204,6 +204,7 @@ fn aws_options(global: &Global, engine: Engine) -> featurestore::AwsOptions {
         .athena(athena)
         .offline_engine(match engine {
             Engine::Cache => featurestore::OfflineEngine::Cache,
+            Engine::Projected => featurestore::OfflineEngine::Projected,
             Engine::Athena => featurestore::OfflineEngine::Athena,
         });
     if let Some(url) = &global.s3_endpoint_url {

@@ -566,7 +566,8 @@ pub(crate) struct DatasetArgs {
     /// Print the SQL the dataset runs as, and build nothing.
     #[arg(long)]
     pub(crate) sql: bool,
-    /// With --aws: build the dataset from the local cache (synced first) or on Athena.
+    /// With --aws: build the dataset from the local cache (synced first),
+    /// from only the column chunks it needs (projected), or on Athena.
     #[arg(long, value_enum, default_value = "cache")]
     pub(crate) engine: Engine,
     /// Build the dataset afresh: neither read a kept one nor keep this one.
@@ -617,6 +618,9 @@ pub(crate) enum DatasetsAction {
 pub(crate) enum Engine {
     /// Sync the offline data into the local cache, then the embedded SQL engine.
     Cache,
+    /// Fetch only the column chunks the dataset needs from S3 into the
+    /// local cache (none twice), then the embedded SQL engine.
+    Projected,
     /// Amazon Athena over the groups' Glue tables.
     Athena,
 }

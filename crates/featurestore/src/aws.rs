@@ -58,6 +58,12 @@ pub enum OfflineEngine {
     /// path for training jobs that read the same data again and again.
     #[default]
     Cache,
+    /// Read only the column chunks each dataset needs straight from S3
+    /// (ranged GETs after each object's footer), keep them in the cache
+    /// so that none is fetched twice, then run the embedded SQL engine:
+    /// the fast path for a job that needs a few columns of wide groups on
+    /// a fresh machine. See `fs_offline::cache::Cache::sync_projected`.
+    Projected,
     /// Run the dataset's SQL on Amazon Athena over the Glue tables
     /// SageMaker keeps; large results come back as Parquet (UNLOAD).
     Athena,
@@ -155,6 +161,7 @@ impl FeatureStore {
             engines.s3_endpoint_url = options.s3_endpoint_url.clone();
             engines.athena_endpoint_url = options.athena_endpoint_url.clone();
             engines.engine = options.engine.clone();
+            engines.projected = options.offline_engine == OfflineEngine::Projected;
             if options.offline_engine == OfflineEngine::Athena {
                 engines = engines.athena(options.athena.clone());
             }
@@ -164,7 +171,7 @@ impl FeatureStore {
         // Datasets the cached engine builds are kept beside the cache, under
         // its budget (a name no bucket can have, as the cache's own `.fs-cache`).
         #[cfg(feature = "sql")]
-        let artifacts = (options.offline_engine == OfflineEngine::Cache).then(|| {
+        let artifacts = (options.offline_engine != OfflineEngine::Athena).then(|| {
             let mut keep = fs_offline::artifact::ArtifactOptions::default();
             keep.size_budget = options.cache_size_budget;
             fs_offline::artifact::ArtifactEngine::new(

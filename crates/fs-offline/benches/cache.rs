@@ -23,6 +23,12 @@
 //! GETs in flight, parts of 16 MiB), and the same objects downloaded over
 //! one connection, one after another, as a one-thread script does.
 //!
+//! With real Parquet, then, through the same throttled link: projected
+//! reads ([`projected`]): a sub-model building a dataset of 3 of `orders`'
+//! 20 features from only the column chunks it reads, and a second one
+//! asking for the same; the bytes the proxy carried for each, against a
+//! full sync's.
+//!
 //! It prints medians: `cache_cold_sync_time` (ms) and `cache_cold_sync`
 //! (MB/s) of the cold syncs alone; `cache_second_reader_time` (ms);
 //! `cache_warm_sync` (ms, the warm sync alone); `cache_raw_read` (MB/s);
@@ -181,7 +187,119 @@ async fn main() {
         assert_eq!(r.objects_fetched, 0);
     }
     samples.print(total, real);
-    throttled(&endpoint, &uri, total, scratch.path()).await;
+    let full_down = throttled(&endpoint, &uri, total, scratch.path()).await;
+    if let Some(group) = &group {
+        projected(&endpoint, &uri, group, &warm, full_down, scratch.path()).await;
+    }
+}
+
+/// The features of `orders` a sub-model reads in [`projected`]: one of
+/// each type.
+const PROJECTED_FEATURES: [&str; 3] = ["f0", "f9", "f15"];
+
+/// Projected reads through the throttled link, [`RUNS`] times: a first
+/// sub-model on an empty cache builds the latest record per identifier of
+/// `orders` with 3 of its 20 features (`Cache::sync_projected` of the
+/// columns the spec reads, then the embedded engine over the copies),
+/// then a second one, in a fresh cache handle on the same directory, asks
+/// for the same. Prints the bytes the proxy carried down for each
+/// (`cache_projected_down`, `cache_projected_second_down`), the object
+/// bytes each fetched (`cache_projected_second_fetched`), the first's time
+/// end to end (`cache_projected_time`), the rows it wrote and those of the
+/// same spec built over the whole synced files (`cache_projected_rows`,
+/// `cache_projected_full_rows`), and the full sync's bytes down again
+/// (`cache_projected_full_down`).
+async fn projected(
+    endpoint: &str,
+    uri: &str,
+    group: &FeatureGroup,
+    warm: &Cache,
+    full_down: u64,
+    scratch: &Path,
+) {
+    let moto: std::net::SocketAddr = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("FS_S3_ENDPOINT is http://HOST:PORT");
+    let throttle = Throttle::start(moto, throttle_limits()).await.unwrap();
+    let config = fs_server::client_config(&throttle.endpoint_url(), 3);
+    let client = Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let spec = DatasetBuilder::from_group(group.clone())
+        .features(PROJECTED_FEATURES)
+        .build()
+        .unwrap();
+    let columns = spec.columns_read(&group.feature_group_name);
+    let out = scratch.join("projected.parquet");
+    let build = |dir: &Path| {
+        let engine = LocalEngine::with_options(EngineOptions::default())
+            .with_table(OfflineTable::new(group.clone(), dir));
+        let (spec, out) = (spec.clone(), out.clone());
+        async move {
+            let stream = engine.execute(&spec).await.unwrap();
+            write_parquet(stream, &out, ParquetOptions::default())
+                .await
+                .unwrap()
+                .rows
+        }
+    };
+    let full_rows = {
+        let opened = warm.open_for_read(uri).unwrap();
+        build(opened.path()).await
+    };
+    let (mut down, mut times, mut second_down, mut second_fetched) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut rows = 0;
+    for run in 0..RUNS {
+        let dir = scratch.join(format!("projected-{run}"));
+        let cache = Cache::open(&dir, CacheOptions::default()).unwrap();
+        let before = throttle.bytes_down();
+        let t = Instant::now();
+        let (report, copies) = cache
+            .sync_projected(&client, uri, &columns, &SyncOptions::new())
+            .await
+            .unwrap();
+        rows = build(copies.path()).await;
+        times.push(t.elapsed());
+        down.push(throttle.bytes_down() - before);
+        assert!(report.bytes_fetched > 0);
+        drop(cache);
+
+        let cache = Cache::open(&dir, CacheOptions::default()).unwrap();
+        let before = throttle.bytes_down();
+        let (again, _) = cache
+            .sync_projected(&client, uri, &columns, &SyncOptions::new())
+            .await
+            .unwrap();
+        second_down.push(throttle.bytes_down() - before);
+        second_fetched.push(again.bytes_fetched);
+        drop(cache);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let mid = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    println!("RESULT cache_projected_down {} bytes", mid(down));
+    println!("RESULT cache_projected_full_down {full_down} bytes");
+    println!(
+        "RESULT cache_projected_second_down {} bytes",
+        mid(second_down)
+    );
+    println!(
+        "RESULT cache_projected_second_fetched {} bytes",
+        mid(second_fetched)
+    );
+    println!(
+        "RESULT cache_projected_time {:.1} ms",
+        median(times).as_secs_f64() * 1e3
+    );
+    println!("RESULT cache_projected_rows {rows} rows");
+    println!("RESULT cache_projected_full_rows {full_rows} rows");
 }
 
 /// The throttled link of [`throttled`]: half the per-connection and link
@@ -201,8 +319,9 @@ fn throttle_limits() -> Limits {
 /// Prints `cache_throttled_sync` and `cache_throttled_single` (MB/s,
 /// medians), `cache_throttled_bound` (MB/s: min(link, 16 connections ×
 /// per-connection), the sync's default concurrency) and the bytes the
-/// proxy carried down during ours (`cache_throttled_bytes_down`).
-async fn throttled(endpoint: &str, uri: &str, total: u64, scratch: &Path) {
+/// proxy carried down during ours (`cache_throttled_bytes_down`), which it
+/// returns.
+async fn throttled(endpoint: &str, uri: &str, total: u64, scratch: &Path) -> u64 {
     let moto: std::net::SocketAddr = endpoint
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -258,6 +377,7 @@ async fn throttled(endpoint: &str, uri: &str, total: u64, scratch: &Path) {
         "RESULT cache_throttled_bytes_down {} bytes",
         down[down.len() / 2]
     );
+    down[down.len() / 2]
 }
 
 /// Downloads every object under `uri` into `dir` over one connection, one

@@ -48,6 +48,9 @@ pub struct SageMakerEngines {
     /// How the embedded engine runs the cached engine's datasets (its
     /// memory limit, partitions, native paths).
     pub engine: EngineOptions,
+    /// Through the cache, read only the column chunks each dataset needs
+    /// ([`CachedEngine::projected`]) instead of syncing whole objects.
+    pub projected: bool,
 }
 
 impl SageMakerEngines {
@@ -62,12 +65,20 @@ impl SageMakerEngines {
             s3_endpoint_url: None,
             athena_endpoint_url: None,
             engine: EngineOptions::default(),
+            projected: false,
         }
     }
 
     /// Runs datasets on Athena with `options` instead of the cache.
     pub fn athena(mut self, options: AthenaOptions) -> Self {
         self.athena = Some(options);
+        self
+    }
+
+    /// Through the cache, reads only the column chunks each dataset needs
+    /// ([`CachedEngine::projected`]).
+    pub fn projected(mut self, projected: bool) -> Self {
+        self.projected = projected;
         self
     }
 
@@ -96,7 +107,8 @@ impl SageMakerEngines {
         let s3 = self.s3_client(config);
         let cached = Arc::new(
             CachedEngine::new(registry, &self.cache_dir, self.cache.clone(), s3.clone())
-                .with_options(self.engine.clone()),
+                .with_options(self.engine.clone())
+                .projected(self.projected),
         );
         let datasets: Arc<dyn DatasetEngine> = match &self.athena {
             Some(options) => {

@@ -399,6 +399,35 @@ impl DatasetSpec {
         out
     }
 
+    /// The columns of the group named `name` that building this dataset
+    /// reads, sorted: what it outputs of the group, the group's record
+    /// identifier and event time, and the three metadata columns
+    /// (deduplication and deletes need them). Empty of features when the
+    /// dataset does not read the group. Projected reads fetch only these.
+    pub fn columns_read(&self, name: &str) -> Vec<String> {
+        let mut out: Vec<String> = [WRITE_TIME, API_INVOCATION_TIME, IS_DELETED]
+            .map(String::from)
+            .to_vec();
+        if self
+            .base_group()
+            .is_some_and(|g| g.feature_group_name == name)
+        {
+            out.extend(self.base_features());
+        }
+        for join in self
+            .joins
+            .iter()
+            .filter(|j| j.group.feature_group_name == name)
+        {
+            out.push(join.group.record_identifier_feature_name.clone());
+            out.push(join.group.event_time_feature_name.clone());
+            out.extend(join.output_features().into_iter().map(|(_, f)| f));
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The output columns that come from groups, in order: the base group's
     /// features, its metadata columns if asked for, then each join's. An
     /// entity table's own columns (which come first) are not listed, since

@@ -21,6 +21,8 @@ pub(crate) enum Unit {
     MbPerSec,
     /// MiB of memory (lower is better).
     Mib,
+    /// Megabytes (10^6 bytes) moved over a link (lower is better).
+    Mb,
 }
 
 impl Unit {
@@ -44,6 +46,8 @@ impl std::fmt::Display for Q {
             Unit::RowsPerSec => write!(f, "{} rows/s", thousands(v)),
             Unit::MbPerSec => write!(f, "{} MB/s", thousands(v)),
             Unit::Mib => write!(f, "{} MiB", thousands(v)),
+            Unit::Mb if v < 10.0 => write!(f, "{v:.3} MB"),
+            Unit::Mb => write!(f, "{} MB", thousands(v)),
         }
     }
 }

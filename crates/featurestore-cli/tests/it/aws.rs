@@ -424,6 +424,59 @@ fn aws_sync_and_dataset_read_the_offline_store_through_the_cache() {
     assert_eq!(built["reused"], false);
     kept_datasets_are_built_once_by_concurrent_processes(&with_s3);
 
+    // Projected reads, into a cache of their own: the same rows as the
+    // whole-object sync for a dataset of two features.
+    let projected_cache = env.path("projected-cache").display().to_string();
+    let narrow = |engine: &str, cache: &str, out: &std::path::Path| {
+        let out = out.display().to_string();
+        aws(
+            &env,
+            &served,
+            &[
+                "--s3-endpoint-url",
+                moto.as_str(),
+                "--cache",
+                cache,
+                "dataset",
+                "customers",
+                "--features",
+                "city,age",
+                "--engine",
+                engine,
+                "--no-reuse",
+                "--out",
+                &out,
+            ],
+        )
+        .ok();
+        let mut lines: Vec<String> = std::fs::read_to_string(&out)
+            .expect("the dataset")
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let whole = narrow("cache", &cache, &env.path("narrow-cache.csv"));
+    let projected = narrow(
+        "projected",
+        &projected_cache,
+        &env.path("narrow-projected.csv"),
+    );
+    assert_eq!(whole.len(), local.len());
+    assert_eq!(projected, whole);
+    let copies: Vec<_> = {
+        let mut all = Vec::new();
+        files_under(
+            &env.path("projected-cache").join(".fs-cache/projected"),
+            &mut all,
+        );
+        all.into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .collect()
+    };
+    assert_eq!(copies.len(), files.len(), "one projected copy per object");
+
     // sync is for SageMaker's store only.
     env.run(&["sync", "customers"]).fails(1, &["--aws"]);
 }

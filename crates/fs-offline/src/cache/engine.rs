@@ -8,7 +8,7 @@ use std::sync::Arc;
 use fs_schema::EventTime;
 use fs_schema::registry::Registry;
 
-use super::{Cache, CacheOptions, CachedFile, CachedPrefix, SyncOptions, SyncReport};
+use super::{Cache, CacheOptions, CachedPrefix, ProjectedPrefix, SyncOptions, SyncReport};
 use crate::engine::{BatchStream, DatasetEngine, EngineOptions, Pinned};
 use crate::error::{Error, Result};
 use crate::inputs::Input;
@@ -27,6 +27,11 @@ use crate::table::OfflineTable;
 /// end. Groups are found, with their current definitions and resolved S3
 /// locations, through the [`Registry`] (SageMaker's DescribeFeatureGroup).
 ///
+/// With [`CachedEngine::projected`], it fetches only the column chunks
+/// the dataset reads instead ([`Cache::sync_projected`]): the columns of
+/// each group that the spec outputs, its record identifier and event time,
+/// and the three metadata columns deduplication and deletes need.
+///
 /// The cache directory is opened (and created) on first use, so that a
 /// handle that never builds a dataset leaves no directory behind.
 #[derive(Debug)]
@@ -37,6 +42,63 @@ pub struct CachedEngine {
     cache: tokio::sync::OnceCell<Cache>,
     s3: aws_sdk_s3::Client,
     options: EngineOptions,
+    projected: bool,
+}
+
+/// What an engine run holds while its result streams.
+#[derive(Debug)]
+pub enum CacheHold {
+    /// A synced prefix, held against eviction.
+    Synced(CachedPrefix),
+    /// Projected copies.
+    Projected(ProjectedPrefix),
+}
+
+impl CacheHold {
+    /// The local directory the run reads.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            CacheHold::Synced(p) => p.path(),
+            CacheHold::Projected(p) => p.path(),
+        }
+    }
+
+    /// Each local file with its object: `(path, s3 URI, object size, ETag)`.
+    fn objects(&self) -> Vec<(PathBuf, String, u64, String)> {
+        let uri = match self {
+            CacheHold::Synced(p) => p.uri(),
+            CacheHold::Projected(p) => p.uri(),
+        };
+        let bucket = super::S3Prefix::parse(uri)
+            .map(|p| p.bucket().to_owned())
+            .unwrap_or_default();
+        match self {
+            CacheHold::Synced(p) => p
+                .files()
+                .iter()
+                .map(|f| {
+                    (
+                        f.path.clone(),
+                        format!("s3://{bucket}/{}", f.key),
+                        f.size,
+                        f.etag.clone(),
+                    )
+                })
+                .collect(),
+            CacheHold::Projected(p) => p
+                .files()
+                .iter()
+                .map(|f| {
+                    (
+                        f.path.clone(),
+                        format!("s3://{bucket}/{}", f.key),
+                        f.object_size,
+                        f.etag.clone(),
+                    )
+                })
+                .collect(),
+        }
+    }
 }
 
 impl CachedEngine {
@@ -55,7 +117,18 @@ impl CachedEngine {
             cache: tokio::sync::OnceCell::new(),
             s3,
             options: EngineOptions::default(),
+            projected: false,
         }
+    }
+
+    /// With `true`, reads only the column chunks each dataset needs,
+    /// straight from S3, keeping them in the cache ([`Cache::sync_projected`]),
+    /// instead of syncing whole objects. Worth it when a job reads a few
+    /// columns of wide groups, above all on a fresh machine; whole syncs
+    /// check every object's checksum, projected reads cannot.
+    pub fn projected(mut self, projected: bool) -> Self {
+        self.projected = projected;
+        self
     }
 
     /// Runs the embedded engine with `options`.
@@ -101,7 +174,7 @@ impl CachedEngine {
 
     /// Syncs every group `spec` reads and returns the embedded engine over
     /// the cached copies, with the holds that keep eviction away.
-    pub async fn engine_for(&self, spec: &DatasetSpec) -> Result<(LocalEngine, Vec<CachedPrefix>)> {
+    pub async fn engine_for(&self, spec: &DatasetSpec) -> Result<(LocalEngine, Vec<CacheHold>)> {
         let cache = self.cache().await?;
         let base = spec.base_group().map(|g| g.feature_group_name.as_str());
         let mut engine = LocalEngine::with_options(self.options.clone());
@@ -114,12 +187,22 @@ impl CachedEngine {
                 (None, None)
             };
             let options = SyncOptions::new().event_time_range(range.0, range.1);
-            let (_, opened) = cache
-                .sync_and_open(&self.s3, &uri, &options)
-                .await
-                .map_err(Box::new)?;
-            engine.register(OfflineTable::new(group, opened.path()));
-            holds.push(opened);
+            let hold = if self.projected {
+                let columns = spec.columns_read(name);
+                let (_, projected) = cache
+                    .sync_projected(&self.s3, &uri, &columns, &options)
+                    .await
+                    .map_err(Box::new)?;
+                CacheHold::Projected(projected)
+            } else {
+                let (_, opened) = cache
+                    .sync_and_open(&self.s3, &uri, &options)
+                    .await
+                    .map_err(Box::new)?;
+                CacheHold::Synced(opened)
+            };
+            engine.register(OfflineTable::new(group, hold.path()));
+            holds.push(hold);
         }
         Ok((engine, holds))
     }
@@ -143,33 +226,25 @@ impl DatasetEngine for CachedEngine {
     async fn pin(&self, spec: &DatasetSpec) -> Result<Option<Pinned>> {
         let (engine, holds) = self.engine_for(spec).await?;
         let mut pinned = engine.pin(spec)?;
-        let objects: HashMap<String, (String, &CachedFile)> = holds
+        // Keyed as the inputs name files: by canonical path.
+        let objects: HashMap<String, (String, u64, String)> = holds
             .iter()
-            .flat_map(|hold| {
-                let bucket = super::S3Prefix::parse(hold.uri())
-                    .map(|p| p.bucket().to_owned())
-                    .unwrap_or_default();
-                // Keyed as the inputs name files: by canonical path.
-                hold.files().iter().map(move |f| {
-                    let path = std::fs::canonicalize(&f.path).unwrap_or_else(|_| f.path.clone());
-                    (
-                        path.display().to_string(),
-                        (format!("s3://{bucket}/{}", f.key), f),
-                    )
-                })
+            .flat_map(CacheHold::objects)
+            .map(|(path, uri, size, etag)| {
+                let path = std::fs::canonicalize(&path).unwrap_or(path);
+                (path.display().to_string(), (uri, size, etag))
             })
             .collect();
         for input in pinned.inputs_mut() {
-            if let Some((uri, file)) = objects.get(&input.location) {
+            if let Some((uri, size, etag)) = objects.get(&input.location) {
                 *input = Input::new(
                     input.role.clone(),
                     uri.clone(),
-                    file.size,
-                    format!("etag:{}", file.etag),
+                    *size,
+                    format!("etag:{etag}"),
                 );
             }
         }
-        drop(objects);
         Ok(Some(pinned.holding(holds)))
     }
 }

@@ -162,7 +162,7 @@ impl SyncOptions {
         self
     }
 
-    fn range(&self) -> Option<TimeRange> {
+    pub(crate) fn range(&self) -> Option<TimeRange> {
         (self.event_time_from.is_some() || self.event_time_to.is_some()).then(|| TimeRange {
             from_ms: self.event_time_from.map(|t| t.as_millis()),
             to_ms: self.event_time_to.map(|t| t.as_millis()),

@@ -111,10 +111,21 @@ mod cached_engine {
         registry: Arc<dyn Registry>,
         s3: aws_sdk_s3::Client,
         bucket: String,
+        projected: bool,
     }
 
     impl Cached {
+        /// Whole objects synced into the cache.
         pub(crate) async fn new() -> Self {
+            Self::with(false).await
+        }
+
+        /// Only the column chunks each dataset reads (`--engine projected`).
+        pub(crate) async fn projected() -> Self {
+            Self::with(true).await
+        }
+
+        async fn with(projected: bool) -> Self {
             let dir = tempfile::tempdir().unwrap();
             let store = Arc::new(fs_local::Store::open(dir.path().join("server")).unwrap());
             let server = fs_server::Server::start(store, fs_server::ServerOptions::default())
@@ -133,6 +144,7 @@ mod cached_engine {
                 registry,
                 s3,
                 bucket,
+                projected,
             }
         }
     }
@@ -162,6 +174,7 @@ mod cached_engine {
             let config = fs_server::client_config(&self.server.endpoint_url(), 3);
             let (datasets, _) = SageMakerEngines::new(self.dir.path().join("cache"))
                 .s3_endpoint_url(support::endpoint())
+                .projected(self.projected)
                 .build(&config, self.registry.clone());
             datasets
         }
@@ -171,4 +184,14 @@ mod cached_engine {
         #[ignore = "needs moto's S3; run by cargo xtask it"]
         fixture = Cached::new().await
     );
+
+    /// The same contract with projected reads.
+    mod projected {
+        use super::Cached;
+
+        fs_offline::dataset_contract_suite!(
+            #[ignore = "needs moto's S3; run by cargo xtask it"]
+            fixture = Cached::projected().await
+        );
+    }
 }

@@ -11,6 +11,8 @@ mod local;
 mod native;
 mod output;
 mod passes;
+#[cfg(feature = "s3")]
+mod projected;
 mod random;
 mod reference;
 mod scan;
