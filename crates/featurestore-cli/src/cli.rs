@@ -637,11 +637,11 @@ pub(crate) struct SyncArgs {
     #[arg(long, value_name = "TIME")]
     pub(crate) to: Option<String>,
     /// GET requests in flight at first (whole objects or ranged parts).
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) concurrency: usize,
     /// The most GET requests in flight: more are added while they make the
     /// download faster. At or below --concurrency, the number stays fixed.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) max_concurrency: usize,
     /// Objects larger than this are downloaded in ranged parts of this
     /// size, several at once (e.g. 8M, 64M).

@@ -247,6 +247,31 @@ fn lock_shared(dir: &Path) -> Result<Option<std::fs::File>> {
     Ok(Some(file))
 }
 
+/// A name a table skips, file or directory: hidden (`.x`, such as a
+/// writer's temporary files and locks) or `_x` (`_SUCCESS`).
+fn is_hidden(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('_')
+}
+
+/// A file name a table reads: a Parquet file's.
+fn is_data_name(name: &str) -> bool {
+    name.ends_with(".parquet")
+}
+
+/// Whether a table reads the file at `rel`, a `/`-separated path under its
+/// directory: no segment is hidden and the name is a Parquet file's.
+pub(crate) fn reads(rel: &str) -> bool {
+    let mut segments = rel.split('/').filter(|s| !s.is_empty()).peekable();
+    let mut ok = segments.peek().is_some();
+    while let Some(segment) = segments.next() {
+        ok &= !is_hidden(segment);
+        if segments.peek().is_none() {
+            ok &= is_data_name(segment);
+        }
+    }
+    ok
+}
+
 /// Whether the range `[start, end)` may hold event times in `[from, to]`.
 fn overlaps((start, end): (i64, i64), from: Option<EventTime>, to: Option<EventTime>) -> bool {
     from.is_none_or(|f| f.as_millis() < end) && to.is_none_or(|t| t.as_millis() >= start)
@@ -390,7 +415,7 @@ fn walk(
         let entry = entry.map_err(io("listing", dir))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.starts_with('.') || name.starts_with('_') {
+        if is_hidden(name) {
             continue;
         }
         let path = entry.path();
@@ -400,7 +425,7 @@ fn walk(
             if inner.overlaps(from, to) {
                 walk(&path, inner, from, to, out)?;
             }
-        } else if name.ends_with(".parquet") {
+        } else if is_data_name(name) {
             let partition = match (bounds.hour, bounds.range()) {
                 (Some(_), Some((s, e))) => Some((
                     EventTime::from_millis(s).unwrap_or(EventTime::MIN),
@@ -453,4 +478,21 @@ pub(crate) fn key_columns(group: &FeatureGroup) -> Result<SchemaRef> {
             IS_DELETED.into(),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_read_parquet_files_outside_hidden_directories() {
+        assert!(reads("year=2024/month=05/f.parquet"));
+        assert!(reads("f.parquet"));
+        assert!(!reads("year=2024/.publish.lock"));
+        assert!(!reads("year=2024/_SUCCESS"));
+        assert!(!reads("_tmp/f.parquet"));
+        assert!(!reads("year=2024/.f.parquet.1-0.fs-partial"));
+        assert!(!reads("year=2024/notes.txt"));
+        assert!(!reads(""));
+    }
 }

@@ -623,6 +623,16 @@ fn invalid_command_lines() {
             &["--concurrency"],
         ),
         case(
+            &["sync", "customers", "--concurrency", "0"],
+            2,
+            &["--concurrency", "0"],
+        ),
+        case(
+            &["sync", "customers", "--max-concurrency", "0"],
+            2,
+            &["--max-concurrency", "0"],
+        ),
+        case(
             &["create-dataset", "--rows", "0", "--out", "x.csv"],
             2,
             &["\"0\"", "rows"],

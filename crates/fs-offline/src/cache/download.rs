@@ -6,11 +6,73 @@
 use std::fs::{self, File, OpenOptions};
 use std::path::Path;
 
+use aws_sdk_s3::primitives::ByteStream;
 use fs_retry::RetryConfig;
 
 use super::checksum::{Hasher, RemoteChecksum};
 use super::error::{CacheError, CacheResult};
-use super::fsutil::{fsync_dir, mtime_nanos};
+use super::fsutil::{blocking, fsync_dir, mtime_nanos};
+use super::slots::Slots;
+
+/// Bytes gathered from a body before one write to disk.
+const WRITE_CHUNK: usize = 4 << 20;
+
+/// Where a download's body goes: chunks of about 4 MiB, each written on
+/// the blocking pool (the sink moves there and back).
+pub(crate) trait BodySink: Send + 'static {
+    /// Writes the next `buf` bytes of the body.
+    fn write(&mut self, buf: &[u8]) -> CacheResult<()>;
+}
+
+/// Reads `body` (of `uri`, going to the temporary file `tmp`) to its end
+/// into `sink`, counting what arrives into `slots`. Fails with
+/// [`CacheError::Body`] when the body breaks off, and with a verification
+/// error when it brings more than `max` bytes. Returns the sink and the
+/// bytes received.
+pub(crate) async fn drain<S: BodySink>(
+    mut body: ByteStream,
+    mut sink: S,
+    max: u64,
+    uri: &str,
+    tmp: &Path,
+    slots: &Slots,
+) -> CacheResult<(S, u64)> {
+    let mut buf = Vec::with_capacity(WRITE_CHUNK);
+    let mut received = 0u64;
+    loop {
+        let chunk = body.try_next().await.map_err(|e| CacheError::Body {
+            uri: uri.to_owned(),
+            path: tmp.to_path_buf(),
+            received,
+            source: Box::new(e),
+        })?;
+        let last = chunk.is_none();
+        if let Some(chunk) = chunk {
+            received += chunk.len() as u64;
+            slots.received(chunk.len());
+            if received > max {
+                return Err(CacheError::Verification {
+                    uri: uri.to_owned(),
+                    path: tmp.to_path_buf(),
+                    reason: format!("the answer brought more than the {max} bytes asked"),
+                });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        if buf.len() >= WRITE_CHUNK || (last && !buf.is_empty()) {
+            let (s, mut b) = blocking(move || {
+                sink.write(&buf)?;
+                Ok::<_, CacheError>((sink, buf))
+            })
+            .await?;
+            b.clear();
+            (sink, buf) = (s, b);
+        }
+        if last {
+            return Ok((sink, received));
+        }
+    }
+}
 
 /// How downloads are retried: `attempts - 1` retries after fs-retry's
 /// default delays (capped at 50 ms doubling to 5 s, full jitter, so that

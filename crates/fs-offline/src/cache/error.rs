@@ -162,6 +162,21 @@ impl CacheError {
         }
     }
 
+    /// The failure of S3 operation `op` (`"GetObject"`, ...) on `uri`.
+    pub(crate) fn s3<E>(
+        op: &'static str,
+        uri: impl Into<String>,
+        e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> Self
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        CacheError::S3 {
+            uri: uri.into(),
+            source: Box::new(AwsError::from_sdk(op, e)),
+        }
+    }
+
     /// True when retrying the same operation may succeed: a throttled or
     /// transient S3 error, a body cut short, or a download whose checksum did
     /// not match.

@@ -10,18 +10,14 @@ use std::time::SystemTime;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::ChecksumMode;
-use fs_schema::aws_error::AwsError;
 
 use super::checksum::{Hasher, RemoteChecksum, expected, normalize_etag};
-use super::download::{create_temp, publish, retry_config};
+use super::download::{BodySink, create_temp, drain, publish, retry_config};
 use super::error::{CacheError, CacheResult};
 use super::fsutil::{blocking, millis, temp_path_for};
 use super::manifest::ObjectEntry;
 use super::parts::fetch_in_parts;
 use super::slots::Slots;
-
-/// Bytes gathered from the body before one write to disk.
-const WRITE_CHUNK: usize = 4 << 20;
 
 /// The file being written, moved to the blocking pool for each write.
 struct Sink {
@@ -29,19 +25,21 @@ struct Sink {
     local: Hasher,
     remote: Option<Hasher>,
     written: u64,
+    tmp: PathBuf,
+    uri: String,
 }
 
-impl Sink {
-    fn write(mut self, buf: Vec<u8>, tmp: PathBuf, uri: String) -> CacheResult<(Self, Vec<u8>)> {
-        self.local.update(&buf);
+impl BodySink for Sink {
+    fn write(&mut self, buf: &[u8]) -> CacheResult<()> {
+        self.local.update(buf);
         if let Some(h) = &mut self.remote {
-            h.update(&buf);
+            h.update(buf);
         }
         self.file
-            .write_all(&buf)
-            .map_err(|e| CacheError::io_object("writing", tmp, &uri, e))?;
+            .write_all(buf)
+            .map_err(|e| CacheError::io_object("writing", &self.tmp, &self.uri, e))?;
         self.written += buf.len() as u64;
-        Ok((self, buf))
+        Ok(())
     }
 }
 
@@ -117,14 +115,11 @@ async fn fetch_once(
         .checksum_mode(ChecksumMode::Enabled)
         .send()
         .await
-        .map_err(|e| CacheError::S3 {
-            uri: uri.clone(),
-            source: Box::new(AwsError::from_sdk("GetObject", e)),
-        })?;
+        .map_err(|e| CacheError::s3("GetObject", uri.clone(), e))?;
     let size = out.content_length().unwrap_or(0).max(0) as u64;
     let etag = normalize_etag(out.e_tag().unwrap_or_default());
     let remote_checksum = expected(&out);
-    let mut body = out.body;
+    let body = out.body;
 
     let tmp = temp_path_for(target);
     let sink = {
@@ -137,38 +132,15 @@ async fn fetch_once(
                 local: Hasher::local(),
                 remote: algorithm.as_deref().map(Hasher::new),
                 written: 0,
+                tmp,
+                uri,
             })
         })
         .await?
     };
 
     let result = async {
-        let mut sink = sink;
-        let mut buf = Vec::with_capacity(WRITE_CHUNK);
-        let mut received = 0u64;
-        loop {
-            let chunk = body.try_next().await.map_err(|e| CacheError::Body {
-                uri: uri.clone(),
-                path: tmp.clone(),
-                received,
-                source: Box::new(e),
-            })?;
-            let last = chunk.is_none();
-            if let Some(chunk) = chunk {
-                received += chunk.len() as u64;
-                slots.received(chunk.len());
-                buf.extend_from_slice(&chunk);
-            }
-            if buf.len() >= WRITE_CHUNK || (last && !buf.is_empty()) {
-                let (t, u) = (tmp.clone(), uri.clone());
-                let (s, mut b) = blocking(move || sink.write(buf, t, u)).await?;
-                b.clear();
-                (sink, buf) = (s, b);
-            }
-            if last {
-                break;
-            }
-        }
+        let (sink, _) = drain(body, sink, u64::MAX, &uri, &tmp, slots).await?;
         let (tmp2, target2, uri2) = (tmp.clone(), target.to_path_buf(), uri.clone());
         let remote2 = remote_checksum.clone();
         blocking(move || finish(sink, size, remote2, &tmp2, &target2, &uri2)).await
@@ -217,6 +189,7 @@ mod tests {
 
     use super::*;
     use crate::cache::download::retry_config;
+    use fs_schema::aws_error::AwsError;
 
     #[test]
     fn downloads_retry_with_capped_jittered_delays_and_no_deadline() {

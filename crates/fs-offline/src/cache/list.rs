@@ -9,7 +9,6 @@
 //! directories are walked into, and loose files on the way are kept.
 
 use aws_sdk_s3::Client;
-use fs_schema::aws_error::AwsError;
 use futures::{StreamExt, TryStreamExt};
 
 use super::checksum::normalize_etag;
@@ -132,20 +131,6 @@ pub(crate) async fn list(
     Ok(listing)
 }
 
-fn s3_error<E>(
-    bucket: &str,
-    prefix: &str,
-    e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> CacheError
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    CacheError::S3 {
-        uri: format!("s3://{bucket}/{prefix}"),
-        source: Box::new(AwsError::from_sdk("ListObjectsV2", e)),
-    }
-}
-
 fn remote(o: &aws_sdk_s3::types::Object) -> Option<RemoteObject> {
     let key = o.key()?;
     // Zero-byte "directory" markers are not files.
@@ -169,7 +154,8 @@ async fn list_deep(client: &Client, bucket: &str, prefix: &str) -> CacheResult<V
         .send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| s3_error(bucket, prefix, e))?;
+        let page = page
+            .map_err(|e| CacheError::s3("ListObjectsV2", format!("s3://{bucket}/{prefix}"), e))?;
         out.extend(page.contents().iter().filter_map(remote));
     }
     Ok(out)
@@ -190,7 +176,8 @@ async fn list_level(
         .send();
     let (mut files, mut dirs) = (Vec::new(), Vec::new());
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| s3_error(bucket, dir, e))?;
+        let page =
+            page.map_err(|e| CacheError::s3("ListObjectsV2", format!("s3://{bucket}/{dir}"), e))?;
         files.extend(page.contents().iter().filter_map(remote));
         dirs.extend(
             page.common_prefixes()

@@ -18,26 +18,22 @@
 //!
 //! [`SyncOptions::part_size`]: super::SyncOptions::part_size
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::ChecksumMode;
-use fs_schema::aws_error::AwsError;
 use futures::{StreamExt, TryStreamExt};
 
 use super::checksum::{Hasher, RemoteChecksum, expected, normalize_etag};
-use super::download::{create_temp, publish, retry_config};
+use super::download::{BodySink, create_temp, drain, publish, retry_config};
 use super::error::{CacheError, CacheResult};
 use super::fsutil::{blocking, millis, temp_path_for};
 use super::manifest::ObjectEntry;
 use super::slots::Slots;
-
-/// Bytes gathered from a part's body before one write to disk.
-const WRITE_CHUNK: usize = 4 << 20;
 
 /// The byte ranges (`first..=last`) of an object of `size` bytes cut into
 /// parts of `part_size`.
@@ -51,6 +47,25 @@ pub(crate) fn ranges(size: u64, part_size: u64) -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// A part's bytes going to their place in the temporary file.
+struct PartSink {
+    file: Arc<File>,
+    /// Where the next bytes go.
+    at: u64,
+    tmp: PathBuf,
+    uri: String,
+}
+
+impl BodySink for PartSink {
+    fn write(&mut self, buf: &[u8]) -> CacheResult<()> {
+        self.file
+            .write_all_at(buf, self.at)
+            .map_err(|e| CacheError::io_object("writing", &self.tmp, &self.uri, e))?;
+        self.at += buf.len() as u64;
+        Ok(())
+    }
+}
+
 /// What one download of an object in parts works with.
 struct Download<'a> {
     client: &'a Client,
@@ -58,6 +73,8 @@ struct Download<'a> {
     key: &'a str,
     uri: String,
     tmp: PathBuf,
+    /// The temporary file, once created: every part writes through it.
+    file: OnceLock<Arc<File>>,
     /// The ETag every part must still have (quoted, as S3 sends it).
     etag: String,
     attempts: u32,
@@ -85,10 +102,7 @@ pub(crate) async fn fetch_in_parts(
             .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await
-            .map_err(|e| CacheError::S3 {
-                uri: uri.clone(),
-                source: Box::new(AwsError::from_sdk("HeadObject", e)),
-            })?
+            .map_err(|e| CacheError::s3("HeadObject", uri.clone(), e))?
     };
     let size = head.content_length().unwrap_or(0).max(0) as u64;
     let remote_checksum = expected(&head);
@@ -100,6 +114,7 @@ pub(crate) async fn fetch_in_parts(
         key,
         uri: uri.clone(),
         tmp: tmp.clone(),
+        file: OnceLock::new(),
         etag: etag.clone(),
         attempts,
         slots,
@@ -138,12 +153,22 @@ impl Download<'_> {
     /// Creates the temporary file, `size` bytes long.
     async fn create(&self, size: u64) -> CacheResult<()> {
         let (tmp, uri) = (self.tmp.clone(), self.uri.clone());
-        blocking(move || {
+        let file = blocking(move || {
             let file = create_temp(&tmp, &uri)?;
             file.set_len(size)
-                .map_err(|e| CacheError::io_object("sizing", &tmp, &uri, e))
+                .map_err(|e| CacheError::io_object("sizing", &tmp, &uri, e))?;
+            Ok::<_, CacheError>(file)
         })
-        .await
+        .await?;
+        let _ = self.file.set(Arc::new(file));
+        Ok(())
+    }
+
+    /// The temporary file [`Self::create`] made.
+    fn file(&self) -> CacheResult<&Arc<File>> {
+        self.file.get().ok_or_else(|| {
+            self.mismatch("a part was fetched before its temporary file was created".into())
+        })
     }
 
     /// Fetches the bytes `first..=last` into place, retrying on retryable
@@ -179,61 +204,22 @@ impl Download<'_> {
             .if_match(&self.etag)
             .send()
             .await
-            .map_err(|e| CacheError::S3 {
-                uri: self.uri.clone(),
-                source: Box::new(AwsError::from_sdk("GetObject", e)),
-            })?;
-        let mut body = out.body;
-        let file = {
-            let (tmp, uri) = (self.tmp.clone(), self.uri.clone());
-            blocking(move || {
-                OpenOptions::new()
-                    .write(true)
-                    .open(&tmp)
-                    .map_err(|e| CacheError::io_object("opening", &tmp, &uri, e))
-            })
-            .await?
+            .map_err(|e| CacheError::s3("GetObject", self.uri.clone(), e))?;
+        let sink = PartSink {
+            file: Arc::clone(self.file()?),
+            at: first,
+            tmp: self.tmp.clone(),
+            uri: self.uri.clone(),
         };
-        let file = Arc::new(file);
-        let mut buf = Vec::with_capacity(WRITE_CHUNK);
-        let mut offset = first;
-        let mut received = 0u64;
-        loop {
-            let chunk = body.try_next().await.map_err(|e| CacheError::Body {
-                uri: self.uri.clone(),
-                path: self.tmp.clone(),
-                received,
-                source: Box::new(e),
-            })?;
-            let end = chunk.is_none();
-            if let Some(chunk) = chunk {
-                received += chunk.len() as u64;
-                self.slots.received(chunk.len());
-                if offset + buf.len() as u64 + chunk.len() as u64 > last + 1 {
-                    return Err(self.mismatch(format!(
-                        "the part {first}-{last} brought more than its {} bytes",
-                        last + 1 - first
-                    )));
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            if buf.len() >= WRITE_CHUNK || (end && !buf.is_empty()) {
-                let (f, tmp, uri) = (Arc::clone(&file), self.tmp.clone(), self.uri.clone());
-                let at = offset;
-                let mut b = blocking(move || {
-                    f.write_all_at(&buf, at)
-                        .map_err(|e| CacheError::io_object("writing", &tmp, &uri, e))?;
-                    Ok::<_, CacheError>(buf)
-                })
-                .await?;
-                offset += b.len() as u64;
-                b.clear();
-                buf = b;
-            }
-            if end {
-                break;
-            }
-        }
+        let (_, received) = drain(
+            out.body,
+            sink,
+            last + 1 - first,
+            &self.uri,
+            &self.tmp,
+            self.slots,
+        )
+        .await?;
         if received != last + 1 - first {
             return Err(self.mismatch(format!(
                 "the part {first}-{last} brought {received} of its {} bytes",

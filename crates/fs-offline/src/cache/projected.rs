@@ -45,7 +45,6 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
 use bytes::Bytes;
-use fs_schema::aws_error::AwsError;
 use futures::{StreamExt, TryStreamExt};
 
 use super::checksum::normalize_etag;
@@ -69,7 +68,8 @@ pub struct ProjectedReport {
     pub local_path: PathBuf,
     /// The columns asked for.
     pub columns: Vec<String>,
-    /// Objects S3 listed (in the selected partitions).
+    /// Parquet objects S3 listed (in the selected partitions; hidden
+    /// names such as `.x` and `_SUCCESS` are not read, as tables skip them).
     pub objects_listed: u64,
     /// Their bytes: what a full sync would download.
     pub bytes_listed: u64,
@@ -168,7 +168,13 @@ impl Cache {
         let prefix = S3Prefix::parse(s3_uri_prefix)?;
         let local = self.projected_path(s3_uri_prefix)?;
         let _lock = lock::exclusive(self.lock_path()).await?;
-        let listing = list::list(client, &prefix, options.range(), options.concurrency).await?;
+        let mut listing = list::list(client, &prefix, options.range(), options.concurrency).await?;
+        // Only the files a table reads: Parquet objects, none hidden (a
+        // writer's `.x` locks and temporary files, Spark's `_SUCCESS`).
+        let key_start = prefix.key_prefix().len();
+        listing
+            .objects
+            .retain(|o| o.key.get(key_start..).is_some_and(crate::table::reads));
         let mut columns: Vec<String> = columns.to_vec();
         columns.sort();
         columns.dedup();
@@ -297,7 +303,7 @@ impl Work<'_> {
         let footer = match footer {
             Some(f) => f,
             None => {
-                let f = self.footer(object, &uri).await?;
+                let f = self.footer(object, &uri, target).await?;
                 let mut content = Vec::with_capacity(etag.len() + 1 + f.bytes.len());
                 content.extend_from_slice(etag.as_bytes());
                 content.push(b'\n');
@@ -334,7 +340,7 @@ impl Work<'_> {
             .map(|(start, len)| {
                 let uri = &uri;
                 async move {
-                    let bytes = self.range(object, uri, start, len).await?;
+                    let bytes = self.range(object, uri, target, start, len).await?;
                     self.ranges.fetch_add(1, Ordering::Relaxed);
                     Ok::<_, CacheError>((start, bytes))
                 }
@@ -384,20 +390,22 @@ impl Work<'_> {
 
     /// The object's footer: its last [`FOOTER_GUESS`] bytes, and more when
     /// the footer is longer.
-    async fn footer(&self, object: &RemoteObject, uri: &str) -> CacheResult<Footer> {
+    async fn footer(&self, object: &RemoteObject, uri: &str, target: &Path) -> CacheResult<Footer> {
         let bad = |reason: String| CacheError::Verification {
             uri: uri.to_owned(),
-            path: PathBuf::from(&object.key),
+            path: target.to_path_buf(),
             reason: format!("not a Parquet object a projected read can use: {reason}"),
         };
         let guess = FOOTER_GUESS.min(object.size);
-        let mut tail = self.range(object, uri, object.size - guess, guess).await?;
+        let mut tail = self
+            .range(object, uri, target, object.size - guess, guess)
+            .await?;
         self.footers.fetch_add(1, Ordering::Relaxed);
         loop {
             match splice::footer(tail, object.size).map_err(bad)? {
                 FooterRead::Whole(f) => return Ok(f),
                 FooterRead::Needs(n) => {
-                    tail = self.range(object, uri, object.size - n, n).await?;
+                    tail = self.range(object, uri, target, object.size - n, n).await?;
                 }
             }
         }
@@ -408,12 +416,13 @@ impl Work<'_> {
         &self,
         object: &RemoteObject,
         uri: &str,
+        target: &Path,
         start: u64,
         len: u64,
     ) -> CacheResult<Bytes> {
         retry_config(self.attempts)
             .run(|| async move {
-                let result = self.range_once(object, uri, start, len).await;
+                let result = self.range_once(object, uri, target, start, len).await;
                 if let Err(e) = &result
                     && e.is_retryable()
                 {
@@ -429,6 +438,7 @@ impl Work<'_> {
         &self,
         object: &RemoteObject,
         uri: &str,
+        target: &Path,
         start: u64,
         len: u64,
     ) -> CacheResult<Bytes> {
@@ -445,17 +455,14 @@ impl Work<'_> {
             .if_match(&object.etag)
             .send()
             .await
-            .map_err(|e| CacheError::S3 {
-                uri: uri.to_owned(),
-                source: Box::new(AwsError::from_sdk("GetObject", e)),
-            })?;
+            .map_err(|e| CacheError::s3("GetObject", uri.to_owned(), e))?;
         let bytes = out
             .body
             .collect()
             .await
             .map_err(|e| CacheError::Body {
                 uri: uri.to_owned(),
-                path: PathBuf::from(&object.key),
+                path: target.to_path_buf(),
                 received: 0,
                 source: Box::new(e),
             })?
@@ -465,7 +472,7 @@ impl Work<'_> {
         if bytes.len() as u64 != len {
             return Err(CacheError::Verification {
                 uri: uri.to_owned(),
-                path: PathBuf::from(&object.key),
+                path: target.to_path_buf(),
                 reason: format!("the range {start}+{len} brought {} bytes", bytes.len()),
             });
         }

@@ -102,6 +102,17 @@ async fn projected_reads_fetch_only_the_asked_chunks_and_none_twice() {
         put(&direct, &bucket, &key, bytes.to_vec()).await;
         objects.push((key, bytes));
     }
+    // What tables skip, projected reads skip too: Spark's `_SUCCESS`, a
+    // writer's hidden lock, a file that is not Parquet.
+    put(&direct, &bucket, "p/data/_SUCCESS", Vec::new()).await;
+    put(
+        &direct,
+        &bucket,
+        &glue_key("p/data/", 2024, 5, 1, 0, ".publish.lock"),
+        Vec::new(),
+    )
+    .await;
+    put(&direct, &bucket, "p/data/README.txt", b"notes".to_vec()).await;
     let total: u64 = objects.iter().map(|(_, b)| b.len() as u64).sum();
     let moto: std::net::SocketAddr = endpoint()
         .trim_start_matches("http://")
