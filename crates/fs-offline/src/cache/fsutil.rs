@@ -65,10 +65,12 @@ pub(crate) fn write_atomic(target: &Path, bytes: &[u8]) -> CacheResult<()> {
     fsync_dir(target.parent().unwrap_or(Path::new(".")))
 }
 
-/// Removes every temporary file (`*.fs-partial`) under `root`, which a
-/// killed process may have left; returns how many were removed.
-pub(crate) fn remove_temp_files(root: &Path) -> CacheResult<u64> {
-    let mut removed = 0;
+/// Calls `f` with the path and name of every file under `root` (none
+/// when `root` does not exist), depth first.
+pub(crate) fn for_each_file(
+    root: &Path,
+    mut f: impl FnMut(&Path, &str) -> CacheResult<()>,
+) -> CacheResult<()> {
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let entries = match fs::read_dir(&dir) {
@@ -84,15 +86,28 @@ pub(crate) fn remove_temp_files(root: &Path) -> CacheResult<u64> {
                 .map_err(|e| CacheError::io("inspecting", &path, e))?;
             if ty.is_dir() {
                 stack.push(path);
-            } else if entry.file_name().to_string_lossy().ends_with(TEMP_SUFFIX) {
-                match fs::remove_file(&path) {
-                    Ok(()) => removed += 1,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(CacheError::io("removing temporary file", &path, e)),
-                }
+            } else {
+                f(&path, &entry.file_name().to_string_lossy())?;
             }
         }
     }
+    Ok(())
+}
+
+/// Removes every temporary file (`*.fs-partial`) under `root`, which a
+/// killed process may have left; returns how many were removed.
+pub(crate) fn remove_temp_files(root: &Path) -> CacheResult<u64> {
+    let mut removed = 0;
+    for_each_file(root, |path, name| {
+        if name.ends_with(TEMP_SUFFIX) {
+            match fs::remove_file(path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(CacheError::io("removing temporary file", path, e)),
+            }
+        }
+        Ok(())
+    })?;
     Ok(removed)
 }
 

@@ -50,12 +50,12 @@ use futures::{StreamExt, TryStreamExt};
 use super::checksum::normalize_etag;
 use super::download::retry_config;
 use super::error::{CacheError, CacheResult};
-use super::fsutil::{blocking, fsync_dir, temp_path_for, write_atomic};
+use super::fsutil::{self, blocking, fsync_dir, temp_path_for, write_atomic};
 use super::list::{self, RemoteObject};
 use super::lock;
 use super::slots::Slots;
 use super::splice::{self, FOOTER_GUESS, Fetched, Footer, FooterRead, Held};
-use super::uri::{S3Prefix, TEMP_SUFFIX, relative_path};
+use super::uri::{S3Prefix, relative_path};
 use super::{Cache, SyncOptions};
 
 /// What a projected sync did.
@@ -281,6 +281,14 @@ struct Work<'a> {
     ranges: AtomicU64,
 }
 
+/// An object being read, and where its copy goes (for errors).
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    object: &'a RemoteObject,
+    uri: &'a str,
+    path: &'a Path,
+}
+
 /// What became of one object.
 struct Outcome {
     fetched: bool,
@@ -292,6 +300,11 @@ impl Work<'_> {
     async fn object(&self, object: &RemoteObject, target: &PathBuf) -> CacheResult<Outcome> {
         let uri = format!("s3://{}/{}", self.bucket, object.key);
         let etag = normalize_etag(&object.etag);
+        let at = Place {
+            object,
+            uri: &uri,
+            path: target,
+        };
         let sidecar = footer_path(target);
         let (t, s, e) = (target.clone(), sidecar.clone(), etag.clone());
         let (held, footer) = blocking(move || {
@@ -303,7 +316,7 @@ impl Work<'_> {
         let footer = match footer {
             Some(f) => f,
             None => {
-                let f = self.footer(object, &uri, target).await?;
+                let f = self.footer(at).await?;
                 let mut content = Vec::with_capacity(etag.len() + 1 + f.bytes.len());
                 content.extend_from_slice(etag.as_bytes());
                 content.push(b'\n');
@@ -337,13 +350,10 @@ impl Work<'_> {
         }
         let ranges = splice::chunk_ranges(&footer.meta, &missing_leaves);
         let fetched: Vec<(u64, Bytes)> = futures::stream::iter(ranges)
-            .map(|(start, len)| {
-                let uri = &uri;
-                async move {
-                    let bytes = self.range(object, uri, target, start, len).await?;
-                    self.ranges.fetch_add(1, Ordering::Relaxed);
-                    Ok::<_, CacheError>((start, bytes))
-                }
+            .map(|(start, len)| async move {
+                let bytes = self.range(at, start, len).await?;
+                self.ranges.fetch_add(1, Ordering::Relaxed);
+                Ok::<_, CacheError>((start, bytes))
             })
             .buffer_unordered(self.slots.size().max(1))
             .try_collect()
@@ -390,43 +400,33 @@ impl Work<'_> {
 
     /// The object's footer: its last [`FOOTER_GUESS`] bytes, and more when
     /// the footer is longer.
-    async fn footer(&self, object: &RemoteObject, uri: &str, target: &Path) -> CacheResult<Footer> {
+    async fn footer(&self, at: Place<'_>) -> CacheResult<Footer> {
         let bad = |reason: String| CacheError::Verification {
-            uri: uri.to_owned(),
-            path: target.to_path_buf(),
+            uri: at.uri.to_owned(),
+            path: at.path.to_path_buf(),
             reason: format!("not a Parquet object a projected read can use: {reason}"),
         };
-        let guess = FOOTER_GUESS.min(object.size);
-        let mut tail = self
-            .range(object, uri, target, object.size - guess, guess)
-            .await?;
+        let size = at.object.size;
+        let guess = FOOTER_GUESS.min(size);
+        let mut tail = self.range(at, size - guess, guess).await?;
         self.footers.fetch_add(1, Ordering::Relaxed);
         loop {
-            match splice::footer(tail, object.size).map_err(bad)? {
+            match splice::footer(tail, size).map_err(bad)? {
                 FooterRead::Whole(f) => return Ok(f),
-                FooterRead::Needs(n) => {
-                    tail = self.range(object, uri, target, object.size - n, n).await?;
-                }
+                FooterRead::Needs(n) => tail = self.range(at, size - n, n).await?,
             }
         }
     }
 
-    /// `len` bytes of `object` from `start`, retried on retryable failures.
-    async fn range(
-        &self,
-        object: &RemoteObject,
-        uri: &str,
-        target: &Path,
-        start: u64,
-        len: u64,
-    ) -> CacheResult<Bytes> {
+    /// `len` bytes of the object from `start`, retried on retryable failures.
+    async fn range(&self, at: Place<'_>, start: u64, len: u64) -> CacheResult<Bytes> {
         retry_config(self.attempts)
             .run(|| async move {
-                let result = self.range_once(object, uri, target, start, len).await;
+                let result = self.range_once(at, start, len).await;
                 if let Err(e) = &result
                     && e.is_retryable()
                 {
-                    tracing::warn!(uri, start, len, error = %e, "ranged read failed");
+                    tracing::warn!(uri = at.uri, start, len, error = %e, "ranged read failed");
                 }
                 result
             })
@@ -434,14 +434,8 @@ impl Work<'_> {
             .result
     }
 
-    async fn range_once(
-        &self,
-        object: &RemoteObject,
-        uri: &str,
-        target: &Path,
-        start: u64,
-        len: u64,
-    ) -> CacheResult<Bytes> {
+    async fn range_once(&self, at: Place<'_>, start: u64, len: u64) -> CacheResult<Bytes> {
+        let (object, uri, target) = (at.object, at.uri, at.path);
         if len == 0 {
             return Ok(Bytes::new());
         }
@@ -513,50 +507,26 @@ fn remove_unlisted(
     gone: impl Fn(&str) -> bool,
 ) -> CacheResult<Vec<String>> {
     let mut removed = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = match fs::read_dir(&d) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(CacheError::io("listing", &d, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| CacheError::io("listing", &d, e))?;
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry
-                .file_type()
-                .map_err(|e| CacheError::io("inspecting", &path, e))?
-                .is_dir()
-            {
-                stack.push(path);
-                continue;
-            }
-            if name.ends_with(TEMP_SUFFIX) {
-                let _ = fs::remove_file(&path);
-                continue;
-            }
-            if name.starts_with('.') {
-                continue;
-            }
-            let rel = path
-                .strip_prefix(dir)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
-            let sep = if key_prefix.is_empty() || key_prefix.ends_with('/') {
-                ""
-            } else {
-                "/"
-            };
-            let key = format!("{key_prefix}{sep}{rel}");
-            if gone(&key) {
-                fs::remove_file(&path).map_err(|e| CacheError::io("removing", &path, e))?;
-                let _ = fs::remove_file(footer_path(&path));
-                removed.push(key);
-            }
+    // The temporary files first: those of a killed call.
+    fsutil::remove_temp_files(dir)?;
+    let sep = if key_prefix.is_empty() || key_prefix.ends_with('/') {
+        ""
+    } else {
+        "/"
+    };
+    fsutil::for_each_file(dir, |path, name| {
+        if name.starts_with('.') {
+            return Ok(());
         }
-    }
+        let rel = path.strip_prefix(dir).unwrap_or(path).to_string_lossy();
+        let key = format!("{key_prefix}{sep}{rel}");
+        if gone(&key) {
+            fs::remove_file(path).map_err(|e| CacheError::io("removing", path, e))?;
+            let _ = fs::remove_file(footer_path(path));
+            removed.push(key);
+        }
+        Ok(())
+    })?;
     removed.sort();
     Ok(removed)
 }
@@ -564,6 +534,7 @@ fn remove_unlisted(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::uri::TEMP_SUFFIX;
 
     #[test]
     fn unlisted_copies_and_temporary_files_are_removed_and_others_kept() {
