@@ -4,7 +4,9 @@
 //! ([`super::parts`]).
 
 use std::fs::{self, File, OpenOptions};
-use std::path::Path;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
 use fs_retry::RetryConfig;
@@ -22,6 +24,25 @@ const WRITE_CHUNK: usize = 4 << 20;
 pub(crate) trait BodySink: Send + 'static {
     /// Writes the next `buf` bytes of the body.
     fn write(&mut self, buf: &[u8]) -> CacheResult<()>;
+}
+
+/// A body's bytes going to their place in a file, from offset `at` on.
+pub(crate) struct AtOffset {
+    pub(crate) file: Arc<File>,
+    /// Where the next bytes go.
+    pub(crate) at: u64,
+    pub(crate) tmp: PathBuf,
+    pub(crate) uri: String,
+}
+
+impl BodySink for AtOffset {
+    fn write(&mut self, buf: &[u8]) -> CacheResult<()> {
+        self.file
+            .write_all_at(buf, self.at)
+            .map_err(|e| CacheError::io_object("writing", &self.tmp, &self.uri, e))?;
+        self.at += buf.len() as u64;
+        Ok(())
+    }
 }
 
 /// Reads `body` (of `uri`, going to the temporary file `tmp`) to its end
@@ -84,13 +105,14 @@ pub(crate) fn retry_config(attempts: u32) -> RetryConfig {
         .deadline(None)
 }
 
-/// Creates the temporary file `tmp` of a download of `uri`, and its
-/// directory if need be; fails if the file exists.
+/// Creates the temporary file `tmp` of a download of `uri` (open to write
+/// and read back), and its directory if need be; fails if the file exists.
 pub(crate) fn create_temp(tmp: &Path, uri: &str) -> CacheResult<File> {
     let dir = tmp.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)
         .map_err(|e| CacheError::io_object("creating directory", dir, uri, e))?;
     OpenOptions::new()
+        .read(true)
         .write(true)
         .create_new(true)
         .open(tmp)

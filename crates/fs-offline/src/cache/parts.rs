@@ -29,7 +29,7 @@ use aws_sdk_s3::types::ChecksumMode;
 use futures::{StreamExt, TryStreamExt};
 
 use super::checksum::{Hasher, RemoteChecksum, expected, normalize_etag};
-use super::download::{BodySink, create_temp, drain, publish, retry_config};
+use super::download::{AtOffset, create_temp, drain, publish, retry_config};
 use super::error::{CacheError, CacheResult};
 use super::fsutil::{blocking, millis, temp_path_for};
 use super::manifest::ObjectEntry;
@@ -45,25 +45,6 @@ pub(crate) fn ranges(size: u64, part_size: u64) -> Vec<(u64, u64)> {
             (first, (first + part_size).min(size) - 1)
         })
         .collect()
-}
-
-/// A part's bytes going to their place in the temporary file.
-struct PartSink {
-    file: Arc<File>,
-    /// Where the next bytes go.
-    at: u64,
-    tmp: PathBuf,
-    uri: String,
-}
-
-impl BodySink for PartSink {
-    fn write(&mut self, buf: &[u8]) -> CacheResult<()> {
-        self.file
-            .write_all_at(buf, self.at)
-            .map_err(|e| CacheError::io_object("writing", &self.tmp, &self.uri, e))?;
-        self.at += buf.len() as u64;
-        Ok(())
-    }
 }
 
 /// What one download of an object in parts works with.
@@ -205,7 +186,7 @@ impl Download<'_> {
             .send()
             .await
             .map_err(|e| CacheError::s3("GetObject", self.uri.clone(), e))?;
-        let sink = PartSink {
+        let sink = AtOffset {
             file: Arc::clone(self.file()?),
             at: first,
             tmp: self.tmp.clone(),

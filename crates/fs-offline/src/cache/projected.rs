@@ -27,9 +27,11 @@
 //! syncs do.
 //!
 //! Cost per object: one or two footer GETs the first time (none later), one
-//! GET per run of adjacent missing chunks per row group, and one local pass
-//! over the kept chunks' bytes; memory holds one object's missing chunks
-//! at a time per GET in flight.
+//! GET per run of adjacent missing chunks per row group, streamed into a
+//! sparse temporary file at their offsets, and one local pass over the kept
+//! chunks' bytes into the new copy. Memory: a few MiB per GET in flight,
+//! whatever the size of the objects; disk: the new chunks twice for as long
+//! as the splice runs.
 //!
 //! What it does not check: ranged answers carry no whole-object checksum,
 //! so the chunk bytes are trusted as S3 sent them (TLS and Parquet's own
@@ -40,15 +42,17 @@
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use super::checksum::normalize_etag;
-use super::download::retry_config;
+use super::download::{AtOffset, create_temp, drain, retry_config};
 use super::error::{CacheError, CacheResult};
 use super::fsutil::{self, blocking, fsync_dir, temp_path_for, write_atomic};
 use super::list::{self, RemoteObject};
@@ -348,19 +352,36 @@ impl Work<'_> {
                 held_bytes: len,
             });
         }
+        // The missing chunks go to a sparse temporary file at their
+        // offsets, streamed: memory holds a few MiB per GET in flight.
         let ranges = splice::chunk_ranges(&footer.meta, &missing_leaves);
-        let fetched: Vec<(u64, Bytes)> = futures::stream::iter(ranges)
-            .map(|(start, len)| async move {
-                let bytes = self.range(at, start, len).await?;
-                self.ranges.fetch_add(1, Ordering::Relaxed);
-                Ok::<_, CacheError>((start, bytes))
+        let scratch = temp_path_for(target);
+        let file = {
+            let (tmp, uri) = (scratch.clone(), uri.clone());
+            Arc::new(blocking(move || create_temp(&tmp, &uri)).await?)
+        };
+        let fetched = futures::stream::iter(ranges)
+            .map(|(start, len)| {
+                let (file, scratch) = (Arc::clone(&file), &scratch);
+                async move {
+                    self.range_into(at, file, scratch, start, len).await?;
+                    self.ranges.fetch_add(1, Ordering::Relaxed);
+                    Ok::<_, CacheError>((start, len))
+                }
             })
             .buffer_unordered(self.slots.size().max(1))
-            .try_collect()
-            .await?;
-        let mut chunks = Fetched::new(object.size);
-        for (start, bytes) in fetched {
-            chunks.insert(start, bytes);
+            .try_collect::<Vec<_>>()
+            .await;
+        let mut chunks = Fetched::new(file, object.size);
+        let fetched = match fetched {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = fs::remove_file(&scratch);
+                return Err(e);
+            }
+        };
+        for (start, len) in fetched {
+            chunks.record(start, len);
         }
         let mut keep = held_columns;
         keep.extend(missing);
@@ -377,8 +398,9 @@ impl Work<'_> {
                 &keep,
                 held.as_ref(),
                 &chunks,
-            )
-            .map_err(|e| {
+            );
+            let _ = fs::remove_file(&scratch);
+            let written = written.map_err(|e| {
                 let _ = fs::remove_file(&tmp);
                 CacheError::Verification {
                     uri: uri.clone(),
@@ -434,24 +456,87 @@ impl Work<'_> {
             .result
     }
 
-    async fn range_once(&self, at: Place<'_>, start: u64, len: u64) -> CacheResult<Bytes> {
-        let (object, uri, target) = (at.object, at.uri, at.path);
-        if len == 0 {
-            return Ok(Bytes::new());
-        }
+    /// The object's `len` bytes from `start`, streamed into `file` (the
+    /// temporary file `scratch`) at offset `start`, retried on retryable
+    /// failures.
+    async fn range_into(
+        &self,
+        at: Place<'_>,
+        file: Arc<File>,
+        scratch: &Path,
+        start: u64,
+        len: u64,
+    ) -> CacheResult<()> {
+        retry_config(self.attempts)
+            .run(|| {
+                let file = Arc::clone(&file);
+                async move {
+                    let result = self.range_into_once(at, file, scratch, start, len).await;
+                    if let Err(e) = &result
+                        && e.is_retryable()
+                    {
+                        tracing::warn!(uri = at.uri, start, len, error = %e, "ranged read failed");
+                    }
+                    result
+                }
+            })
+            .await
+            .result
+    }
+
+    async fn range_into_once(
+        &self,
+        at: Place<'_>,
+        file: Arc<File>,
+        scratch: &Path,
+        start: u64,
+        len: u64,
+    ) -> CacheResult<()> {
         let _slot = self.slots.take().await;
+        let body = self.get(at, start, len).await?;
+        let sink = AtOffset {
+            file,
+            at: start,
+            tmp: scratch.to_path_buf(),
+            uri: at.uri.to_owned(),
+        };
+        let (_, received) = drain(body, sink, len, at.uri, scratch, &self.slots).await?;
+        self.bytes.fetch_add(received, Ordering::Relaxed);
+        if received != len {
+            return Err(CacheError::Verification {
+                uri: at.uri.to_owned(),
+                path: scratch.to_path_buf(),
+                reason: format!("the range {start}+{len} brought {received} bytes"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The body of a GET of the object's `len` bytes from `start`, asking
+    /// for the listed ETag.
+    async fn get(&self, at: Place<'_>, start: u64, len: u64) -> CacheResult<ByteStream> {
         let out = self
             .client
             .get_object()
             .bucket(self.bucket)
-            .key(&object.key)
+            .key(&at.object.key)
             .range(format!("bytes={start}-{}", start + len - 1))
-            .if_match(&object.etag)
+            .if_match(&at.object.etag)
             .send()
             .await
-            .map_err(|e| CacheError::s3("GetObject", uri.to_owned(), e))?;
-        let bytes = out
-            .body
+            .map_err(|e| CacheError::s3("GetObject", at.uri.to_owned(), e))?;
+        Ok(out.body)
+    }
+
+    async fn range_once(&self, at: Place<'_>, start: u64, len: u64) -> CacheResult<Bytes> {
+        let (uri, target) = (at.uri, at.path);
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let _slot = self.slots.take().await;
+        let bytes = self
+            .get(at, start, len)
+            .await?
             .collect()
             .await
             .map_err(|e| CacheError::Body {

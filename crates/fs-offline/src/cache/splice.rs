@@ -8,8 +8,8 @@
 //! with the other columns missing.
 //!
 //! A copy is extended by splicing again: the chunks it holds are copied
-//! from it, the ones it lacks come from ranged reads of the object
-//! ([`Fetched`]). The footer records the object's ETag and size
+//! from it, the ones it lacks from ranged reads of the object, which land
+//! in a sparse temporary file at their offsets ([`Fetched`]). The footer records the object's ETag and size
 //! ([`ETAG_KEY`], [`SIZE_KEY`]), so a copy of a replaced object is never
 //! taken for the new one.
 //!
@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Cursor;
+use std::io::Read;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -133,40 +133,40 @@ pub(crate) fn chunk_ranges(meta: &ParquetMetaData, leaves: &[usize]) -> Vec<Rang
     merged
 }
 
-/// Ranges of an object fetched into memory, read as the object would be
-/// at their offsets.
-#[derive(Debug, Default)]
+/// Ranges of an object fetched into a (sparse) temporary file, each at
+/// its offset in the object, read back as the object would be there. Only
+/// recorded ranges are read: a read of anything else fails instead of
+/// returning the file's zeros.
+#[derive(Debug)]
 pub(crate) struct Fetched {
-    ranges: BTreeMap<u64, Bytes>,
+    file: Arc<File>,
+    ranges: BTreeMap<u64, u64>,
     size: u64,
 }
 
 impl Fetched {
-    /// No ranges yet of an object of `size` bytes.
-    pub(crate) fn new(size: u64) -> Self {
+    /// No ranges yet, of an object of `size` bytes, in `file`.
+    pub(crate) fn new(file: Arc<File>, size: u64) -> Self {
         Self {
+            file,
             ranges: BTreeMap::new(),
             size,
         }
     }
 
-    /// Adds the bytes at `start`.
-    pub(crate) fn insert(&mut self, start: u64, bytes: Bytes) {
-        self.ranges.insert(start, bytes);
+    /// Records that `file` holds the object's `len` bytes at `start`.
+    pub(crate) fn record(&mut self, start: u64, len: u64) {
+        self.ranges.insert(start, len);
     }
 
-    /// The bytes from `start` to the end of the range holding it.
-    fn from(&self, start: u64) -> parquet::errors::Result<Bytes> {
-        let (&at, bytes) = self.ranges.range(..=start).next_back().ok_or_else(|| {
-            ParquetError::General(format!("no fetched range holds offset {start}"))
-        })?;
-        let skip = usize::try_from(start - at).unwrap_or(usize::MAX);
-        if skip >= bytes.len() {
-            return Err(ParquetError::General(format!(
+    /// The end of the recorded range holding `start`.
+    fn end_of_range_at(&self, start: u64) -> parquet::errors::Result<u64> {
+        match self.ranges.range(..=start).next_back() {
+            Some((&at, &len)) if start < at + len => Ok(at + len),
+            _ => Err(ParquetError::General(format!(
                 "no fetched range holds offset {start}"
-            )));
+            ))),
         }
-        Ok(bytes.slice(skip..))
     }
 }
 
@@ -177,21 +177,22 @@ impl Length for Fetched {
 }
 
 impl ChunkReader for Fetched {
-    type T = Cursor<Bytes>;
+    type T = std::io::Take<<File as ChunkReader>::T>;
 
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
-        Ok(Cursor::new(self.from(start)?))
+        let end = self.end_of_range_at(start)?;
+        Ok(self.file.as_ref().get_read(start)?.take(end - start))
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
-        let bytes = self.from(start)?;
-        if bytes.len() < length {
+        let end = self.end_of_range_at(start)?;
+        if start + length as u64 > end {
             return Err(ParquetError::General(format!(
                 "the fetched range at {start} holds {} of the {length} bytes asked",
-                bytes.len()
+                end - start
             )));
         }
-        Ok(bytes.slice(..length))
+        self.file.as_ref().get_bytes(start, length)
     }
 }
 
@@ -405,10 +406,18 @@ mod tests {
         arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
     }
 
+    /// `ranges` of `object` in a sparse temporary file, as a projected
+    /// read fetches them.
     fn fetch(object: &Bytes, ranges: &[Range]) -> Fetched {
-        let mut fetched = Fetched::new(object.len() as u64);
+        use std::os::unix::fs::FileExt;
+        let file = tempfile::tempfile().unwrap();
+        let mut fetched = Fetched::new(Arc::new(file), object.len() as u64);
         for &(start, len) in ranges {
-            fetched.insert(start, object.slice(start as usize..(start + len) as usize));
+            fetched
+                .file
+                .write_all_at(&object[start as usize..(start + len) as usize], start)
+                .unwrap();
+            fetched.record(start, len);
         }
         fetched
     }
@@ -531,6 +540,22 @@ mod tests {
             err.to_string().contains("no fetched range holds offset"),
             "{err}"
         );
+
+        // A range recorded one byte short of its chunk: the splice stops at
+        // the range's end and fails, rather than read the file's zeros.
+        let chunks = chunk_ranges(&foot.meta, &[0, 3]);
+        let short: Vec<Range> = chunks.iter().map(|&(s, l)| (s, l - 1)).collect();
+        let err = splice(
+            File::create(dir.path().join("y")).unwrap(),
+            &foot.meta,
+            "e",
+            object.len() as u64,
+            &keep,
+            None,
+            &fetch(&object, &short),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("splice"), "{err}");
     }
 
     #[test]
