@@ -75,6 +75,12 @@
 //!   the synced prefix, not the file). Prefixes a reader holds open are
 //!   skipped.
 //!
+//! - **Projected reads** ([`Cache::sync_projected`]): instead of whole
+//!   objects, only the column chunks a dataset reads, fetched with ranged
+//!   GETs after each object's footer and kept as Parquet copies of those
+//!   columns under `<dir>/.fs-cache/projected/`, so that no chunk is
+//!   fetched twice, across processes and restarts.
+//!
 //! All of this relies on `flock` and atomic `rename` within one local file
 //! system; network file systems that lack them are not supported.
 

@@ -153,14 +153,27 @@ impl Cache {
     /// Brings the projected copies of the Parquet objects under
     /// `s3_uri_prefix` up to date for `columns` (top-level column names;
     /// names an object lacks are skipped, and read as nulls), fetching
-    /// only the column chunks no copy holds yet (see the
-    /// [module docs](self)). `options` gives the event-time range, the GETs
-    /// in flight ([`SyncOptions::concurrency`]) and the progress callback;
-    /// its part size does not apply (chunks are fetched whole).
+    /// only the column chunks no copy holds yet.
+    ///
+    /// Each object's footer is read once (the last 64 KiB, more when the
+    /// footer is longer) and kept; the missing chunks are fetched with
+    /// ranged GETs asking for the listed ETag, and spliced with the held
+    /// ones, bytes untouched, into a Parquet copy of those columns under
+    /// [`Cache::projected_path`]. A copy of an object S3 has replaced is
+    /// made again; one of an object S3 no longer lists (in the listed
+    /// partitions) is deleted. Objects tables skip (hidden names such as
+    /// `_SUCCESS`, names not ending in `.parquet`) are skipped.
+    ///
+    /// `options` gives the event-time range and the GETs in flight
+    /// ([`SyncOptions::concurrency`]); its part size, tuning and progress
+    /// callback do not apply. Ranged answers carry no whole-object
+    /// checksum, so unlike [`Cache::sync`] no object is checked whole.
     ///
     /// The copies hold every column asked so far, so a reader of the
     /// returned directory reads each file as the object with only those
-    /// columns. Needs a tokio runtime.
+    /// columns. Cost per object: one or two footer GETs the first time,
+    /// one GET per run of adjacent missing chunks per row group, a few MiB
+    /// of memory per GET in flight. Needs a tokio runtime.
     pub async fn sync_projected(
         &self,
         client: &Client,
