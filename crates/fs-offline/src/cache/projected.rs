@@ -455,18 +455,8 @@ impl Work<'_> {
 
     /// `len` bytes of the object from `start`, retried on retryable failures.
     async fn range(&self, at: Place<'_>, start: u64, len: u64) -> CacheResult<Bytes> {
-        retry_config(self.attempts)
-            .run(|| async move {
-                let result = self.range_once(at, start, len).await;
-                if let Err(e) = &result
-                    && e.is_retryable()
-                {
-                    tracing::warn!(uri = at.uri, start, len, error = %e, "ranged read failed");
-                }
-                result
-            })
+        self.retried(at, start, len, || self.range_once(at, start, len))
             .await
-            .result
     }
 
     /// The object's `len` bytes from `start`, streamed into `file` (the
@@ -480,11 +470,31 @@ impl Work<'_> {
         start: u64,
         len: u64,
     ) -> CacheResult<()> {
+        self.retried(at, start, len, || {
+            self.range_into_once(at, Arc::clone(&file), scratch, start, len)
+        })
+        .await
+    }
+
+    /// `attempt` (a read of the object's `len` bytes from `start`) tried up
+    /// to the cache's attempts, retryable failures logged and retried
+    /// ([`retry_config`]).
+    async fn retried<T, F, Fut>(
+        &self,
+        at: Place<'_>,
+        start: u64,
+        len: u64,
+        mut attempt: F,
+    ) -> CacheResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = CacheResult<T>>,
+    {
         retry_config(self.attempts)
             .run(|| {
-                let file = Arc::clone(&file);
+                let fut = attempt();
                 async move {
-                    let result = self.range_into_once(at, file, scratch, start, len).await;
+                    let result = fut.await;
                     if let Err(e) = &result
                         && e.is_retryable()
                     {
